@@ -1,0 +1,162 @@
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "command.hpp"
+#include "flashmc/core/error.hpp"
+#include "flashmc/core/parallel.hpp"
+#include "flashmc/core/version.hpp"
+
+namespace flashmc::cli {
+
+namespace {
+const std::string kNoValue(1, '\x01');  // marks an option given without a value
+}  // namespace
+
+std::map<std::string, Command>& registry() {
+    static std::map<std::string, Command> r;
+    return r;
+}
+
+Args::Args(std::string command, std::vector<std::string> argv) : command_(std::move(command)) {
+    for (std::size_t i = 0; i < argv.size(); ++i) {
+        const std::string& a = argv[i];
+        if (a.size() > 2 && a.rfind("--", 0) == 0) {
+            std::string key = a.substr(2), value;
+            bool has_value = false;
+            if (auto eq = key.find('='); eq != std::string::npos) {
+                value = key.substr(eq + 1);
+                key = key.substr(0, eq);
+                has_value = true;
+            } else if (i + 1 < argv.size() && (argv[i + 1].rfind("--", 0) != 0 || argv[i + 1].size() == 2)) {
+                value = argv[++i];
+                has_value = true;
+            }
+            options_.emplace(key, has_value ? value : kNoValue);
+        } else if (a == "-o" && i + 1 < argv.size()) {
+            options_.emplace("out", argv[++i]);
+        } else {
+            positional_.push_back(a);
+        }
+    }
+}
+
+bool Args::has(const std::string& name) {
+    used_[name] = true;
+    return options_.count(name) > 0;
+}
+
+bool Args::flag(const std::string& name) {
+    used_[name] = true;
+    auto it = options_.find(name);
+    if (it == options_.end()) return false;
+    if (it->second != kNoValue) {
+        // A flag followed by a positional argument: give the argument back.
+        positional_.push_back(it->second);
+        it->second = kNoValue;
+    }
+    return true;
+}
+
+std::string Args::str(const std::string& name, const std::string& fallback) {
+    used_[name] = true;
+    auto it = options_.find(name);
+    if (it == options_.end()) return fallback;
+    if (it->second == kNoValue) fail(command_, ": option --", name, " needs a value");
+    return it->second;
+}
+
+std::string Args::required(const std::string& name) {
+    if (!has(name)) fail(command_, ": missing required option --", name);
+    return str(name, "");
+}
+
+long Args::integer(const std::string& name, long fallback) {
+    std::string s = str(name, "");
+    if (s.empty()) return fallback;
+    try {
+        std::size_t pos = 0;
+        long v = std::stol(s, &pos);
+        if (pos != s.size()) throw std::invalid_argument(s);
+        return v;
+    } catch (const std::exception&) {
+        fail(command_, ": option --", name, " expects an integer, got '", s, "'");
+    }
+}
+
+double Args::number(const std::string& name, double fallback) {
+    std::string s = str(name, "");
+    if (s.empty()) return fallback;
+    try {
+        std::size_t pos = 0;
+        double v = std::stod(s, &pos);
+        if (pos != s.size()) throw std::invalid_argument(s);
+        return v;
+    } catch (const std::exception&) {
+        fail(command_, ": option --", name, " expects a number, got '", s, "'");
+    }
+}
+
+std::vector<std::string> Args::all(const std::string& name) {
+    used_[name] = true;
+    std::vector<std::string> out;
+    auto [b, e] = options_.equal_range(name);
+    for (auto it = b; it != e; ++it) {
+        if (it->second == kNoValue) fail(command_, ": option --", name, " needs a value");
+        out.push_back(it->second);
+    }
+    return out;
+}
+
+void Args::finish() {
+    for (auto& [k, v] : options_)
+        if (!used_.count(k)) fail(command_, ": unknown option --", k, " (see 'flashmc help ", command_, "')");
+}
+
+}  // namespace flashmc::cli
+
+namespace {
+void print_help() {
+    std::printf("flashmc %s (%s): Monte Carlo robustness analysis of NOR-Flash compute-in-memory CNNs\n\n",
+                flashmc::version().c_str(), flashmc::git_commit().c_str());
+    std::printf("usage: flashmc <command> [options]    (flashmc help <command> for its options)\n\ncommands:\n");
+    for (auto& [name, c] : flashmc::cli::registry()) std::printf("  %-12s %s\n", name.c_str(), c.summary);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace flashmc::cli;
+    if (argc < 2 || std::string(argv[1]) == "help" || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+        if (argc >= 3 && registry().count(argv[2])) {
+            auto& c = registry()[argv[2]];
+            std::printf("flashmc %s: %s\n\n%s\n", c.name, c.summary, c.usage);
+            return 0;
+        }
+        print_help();
+        return argc < 2 ? 2 : 0;
+    }
+    if (std::string(argv[1]) == "--version") {
+        std::printf("flashmc %s (%s)\n", flashmc::version().c_str(), flashmc::git_commit().c_str());
+        return 0;
+    }
+    auto it = registry().find(argv[1]);
+    if (it == registry().end()) {
+        std::fprintf(stderr, "flashmc: unknown command '%s' (try 'flashmc help')\n", argv[1]);
+        return 2;
+    }
+    try {
+        Args args(argv[1], std::vector<std::string>(argv + 2, argv + argc));
+        if (args.flag("help")) {
+            std::printf("flashmc %s: %s\n\n%s\n", it->second.name, it->second.summary, it->second.usage);
+            return 0;
+        }
+        flashmc::set_threads(static_cast<int>(args.integer("threads", 0)));
+        return it->second.run(args);
+    } catch (const flashmc::Error& e) {
+        std::fprintf(stderr, "flashmc %s: error: %s\n", argv[1], e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "flashmc %s: internal error: %s\n", argv[1], e.what());
+        return 3;
+    }
+}
