@@ -194,6 +194,7 @@ std::string Group::attr_string(const std::string& name) const {
     if (H5Tis_variable_str(ftype.id()) > 0) {
         Handle mtype(H5Tcopy(H5T_C_S1));
         H5Tset_size(mtype.id(), H5T_VARIABLE);
+        H5Tset_cset(mtype.id(), H5Tget_cset(ftype.id()));
         char* p = nullptr;
         check_status(H5Aread(a.id(), mtype.id(), &p), where_, "cannot read attribute '" + name + "'");
         std::string s = p ? p : "";
@@ -203,9 +204,7 @@ std::string Group::attr_string(const std::string& name) const {
     }
     std::size_t n = H5Tget_size(ftype.id());
     std::string s(n, '\0');
-    Handle mtype(H5Tcopy(H5T_C_S1));
-    H5Tset_size(mtype.id(), n);
-    check_status(H5Aread(a.id(), mtype.id(), s.data()), where_, "cannot read attribute '" + name + "'");
+    check_status(H5Aread(a.id(), ftype.id(), s.data()), where_, "cannot read attribute '" + name + "'");
     while (!s.empty() && s.back() == '\0') s.pop_back();
     return s;
 }
@@ -241,7 +240,7 @@ Group open_file(const std::string& path, unsigned flags) {
     hid_t root = H5Gopen2(file.id(), "/", H5P_DEFAULT);
     if (root < 0) fail(path, ": cannot open root group");
     // The root group keeps the file open (HDF5 closes the file when its last object closes).
-    return Group(Handle(root), path + ":");
+    return Group(Handle(root), path);
 }
 }  // namespace
 
@@ -257,7 +256,7 @@ AtomicWrite::AtomicWrite(std::string path) : path_(std::move(path)) {
     if (f < 0) fail(path_, ": cannot create file (", tmp_, ")");
     Handle file(f);
     hid_t root = H5Gopen2(file.id(), "/", H5P_DEFAULT);
-    root_ = new Group(Handle(root), path_ + ":");
+    root_ = new Group(Handle(root), path_);
 }
 
 AtomicWrite::~AtomicWrite() {

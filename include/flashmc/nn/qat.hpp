@@ -1,0 +1,37 @@
+#pragma once
+// Turning a trained FP32 model into a quantization-aware one (the source paper's W4A4 method):
+//  1. fold every BatchNorm into the conv/linear before it (Jacob et al. 2018, arXiv:1712.05877):
+//     w' = w·γ/√(σ²+ε), b' = β + (b − μ)·γ/√(σ²+ε), using the running statistics — from here on
+//     the training graph computes exactly what integer inference computes;
+//  2. switch on the weight quantizers (dynamic threshold) and the PACT activation quantizers;
+//  3. initialize each activation clip to the MSE-optimal threshold on a calibration batch.
+#include <string>
+
+#include "flashmc/core/tensor.hpp"
+#include "flashmc/nn/model.hpp"
+
+namespace flashmc::nn {
+
+struct QuantConfig {
+    int weight_bits = 4;       // every conv/FC layer
+    int act_bits = 4;          // every activation after ReLU
+    int input_bits = 8;        // the network input
+    int first_last_bits = 0;   // >0: weight and input-activation bits of the first conv and last FC
+    bool per_channel = false;  // weight thresholds per output channel
+    int threshold_every_steps = 50;
+    double threshold_momentum = 0.1;
+    std::string describe() const;  // e.g. "W4A4, input 8-bit, per-layer"
+};
+
+// Parses "w4a4", "w4a4-fl8" (first/last 8-bit) style names. Throws Error for anything else.
+QuantConfig parse_quant(const std::string& spec);
+
+// Folds each BatchNorm into the conv/linear that feeds it (only consumer). Returns folds done.
+int fold_batchnorm(Model& m);
+
+// Steps 1-3 above; `calibration` is a batch of normalized images.
+void prepare_qat(Model& m, const QuantConfig& q, const Tensor& calibration);
+
+bool is_quantized(const Model& m);
+
+}  // namespace flashmc::nn

@@ -1,0 +1,94 @@
+#pragma once
+// The deployable integer model and its integer-only inference.
+//
+// Tensors carry integer values (codes or accumulators) with a real scale per channel:
+// real = value · scale[c]. Node operations:
+//   input     pixel bytes -> signed codes, through a per-channel lookup table (normalize, /s_in, round)
+//   conv/fc   acc = Σ w_code · x_code + bias_q   (int32 accumulation; scale s_w[c] · s_x)
+//   requant   code = clamp(round(v · M[c]), 0, 2^b − 1), M[c] = scale[c]/s_out as a fixed-point
+//             multiplier m·2^-shift (Jacob et al. 2018): ReLU + PACT clip + 4-bit activation
+//   add       a + round(b · M[c]), M[c] = scale_b[c]/scale_a[c] (fixed point); scale of a
+//   maxpool, avgpool (sum; scale/k²), gap (sum; scale/HW), shortcut_a (subsample, zero channels),
+//   identity  (dropout at inference)
+// The last node's output, times its scale, are the logits.
+//
+// Accumulations run through float32 GEMM on integer-valued operands: every product and partial sum
+// is an integer below 2^24 in magnitude (checked on load from K·max|w|·max|x|), so float32
+// arithmetic represents them exactly and the result equals int32 accumulation bit for bit.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flashmc/core/tensor.hpp"
+#include "flashmc/io/hdf5.hpp"
+#include "flashmc/nn/model.hpp"
+
+namespace flashmc::nn {
+
+struct QNode {
+    enum class Op { Input, Conv, Linear, Requant, Add, MaxPool, AvgPool, GlobalAvgPool, ShortcutA, Identity };
+    Op op = Op::Identity;
+    std::string name;
+    std::vector<int> inputs;
+    // conv / linear (linear: k = 1, in_c = features)
+    int in_c = 0, out_c = 0, k = 1, stride = 1, pad = 0, weight_bits = 0;
+    std::vector<std::int8_t> codes;      // [out_c][in_c·k·k]
+    std::vector<double> weight_scale;    // per output channel
+    std::vector<std::int32_t> bias_q;    // per output channel, in accumulator units
+    double input_scale = 0;              // s_x of the input codes
+    // input / requant
+    int bits = 0;
+    double out_scale = 0;                // requant: alpha/(2^b − 1); input: range/Q
+    // pools, shortcut
+    int pool = 0, shortcut_out_c = 0;
+
+    std::size_t row() const { return static_cast<std::size_t>(in_c) * k * k; }
+    bool is_mvm() const { return op == Op::Conv || op == Op::Linear; }
+};
+
+std::string op_name(QNode::Op op);
+
+// A fixed-point multiplier M ≈ m · 2^-shift, m in [2^30, 2^31).
+struct FixedMultiplier {
+    std::int32_t m = 0;
+    int shift = 0;
+    static FixedMultiplier from(double real);
+    // round(v · M), ties away from zero, in 64-bit integer arithmetic.
+    std::int64_t apply(std::int64_t v) const {
+        const std::int64_t p = v * m, half = std::int64_t{1} << (shift - 1);
+        return p >= 0 ? (p + half) >> shift : -((-p + half) >> shift);
+    }
+};
+
+class QuantModel {
+public:
+    std::string arch;
+    std::vector<QNode> nodes;
+
+    // Integer inference on `n` CIFAR images (3072 bytes each). logits gets n × classes reals.
+    // `trace`, if given, receives every node's output (integer values).
+    void forward(const std::uint8_t* images, int n, Tensor& logits, std::vector<Tensor>* trace = nullptr) const;
+    // Top-1 predictions of the images.
+    std::vector<int> predict(const std::uint8_t* images, int n) const;
+    // Scale (per channel) of each node's output.
+    const std::vector<std::vector<double>>& scales() const { return scales_; }
+    // The accumulator of one MVM node for input codes x (float-valued integers), as the digital
+    // reference; the Monte Carlo engine substitutes an analog version.
+    void accumulate(const QNode& node, const Tensor& x, Tensor& acc) const;
+
+    void save(const h5::Group& parent) const;             // group "quantized"
+    static QuantModel load(const h5::Group& parent);      // validates, derives multipliers
+    // Derives scales, multipliers and shapes; validates that the nodes fit together.
+    void prepare(bool require_logits = true);
+
+private:
+    std::vector<std::vector<double>> scales_;             // per node, per channel
+    std::vector<std::vector<FixedMultiplier>> mult_;      // requant: per channel; add: per channel
+    std::vector<std::array<int, 4>> shapes_;              // per node (N = 1)
+    std::vector<std::array<float, 256>> input_lut_;       // per input channel: pixel -> code
+};
+
+// Exports a quantization-aware-trained (BN-folded, quantizers on) float model.
+QuantModel export_quantized(Model& m);
+
+}  // namespace flashmc::nn

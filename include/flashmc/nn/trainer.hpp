@@ -1,0 +1,49 @@
+#pragma once
+// Training: SGD with Nesterov momentum and weight decay, one-cycle or cosine learning rate,
+// random crop + flip, label smoothing. Deterministic from the seed for a given thread count.
+// Checkpoints (model, optimizer, position) are written atomically every epoch and every
+// `checkpoint_every_steps` steps; resume continues bit-identically.
+#include <cstdint>
+#include <string>
+
+#include "flashmc/io/cifar10.hpp"
+#include "flashmc/nn/model.hpp"
+#include "flashmc/nn/qat.hpp"
+
+namespace flashmc::nn {
+
+struct TrainConfig {
+    std::string model = "resnet20";     // zoo name (ignored when init_path is set)
+    std::string init_path;              // start from this model file (e.g. FP32 for QAT)
+    std::string quant;                  // "" (FP32) or e.g. "w4a4"
+    int epochs = 30;
+    int batch = 128;
+    double lr = 0.1;                    // peak learning rate
+    std::string schedule = "onecycle";  // onecycle | cosine
+    double warmup_epochs = 1.0;         // cosine: linear warm-up
+    double momentum = 0.9;
+    double weight_decay = 5e-4;
+    double label_smoothing = 0.1;
+    std::uint64_t seed = 1;
+    std::size_t train_limit = 0;        // 0: all 50,000
+    std::size_t test_limit = 0;         // 0: all 10,000
+    std::string data_dir;
+    std::string out;                    // final model file (.h5)
+    std::string log_csv;                // per-epoch log
+    std::string checkpoint;             // checkpoint file path
+    bool resume = false;
+    long checkpoint_every_steps = 0;    // 0: only at epoch ends
+    long stop_after_steps = 0;          // >0: stop (after checkpointing) at this global step; for tests
+    std::string command_line;           // provenance
+    bool quiet = false;
+};
+
+double learning_rate(const TrainConfig& c, long step, long total_steps, long steps_per_epoch);
+
+// Top-1 accuracy of the float (or fake-quantized) graph on `data`.
+double evaluate(Model& m, const Cifar10& data, int batch = 250);
+
+// Runs the training; returns the final test accuracy (float graph).
+double train(const TrainConfig& c);
+
+}  // namespace flashmc::nn

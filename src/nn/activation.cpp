@@ -1,0 +1,88 @@
+#include "flashmc/nn/activation.hpp"
+
+#include <algorithm>
+
+#include "flashmc/nn/quantizer.hpp"
+
+namespace flashmc::nn {
+
+void Activation::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context&) {
+    const Tensor& x = *in[0];
+    out.resize_like(x);
+    const std::size_t n = x.size();
+    const float* p = x.ptr();
+    float* q = out.ptr();
+    if (bits == 0) {
+#pragma omp parallel for schedule(static)
+        for (std::size_t i = 0; i < n; ++i) q[i] = std::max(p[i], 0.0f);
+        return;
+    }
+    const float a = clip(), s = scale(), inv = 1.0f / s;
+#pragma omp parallel for schedule(static)
+    for (std::size_t i = 0; i < n; ++i) q[i] = round_half_away(std::clamp(p[i], 0.0f, a) * inv) * s;
+}
+
+void Activation::backward(const std::vector<const Tensor*>& in, const Tensor&, const Tensor& dout,
+                          std::vector<Tensor>& din, const Context&) {
+    const Tensor& x = *in[0];
+    din[0].resize_like(x);
+    const std::size_t n = x.size();
+    const float* p = x.ptr();
+    const float* d = dout.ptr();
+    float* q = din[0].ptr();
+    if (bits == 0) {
+#pragma omp parallel for schedule(static)
+        for (std::size_t i = 0; i < n; ++i) q[i] = p[i] > 0.0f ? d[i] : 0.0f;
+        return;
+    }
+    const float a = clip();
+    double da = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : da)
+    for (std::size_t i = 0; i < n; ++i) {
+        q[i] = (p[i] > 0.0f && p[i] < a) ? d[i] : 0.0f;
+        if (p[i] >= a) da += d[i];
+    }
+    grad_clip_.data[0] += static_cast<float>(da);
+}
+
+std::vector<Param> Activation::params() {
+    if (bits == 0) return {};
+    return {{"clip", &clip_, &grad_clip_, true}};  // PACT regularizes alpha with L2
+}
+
+void Activation::save(const h5::Group& g) const {
+    g.set_attr("bits", bits);
+    g.set_attr("clip", static_cast<double>(clip()));
+    Layer::save(g);
+}
+
+void Activation::load(const h5::Group& g) {
+    bits = static_cast<int>(g.attr_int("bits"));
+    set_clip(static_cast<float>(g.attr_double("clip")));
+}
+
+void InputQuant::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context&) {
+    const Tensor& x = *in[0];
+    out = x;
+    if (bits == 0) return;
+    const float s = scale(), inv = 1.0f / s, q = static_cast<float>(qmax());
+    for (auto& v : out.data) v = std::clamp(round_half_away(v * inv), -q, q) * s;
+}
+
+void InputQuant::backward(const std::vector<const Tensor*>&, const Tensor&, const Tensor& dout,
+                          std::vector<Tensor>& din, const Context&) {
+    din[0] = dout;  // straight-through
+}
+
+void InputQuant::save(const h5::Group& g) const {
+    g.set_attr("bits", bits);
+    g.set_attr("range", static_cast<double>(range));
+    Layer::save(g);
+}
+
+void InputQuant::load(const h5::Group& g) {
+    bits = static_cast<int>(g.attr_int("bits"));
+    range = static_cast<float>(g.attr_double("range"));
+}
+
+}  // namespace flashmc::nn

@@ -1,0 +1,231 @@
+#include "flashmc/nn/conv2d.hpp"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "flashmc/core/error.hpp"
+
+namespace flashmc::nn {
+
+using MatR = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MapR = Eigen::Map<MatR>;
+using CMapR = Eigen::Map<const MatR>;
+
+Conv2d::Conv2d(int in_c_, int out_c_, int k_, int stride_, int pad_, bool bias_)
+    : in_c(in_c_), out_c(out_c_), k(k_), stride(stride_), pad(pad_), has_bias(bias_) {
+    weight.resize(out_c, in_c, k, k);
+    grad_weight.resize(out_c, in_c, k, k);
+    if (has_bias) {
+        bias.resize(1, out_c);
+        grad_bias.resize(1, out_c);
+    }
+}
+
+void Conv2d::init_he(Stream& rng) {
+    // He et al. 2015: N(0, 2 / fan_in).
+    const double sd = std::sqrt(2.0 / static_cast<double>(row()));
+    for (auto& v : weight.data) v = static_cast<float>(rng.normal() * sd);
+    bias.zero();
+}
+
+std::array<int, 4> Conv2d::out_shape(const std::vector<std::array<int, 4>>& in) const {
+    const auto& s = in.at(0);
+    if (s[1] != in_c) fail("conv2d: input has ", s[1], " channels, layer expects ", in_c);
+    return {s[0], out_c, (s[2] + 2 * pad - k) / stride + 1, (s[3] + 2 * pad - k) / stride + 1};
+}
+
+long Conv2d::macs_per_image(const std::vector<std::array<int, 4>>& in) const {
+    auto o = out_shape(in);
+    return static_cast<long>(o[2]) * o[3] * out_c * static_cast<long>(row());
+}
+
+void im2col(const float* x, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float* col) {
+    for (int ci = 0; ci < c; ++ci)
+        for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+                float* dst = col + ((ci * k + ky) * k + kx) * oh * ow;
+                for (int oy = 0; oy < oh; ++oy) {
+                    const int iy = oy * stride - pad + ky;
+                    float* d = dst + oy * ow;
+                    if (iy < 0 || iy >= h) {
+                        std::memset(d, 0, sizeof(float) * ow);
+                        continue;
+                    }
+                    const float* src = x + (ci * h + iy) * w;
+                    if (stride == 1) {
+                        const int lo = std::max(0, pad - kx), hi = std::min(ow, w + pad - kx);
+                        for (int ox = 0; ox < lo; ++ox) d[ox] = 0.0f;
+                        if (hi > lo) std::memcpy(d + lo, src + lo - pad + kx, sizeof(float) * (hi - lo));
+                        for (int ox = std::max(hi, lo); ox < ow; ++ox) d[ox] = 0.0f;
+                    } else {
+                        for (int ox = 0; ox < ow; ++ox) {
+                            const int ix = ox * stride - pad + kx;
+                            d[ox] = (ix >= 0 && ix < w) ? src[ix] : 0.0f;
+                        }
+                    }
+                }
+            }
+}
+
+void col2im(const float* col, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float* x) {
+    for (int ci = 0; ci < c; ++ci)
+        for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+                const float* src = col + ((ci * k + ky) * k + kx) * oh * ow;
+                for (int oy = 0; oy < oh; ++oy) {
+                    const int iy = oy * stride - pad + ky;
+                    if (iy < 0 || iy >= h) continue;
+                    float* dst = x + (ci * h + iy) * w;
+                    const float* s = src + oy * ow;
+                    for (int ox = 0; ox < ow; ++ox) {
+                        const int ix = ox * stride - pad + kx;
+                        if (ix >= 0 && ix < w) dst[ix] += s[ox];
+                    }
+                }
+            }
+}
+
+const Tensor& Conv2d::effective_weight() {
+    if (!quant.enabled()) return weight;
+    if (quant.threshold.empty()) quant.update(weight.ptr(), out_c, row());
+    effective_.resize_like(weight);
+    quant.quantize(weight.ptr(), out_c, row(), effective_.ptr());
+    return effective_;
+}
+
+void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context& ctx) {
+    const Tensor& x = *in[0];
+    auto os = out_shape({x.shape});
+    out.resize(os[0], os[1], os[2], os[3]);
+    const Tensor& wt = effective_weight();
+    const int oh = os[2], ow = os[3], n = x.n();
+    const int K = static_cast<int>(row()), P = oh * ow;
+    const bool direct = (k == 1 && stride == 1 && pad == 0);
+    CMapR W(wt.ptr(), out_c, K);
+#pragma omp parallel
+    {
+        FloatVec col(direct ? 0 : static_cast<std::size_t>(K) * P);
+#pragma omp for schedule(static)
+        for (int i = 0; i < n; ++i) {
+            const float* src = x.image(i);
+            if (!direct) {
+                im2col(src, in_c, x.h(), x.w(), k, stride, pad, oh, ow, col.data());
+                src = col.data();
+            }
+            MapR Y(out.image(i), out_c, P);
+            Y.noalias() = W * CMapR(src, K, P);
+            if (has_bias)
+                for (int c = 0; c < out_c; ++c) Y.row(c).array() += effective_bias(c);
+        }
+    }
+}
+
+void Conv2d::backward(const std::vector<const Tensor*>& in, const Tensor& out, const Tensor& dout,
+                      std::vector<Tensor>& din, const Context&) {
+    const Tensor& x = *in[0];
+    Tensor& dx = din[0];
+    dx.resize_like(x);
+    dx.zero();
+    const Tensor& wt = quant.enabled() ? effective_ : weight;
+    const int oh = out.h(), ow = out.w(), n = x.n();
+    const int K = static_cast<int>(row()), P = oh * ow;
+    const bool direct = (k == 1 && stride == 1 && pad == 0);
+    CMapR W(wt.ptr(), out_c, K);
+    const int nt = omp_get_max_threads();
+    std::vector<FloatVec> gw(static_cast<std::size_t>(nt)), gb(static_cast<std::size_t>(nt));
+#pragma omp parallel
+    {
+        const int t = omp_get_thread_num();
+        gw[t].assign(static_cast<std::size_t>(out_c) * K, 0.0f);
+        gb[t].assign(static_cast<std::size_t>(out_c), 0.0f);
+        FloatVec col(direct ? 0 : static_cast<std::size_t>(K) * P), dcol(static_cast<std::size_t>(K) * P);
+        MapR GW(gw[t].data(), out_c, K);
+#pragma omp for schedule(static)
+        for (int i = 0; i < n; ++i) {
+            const float* src = x.image(i);
+            if (!direct) {
+                im2col(src, in_c, x.h(), x.w(), k, stride, pad, oh, ow, col.data());
+                src = col.data();
+            }
+            CMapR DY(dout.image(i), out_c, P);
+            GW.noalias() += DY * CMapR(src, K, P).transpose();
+            if (has_bias)
+                for (int c = 0; c < out_c; ++c) gb[t][c] += DY.row(c).sum();
+            if (direct) {
+                MapR(dx.image(i), K, P).noalias() = W.transpose() * DY;
+            } else {
+                MapR(dcol.data(), K, P).noalias() = W.transpose() * DY;
+                col2im(dcol.data(), in_c, x.h(), x.w(), k, stride, pad, oh, ow, dx.image(i));
+            }
+        }
+    }
+    // Reduce in thread order: bit-identical for a given thread count.
+    for (int t = 0; t < nt; ++t) {
+        if (gw[t].empty()) continue;
+        for (std::size_t j = 0; j < gw[t].size(); ++j) grad_weight.data[j] += gw[t][j];
+        if (has_bias)
+            for (int c = 0; c < out_c; ++c) grad_bias.data[c] += gb[t][c];
+    }
+    if (quant.enabled()) quant.mask_gradient(weight.ptr(), out_c, row(), grad_weight.ptr());
+}
+
+void Conv2d::begin_step(const Context& ctx) {
+    if (quant.enabled() && ctx.training && ctx.step % static_cast<std::uint64_t>(quant.every_steps) == 0)
+        quant.update(weight.ptr(), out_c, row());
+}
+
+std::vector<float> Conv2d::set_grid(const std::vector<std::vector<float>>& in_grids) {
+    input_grid_ = 0.0f;
+    if (!quant.enabled() || in_grids.empty() || in_grids[0].empty()) return {};
+    const auto& g = in_grids[0];
+    for (float v : g)
+        if (v != g[0]) return {};  // per-channel input scales: not a quantized activation
+    input_grid_ = g[0];
+    if (quant.threshold.empty()) quant.update(weight.ptr(), out_c, row());
+    std::vector<float> out(static_cast<std::size_t>(out_c));
+    for (int c = 0; c < out_c; ++c) out[static_cast<std::size_t>(c)] = quant.scale(c) * input_grid_;
+    return out;
+}
+
+float Conv2d::effective_bias(int c) const {
+    if (!has_bias) return 0.0f;
+    const float b = bias.data[static_cast<std::size_t>(c)];
+    if (!quant.enabled() || input_grid_ <= 0.0f) return b;
+    const float step = quant.scale(c) * input_grid_;
+    return round_half_away(b / step) * step;
+}
+
+std::vector<Param> Conv2d::params() {
+    std::vector<Param> p{{"weight", &weight, &grad_weight, true}};
+    if (has_bias) p.push_back({"bias", &bias, &grad_bias, false});
+    return p;
+}
+
+void Conv2d::save(const h5::Group& g) const {
+    g.set_attr("in_channels", in_c);
+    g.set_attr("out_channels", out_c);
+    g.set_attr("kernel", k);
+    g.set_attr("stride", stride);
+    g.set_attr("padding", pad);
+    g.set_attr("has_bias", has_bias ? 1 : 0);
+    Layer::save(g);
+    g.write("weight", weight.ptr(), {h5::Dims::value_type(out_c), h5::Dims::value_type(in_c), h5::Dims::value_type(k), h5::Dims::value_type(k)});
+    if (has_bias) g.write("bias", bias.ptr(), {h5::Dims::value_type(out_c)});
+    quant.save(g);
+}
+
+void Conv2d::load(const h5::Group& g) {
+    auto w = g.read<float>("weight");
+    if (w.size() != weight.size()) fail(g.where(), ": weight has ", w.size(), " values, expected ", weight.size());
+    std::copy(w.begin(), w.end(), weight.data.begin());
+    if (has_bias) {
+        auto b = g.read<float>("bias");
+        if (b.size() != static_cast<std::size_t>(out_c)) fail(g.where(), ": bias has ", b.size(), " values, expected ", out_c);
+        std::copy(b.begin(), b.end(), bias.data.begin());
+    }
+    quant.load(g);
+}
+
+}  // namespace flashmc::nn

@@ -1,0 +1,89 @@
+#include "flashmc/nn/quantizer.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace flashmc::nn {
+
+float mse_optimal_threshold(const float* x, std::size_t n, int levels, bool is_signed) {
+    float mx = 0.0f;
+    for (std::size_t i = 0; i < n; ++i) mx = std::max(mx, is_signed ? std::abs(x[i]) : x[i]);
+    if (mx <= 0.0f) return 1e-8f;
+    // Subsample large tensors (fixed stride: deterministic) to bound the cost.
+    const std::size_t stride = std::max<std::size_t>(1, n / 200000);
+    double best = INFINITY;
+    float best_t = mx;
+    for (int j = 8; j <= 64; ++j) {
+        const float t = mx * static_cast<float>(j) / 64.0f;
+        const float s = t / static_cast<float>(levels);
+        double err = 0.0;
+        for (std::size_t i = 0; i < n; i += stride) {
+            float v = x[i];
+            float c = std::clamp(v, is_signed ? -t : 0.0f, t);
+            float q = round_half_away(c / s) * s;
+            err += static_cast<double>(v - q) * (v - q);
+        }
+        if (err < best) { best = err; best_t = t; }
+    }
+    return best_t;
+}
+
+void WeightQuantizer::update(const float* w, int out_c, std::size_t row) {
+    const int groups = per_channel ? out_c : 1;
+    const std::size_t len = per_channel ? row : row * static_cast<std::size_t>(out_c);
+    std::vector<float> fresh(static_cast<std::size_t>(groups));
+    for (int g = 0; g < groups; ++g) fresh[static_cast<std::size_t>(g)] = mse_optimal_threshold(w + g * len, len, qmax(), true);
+    if (threshold.size() != fresh.size()) {
+        threshold = fresh;
+        return;
+    }
+    for (std::size_t g = 0; g < fresh.size(); ++g)
+        threshold[g] = static_cast<float>((1.0 - momentum) * threshold[g] + momentum * fresh[g]);
+}
+
+void WeightQuantizer::quantize(const float* w, int out_c, std::size_t row, float* wq) const {
+    const float q = static_cast<float>(qmax());
+    for (int c = 0; c < out_c; ++c) {
+        const float s = scale(c);
+        for (std::size_t i = 0; i < row; ++i) {
+            const std::size_t k = c * row + i;
+            wq[k] = std::clamp(round_half_away(w[k] / s), -q, q) * s;
+        }
+    }
+}
+
+std::vector<std::int8_t> WeightQuantizer::codes(const float* w, int out_c, std::size_t row) const {
+    std::vector<std::int8_t> out(static_cast<std::size_t>(out_c) * row);
+    const float q = static_cast<float>(qmax());
+    for (int c = 0; c < out_c; ++c)
+        for (std::size_t i = 0; i < row; ++i)
+            out[c * row + i] = static_cast<std::int8_t>(std::clamp(round_half_away(w[c * row + i] / scale(c)), -q, q));
+    return out;
+}
+
+void WeightQuantizer::mask_gradient(const float* w, int out_c, std::size_t row, float* grad) const {
+    for (int c = 0; c < out_c; ++c) {
+        const float t = threshold[per_channel ? c : 0];
+        for (std::size_t i = 0; i < row; ++i)
+            if (std::abs(w[c * row + i]) > t) grad[c * row + i] = 0.0f;
+    }
+}
+
+void WeightQuantizer::save(const h5::Group& g) const {
+    g.set_attr("weight_bits", bits);
+    g.set_attr("per_channel", per_channel ? 1 : 0);
+    g.set_attr("threshold_every_steps", every_steps);
+    g.set_attr("threshold_momentum", momentum);
+    if (!threshold.empty()) g.write("weight_threshold", threshold);
+}
+
+void WeightQuantizer::load(const h5::Group& g) {
+    bits = g.has_attr("weight_bits") ? static_cast<int>(g.attr_int("weight_bits")) : 0;
+    per_channel = g.has_attr("per_channel") && g.attr_int("per_channel") != 0;
+    if (g.has_attr("threshold_every_steps")) every_steps = static_cast<int>(g.attr_int("threshold_every_steps"));
+    if (g.has_attr("threshold_momentum")) momentum = g.attr_double("threshold_momentum");
+    threshold.clear();
+    if (g.has("weight_threshold")) threshold = g.read<float>("weight_threshold");
+}
+
+}  // namespace flashmc::nn

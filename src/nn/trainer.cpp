@@ -1,0 +1,285 @@
+#include "flashmc/nn/trainer.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <sstream>
+
+#include "flashmc/core/error.hpp"
+#include "flashmc/core/parallel.hpp"
+#include "flashmc/core/progress.hpp"
+#include "flashmc/core/sha256.hpp"
+#include "flashmc/nn/data.hpp"
+#include "flashmc/nn/loss.hpp"
+#include "flashmc/nn/model_file.hpp"
+#include "flashmc/nn/zoo.hpp"
+
+namespace flashmc::nn {
+
+double learning_rate(const TrainConfig& c, long step, long total, long per_epoch) {
+    const double t = static_cast<double>(step);
+    if (c.schedule == "cosine") {
+        const double warm = c.warmup_epochs * per_epoch;
+        if (t < warm) return c.lr * (t + 1) / warm;
+        return 0.5 * c.lr * (1 + std::cos(M_PI * (t - warm) / std::max(1.0, total - warm)));
+    }
+    if (c.schedule == "onecycle") {
+        // Smith & Topin 2019 (as PyTorch's OneCycleLR): cosine rise from lr/25 to lr over the first
+        // 25% of the steps, cosine fall to lr/25/1e4 over the rest.
+        const double up = 0.25 * total, lo = c.lr / 25.0, end = lo / 1e4;
+        if (t < up) return lo + (c.lr - lo) * 0.5 * (1 - std::cos(M_PI * t / up));
+        return end + (c.lr - end) * 0.5 * (1 + std::cos(M_PI * (t - up) / std::max(1.0, total - up)));
+    }
+    fail("unknown learning-rate schedule '", c.schedule, "' (onecycle or cosine)");
+}
+
+double evaluate(Model& m, const Cifar10& data, int batch) {
+    Streams none(0);
+    Context ctx;
+    std::vector<std::uint32_t> idx(data.size());
+    std::iota(idx.begin(), idx.end(), 0u);
+    Tensor x;
+    std::vector<std::uint8_t> labels;
+    long hits = 0;
+    for (std::size_t b = 0; b < data.size(); b += static_cast<std::size_t>(batch)) {
+        const int n = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(batch), data.size() - b));
+        make_batch(data, {idx.data() + b, n, false, 0}, none, x, labels);
+        const Tensor& z = m.forward(x, ctx);
+        int correct = 0;
+        softmax_cross_entropy(z, labels.data(), 0.0f, nullptr, &correct);
+        hits += correct;
+    }
+    return data.size() ? static_cast<double>(hits) / static_cast<double>(data.size()) : 0.0;
+}
+
+namespace {
+
+struct State {
+    int epoch = 0;      // epoch in progress
+    long batch = 0;     // next batch within it
+    long step = 0;      // global optimizer steps done
+    double loss_sum = 0, seconds = 0;
+    long hits = 0, seen = 0;
+};
+
+// The settings a resumed run must share with the run that wrote the checkpoint.
+std::string identity(const TrainConfig& c) {
+    std::ostringstream os;
+    os << "model=" << c.model << " init=" << c.init_path << " quant=" << c.quant << " epochs=" << c.epochs
+       << " batch=" << c.batch << " lr=" << c.lr << " schedule=" << c.schedule << " wd=" << c.weight_decay
+       << " momentum=" << c.momentum << " smoothing=" << c.label_smoothing << " seed=" << c.seed
+       << " train_limit=" << c.train_limit;
+    return os.str();
+}
+
+void save_checkpoint(const TrainConfig& c, const Model& m, const std::map<std::string, Tensor>& velocity, const State& s) {
+    h5::AtomicWrite w(c.checkpoint);
+    auto& root = w.root();
+    h5::stamp(root, "flashmc.checkpoint", 1);
+    root.set_attr("identity", identity(c));
+    root.set_attr("threads", threads());
+    root.set_attr("epoch", s.epoch);
+    root.set_attr("batch", static_cast<std::int64_t>(s.batch));
+    root.set_attr("step", static_cast<std::int64_t>(s.step));
+    root.set_attr("loss_sum", s.loss_sum);
+    root.set_attr("hits", static_cast<std::int64_t>(s.hits));
+    root.set_attr("seen", static_cast<std::int64_t>(s.seen));
+    root.set_attr("seconds", s.seconds);
+    m.save(root);
+    auto g = root.create("velocity");
+    for (const auto& [name, t] : velocity) {
+        std::string key = name;
+        std::replace(key.begin(), key.end(), '/', ':');
+        g.write(key, t.ptr(), {t.size()});
+    }
+    w.commit();
+}
+
+void load_checkpoint(const TrainConfig& c, Model& m, std::map<std::string, Tensor>& velocity, State& s) {
+    auto root = h5::open_read(c.checkpoint);
+    if (root.attr_string("identity") != identity(c))
+        fail(c.checkpoint, ": checkpoint was written with different settings:\n  checkpoint: ",
+             root.attr_string("identity"), "\n  this run:   ", identity(c));
+    if (root.attr_int("threads") != threads())
+        std::fprintf(stderr, "train: note: checkpoint was written with %d threads, resuming with %d; the result "
+                     "is bit-identical to an uninterrupted run only with the same thread count\n",
+                     static_cast<int>(root.attr_int("threads")), threads());
+    s.epoch = static_cast<int>(root.attr_int("epoch"));
+    s.batch = root.attr_int("batch");
+    s.step = root.attr_int("step");
+    s.loss_sum = root.attr_double("loss_sum");
+    s.hits = root.attr_int("hits");
+    s.seen = root.attr_int("seen");
+    s.seconds = root.attr_double("seconds");
+    m = Model::load(root);
+    auto g = root.open("velocity");
+    for (auto& p : m.params()) {
+        std::string key = p.name;
+        std::replace(key.begin(), key.end(), '/', ':');
+        auto v = g.read<float>(key);
+        Tensor t;
+        t.resize(1, static_cast<int>(v.size()));
+        std::copy(v.begin(), v.end(), t.data.begin());
+        velocity[p.name] = std::move(t);
+    }
+}
+
+// Keeps the header and the rows of epochs < `epochs_done` (a resumed run rewrites the rest).
+void trim_log(const std::string& path, int epochs_done) {
+    std::ifstream in(path);
+    if (!in) return;
+    std::string line, kept;
+    int row = -1;
+    while (std::getline(in, line)) {
+        if (row < epochs_done) kept += line + "\n";
+        ++row;
+    }
+    in.close();
+    std::ofstream out(path + ".tmp");
+    out << kept;
+    out.close();
+    std::filesystem::rename(path + ".tmp", path);
+}
+
+}  // namespace
+
+double train(const TrainConfig& c) {
+    if (c.out.empty()) fail("train: --out is required");
+    if (c.checkpoint.empty()) fail("train: a checkpoint path is required");
+    const std::string dir = c.data_dir.empty() ? default_cifar10_dir() : c.data_dir;
+    Cifar10 train_set = read_cifar10_train(dir, c.train_limit);
+    Cifar10 test_set = read_cifar10_test(dir, c.test_limit);
+    const Streams streams(c.seed);
+
+    Model m;
+    std::map<std::string, Tensor> velocity;
+    State s;
+    const bool resuming = c.resume && std::filesystem::exists(c.checkpoint);
+    if (resuming) {
+        load_checkpoint(c, m, velocity, s);
+        if (!c.quiet) std::fprintf(stderr, "train: resuming from %s at epoch %d, batch %ld (step %ld)\n", c.checkpoint.c_str(), s.epoch + 1, s.batch, s.step);
+    } else {
+        m = c.init_path.empty() ? build_model(c.model, c.seed) : load_model_file(c.init_path).model;
+        if (!c.quant.empty()) {
+            if (is_quantized(m)) fail("train: ", c.init_path, " is already quantized");
+            std::vector<std::uint32_t> order = epoch_order(train_set.size(), Streams(c.seed ^ 0xCA11B), 0);
+            Tensor calib;
+            std::vector<std::uint8_t> labels;
+            const int n = static_cast<int>(std::min<std::size_t>(500, train_set.size()));
+            make_batch(train_set, {order.data(), n, false, 0}, streams, calib, labels);
+            prepare_qat(m, parse_quant(c.quant), calib);
+        }
+    }
+    for (auto& p : m.params())
+        if (!velocity.count(p.name)) {
+            Tensor t;
+            t.resize(1, static_cast<int>(p.value->size()));
+            velocity[p.name] = std::move(t);
+        }
+    if (!c.log_csv.empty()) {
+        if (resuming && std::filesystem::exists(c.log_csv)) {
+            trim_log(c.log_csv, s.epoch);
+        } else {
+            if (auto parent = std::filesystem::path(c.log_csv).parent_path(); !parent.empty()) std::filesystem::create_directories(parent);
+            std::ofstream(c.log_csv) << "epoch,lr,train_loss,train_accuracy,test_accuracy,seconds\n";
+        }
+    }
+
+    const long per_epoch = static_cast<long>((train_set.size() + c.batch - 1) / c.batch);
+    const long total = per_epoch * c.epochs;
+    Tensor x, dlogits;
+    std::vector<std::uint8_t> labels;
+    double test_acc = 0.0;
+    for (; s.epoch < c.epochs; ++s.epoch) {
+        auto order = epoch_order(train_set.size(), streams, static_cast<std::uint64_t>(s.epoch));
+        Progress bar("epoch " + std::to_string(s.epoch + 1) + "/" + std::to_string(c.epochs), per_epoch, 30.0);
+        const double start_seconds = s.seconds;
+        auto t0 = std::chrono::steady_clock::now();
+        double lr = 0;
+        for (; s.batch < per_epoch; ++s.batch) {
+            const std::size_t b0 = static_cast<std::size_t>(s.batch) * c.batch;
+            const int n = static_cast<int>(std::min<std::size_t>(c.batch, train_set.size() - b0));
+            make_batch(train_set, {order.data() + b0, n, true, static_cast<std::uint64_t>(s.epoch)}, streams, x, labels);
+            Context ctx{true, static_cast<std::uint64_t>(s.step), &streams, 0};
+            m.zero_grad();
+            const Tensor& z = m.forward(x, ctx);
+            int correct = 0;
+            const double loss = softmax_cross_entropy(z, labels.data(), static_cast<float>(c.label_smoothing), &dlogits, &correct);
+            if (!std::isfinite(loss)) fail("train: loss is ", loss, " at epoch ", s.epoch + 1, " step ", s.step, " (learning rate too high?)");
+            m.backward(dlogits, ctx);
+            lr = learning_rate(c, s.step, total, per_epoch);
+            // SGD, Nesterov momentum (Sutskever et al. 2013, PyTorch form): g += wd·w; v = μv + g;
+            // w -= lr·(g + μv).
+            for (auto& p : m.params()) {
+                float* w = p.value->ptr();
+                const float* g = p.grad->ptr();
+                float* v = velocity[p.name].ptr();
+                const float wd = p.decay ? static_cast<float>(c.weight_decay) : 0.0f, mu = static_cast<float>(c.momentum), eta = static_cast<float>(lr);
+                for (std::size_t j = 0; j < p.value->size(); ++j) {
+                    const float gj = g[j] + wd * w[j];
+                    v[j] = mu * v[j] + gj;
+                    w[j] -= eta * (gj + mu * v[j]);
+                }
+            }
+            ++s.step;
+            s.loss_sum += loss * n;
+            s.hits += correct;
+            s.seen += n;
+            char extra[96];
+            std::snprintf(extra, sizeof extra, "loss %.3f acc %.3f lr %.4f", s.loss_sum / s.seen, double(s.hits) / s.seen, lr);
+            if (!c.quiet) bar.update(s.batch + 1, extra);
+            const bool stop = c.stop_after_steps > 0 && s.step >= c.stop_after_steps;
+            if ((c.checkpoint_every_steps > 0 && s.step % c.checkpoint_every_steps == 0) || stop) {
+                State snap = s;
+                ++snap.batch;
+                snap.seconds = start_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                save_checkpoint(c, m, velocity, snap);
+                if (stop) {
+                    if (!c.quiet) std::fprintf(stderr, "train: stopped after step %ld (checkpoint %s)\n", s.step, c.checkpoint.c_str());
+                    return -1.0;
+                }
+            }
+        }
+        s.seconds = start_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        test_acc = evaluate(m, test_set);
+        const double train_loss = s.loss_sum / std::max<long>(1, s.seen), train_acc = double(s.hits) / std::max<long>(1, s.seen);
+        if (!c.quiet) {
+            char extra[128];
+            std::snprintf(extra, sizeof extra, "train loss %.4f acc %.4f test acc %.4f", train_loss, train_acc, test_acc);
+            bar.finish(extra);
+        }
+        if (!c.log_csv.empty()) {
+            std::ofstream log(c.log_csv, std::ios::app);
+            char row[256];
+            std::snprintf(row, sizeof row, "%d,%.6g,%.6f,%.6f,%.6f,%.1f\n", s.epoch + 1, lr, train_loss, train_acc, test_acc, s.seconds);
+            log << row;
+        }
+        s.batch = 0;
+        s.loss_sum = 0;
+        s.hits = s.seen = 0;
+        s.seconds = 0;
+        State next = s;
+        ++next.epoch;
+        save_checkpoint(c, m, velocity, next);
+    }
+    if (s.epoch >= c.epochs && test_acc == 0.0) test_acc = evaluate(m, test_set);
+
+    ModelFile f;
+    f.model = std::move(m);
+    f.provenance["command"] = c.command_line;
+    f.provenance["seed"] = std::to_string(c.seed);
+    f.provenance["training"] = identity(c);
+    f.provenance["dataset_sha256_test_batch"] = sha256_file(dir + "/test_batch.bin");
+    f.provenance["train_images"] = std::to_string(train_set.size());
+    char acc[32];
+    std::snprintf(acc, sizeof acc, "%.6f", test_acc);
+    f.provenance["test_accuracy_float_graph"] = acc;
+    f.provenance["test_images"] = std::to_string(test_set.size());
+    save_model_file(c.out, f);
+    return test_acc;
+}
+
+}  // namespace flashmc::nn
