@@ -31,3 +31,10 @@ RunResult run_cli(const std::string& args);
 inline std::string source_dir() { return FLASHMC_SOURCE_DIR; }
 
 }  // namespace flashmc::test
+
+namespace flashmc::test {
+// Writes a small learnable CIFAR-format dataset into `dir` (data_batch_1..5.bin and
+// test_batch.bin, `per_file` records each): each class has its own color tint and stripe
+// orientation plus noise, so a tiny network learns it in a few epochs.
+void write_synthetic_cifar(const std::string& dir, int per_file, std::uint64_t seed = 1);
+}  // namespace flashmc::test

@@ -60,6 +60,7 @@ bool Args::flag(const std::string& name) {
 
 std::string Args::str(const std::string& name, const std::string& fallback) {
     used_[name] = true;
+    if (options_.count(name) > 1) fail(command_, ": option --", name, " given more than once");
     auto it = options_.find(name);
     if (it == options_.end()) return fallback;
     if (it->second == kNoValue) fail(command_, ": option --", name, " needs a value");

@@ -1,0 +1,159 @@
+// Training, resume, quantization-aware training and integer inference, run as a user would.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../test_util.hpp"
+#include "flashmc/io/hdf5.hpp"
+#include "flashmc/nn/batchnorm.hpp"
+#include "flashmc/nn/model_file.hpp"
+#include "flashmc/nn/qat.hpp"
+#include "flashmc/nn/quant_model.hpp"
+#include "flashmc/nn/zoo.hpp"
+
+using namespace flashmc;
+using flashmc::test::run_cli;
+
+namespace {
+std::string read_text(const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+// The log without its last column (wall seconds).
+std::string log_without_seconds(const std::string& p) {
+    std::stringstream in(read_text(p));
+    std::string line, out;
+    while (std::getline(in, line)) out += line.substr(0, line.rfind(',')) + "\n";
+    return out;
+}
+std::vector<float> all_weights(const std::string& path) {
+    auto f = nn::load_model_file(path);
+    std::vector<float> w;
+    for (auto& p : f.model.params()) w.insert(w.end(), p.value->data.begin(), p.value->data.end());
+    for (auto& n : f.model.nodes)
+        if (auto* bn = dynamic_cast<nn::BatchNorm*>(n.layer.get()))
+            w.insert(w.end(), bn->running_var.data.begin(), bn->running_var.data.end());
+    return w;
+}
+}  // namespace
+
+
+TEST_CASE("a killed training run resumes bit-identically", "[nn][train][cli]") {
+    test::TempDir dir("resume");
+    test::write_synthetic_cifar(dir / "data", 120);
+    const std::string common = "train --model tiny --epochs 2 --batch 40 --lr 0.05 --train-limit 400 --test-limit 100 --threads 2 --quiet --data " + dir / "data";
+    auto a = run_cli(common + " --out " + dir / "a.h5 --checkpoint " + dir / "a.ckpt");
+    REQUIRE(a.code == 0);
+    // Interrupted mid-epoch 2 (step 13 of 20), then resumed.
+    auto b1 = run_cli(common + " --out " + dir / "b.h5 --checkpoint " + dir / "b.ckpt --stop-after-steps 13");
+    REQUIRE(b1.code == 0);
+    REQUIRE_FALSE(std::filesystem::exists(dir / "b.h5"));
+    auto b2 = run_cli(common + " --out " + dir / "b.h5 --checkpoint " + dir / "b.ckpt --resume");
+    INFO(b2.output);
+    REQUIRE(b2.code == 0);
+    REQUIRE(all_weights(dir / "a.h5") == all_weights(dir / "b.h5"));
+    REQUIRE(log_without_seconds(dir / "a.csv") == log_without_seconds(dir / "b.csv"));
+    // A different setting is refused rather than silently mixed.
+    auto c = run_cli(common + " --seed 2 --out " + dir / "b.h5 --checkpoint " + dir / "b.ckpt --resume");
+    REQUIRE(c.code == 1);
+    REQUIRE_THAT(c.output, Catch::Contains("different settings"));
+    // An option given twice is an error, not a silent choice.
+    auto d = run_cli(common + " --lr 0.07 --out " + dir / "c.h5");
+    REQUIRE(d.code == 1);
+    REQUIRE_THAT(d.output, Catch::Contains("--lr given more than once"));
+}
+
+TEST_CASE("folding batch norm preserves the inference function", "[nn][quant]") {
+    nn::Model m = nn::build_model("tiny", 7);
+    // Give BN non-trivial statistics.
+    Stream r = Streams(2).at({1});
+    for (auto& n : m.nodes)
+        if (auto* bn = dynamic_cast<nn::BatchNorm*>(n.layer.get()))
+            for (int c = 0; c < bn->channels; ++c) {
+                bn->gamma.data[c] = static_cast<float>(1 + 0.2 * r.normal());
+                bn->beta.data[c] = static_cast<float>(0.1 * r.normal());
+                bn->running_mean.data[c] = static_cast<float>(0.3 * r.normal());
+                bn->running_var.data[c] = static_cast<float>(0.5 + r.uniform());
+            }
+    Tensor x(4, 3, 32, 32);
+    for (auto& v : x.data) v = static_cast<float>(r.normal());
+    nn::Context ctx;
+    Tensor before = m.forward(x, ctx);
+    nn::Model folded = m;
+    REQUIRE(nn::fold_batchnorm(folded) == 3);  // stem and the two convs of the block
+    Tensor after = folded.forward(x, ctx);
+    for (std::size_t i = 0; i < before.size(); ++i) REQUIRE(after.data[i] == Approx(before.data[i]).margin(1e-4));
+}
+
+TEST_CASE("fixed-point multipliers round like the real product", "[nn][quant]") {
+    Stream r = Streams(3).at({2});
+    for (int t = 0; t < 2000; ++t) {
+        const double real = std::exp(r.normal() * 4);
+        const auto fm = nn::FixedMultiplier::from(real);
+        const std::int64_t v = static_cast<std::int64_t>(r.normal() * 1e5);
+        const double exact = static_cast<double>(v) * real;
+        // |error| <= 0.5 plus the multiplier's relative precision 2^-31.
+        REQUIRE(std::abs(static_cast<double>(fm.apply(v)) - exact) <= 0.5 + std::abs(exact) * 1e-9 + 1e-9);
+    }
+}
+
+TEST_CASE("W4A4 fine-tune, export and integer-only inference agree with the training graph", "[nn][quant][cli]") {
+    test::TempDir dir("qat");
+    test::write_synthetic_cifar(dir / "data", 200);
+    const std::string data = " --data " + dir / "data --threads 2 --quiet --test-limit 200";
+    REQUIRE(run_cli("train --model tiny --epochs 3 --batch 50 --lr 0.05" + data + " --out " + dir / "fp.h5 --checkpoint " + dir / "fp.ckpt").code == 0);
+    auto q = run_cli("train --init " + dir / "fp.h5 --quant w4a4 --epochs 1 --batch 50 --lr 0.01" + data + " --out " + dir / "q.h5 --checkpoint " + dir / "q.ckpt");
+    INFO(q.output);
+    REQUIRE(q.code == 0);
+    auto f = nn::load_model_file(dir / "q.h5");
+    REQUIRE(f.quantized.has_value());
+    // Every conv/FC has 4-bit codes; every activation is a 4-bit requantizer.
+    for (const auto& n : f.quantized->nodes) {
+        if (n.is_mvm()) {
+            REQUIRE(n.weight_bits == 4);
+            for (auto c : n.codes) REQUIRE(std::abs(int(c)) <= 7);
+        }
+        if (n.op == nn::QNode::Op::Requant) REQUIRE(n.bits == 4);
+    }
+    auto e = run_cli("eval --model " + dir / "q.h5 --compare --data " + dir / "data");
+    INFO(e.output);
+    REQUIRE(e.code == 0);
+    REQUIRE_THAT(e.output, Catch::Contains("integer-only inference"));
+    // The synthetic task is easy: the quantized model must have learned it.
+    const auto pos = e.output.find("accuracy: ");
+    REQUIRE(std::stod(e.output.substr(pos + 10)) > 60.0);
+    const auto d = e.output.find("differing from integer inference: ");
+    REQUIRE(std::stoi(e.output.substr(d + 34)) <= 4);  // of 200
+}
+
+TEST_CASE("truncated, corrupted or inconsistent model files give one clear error", "[nn][cli]") {
+    test::TempDir dir("badmodel");
+    nn::ModelFile f;
+    f.model = nn::build_model("tiny", 1);
+    nn::save_model_file(dir / "m.h5", f);
+    // Truncated.
+    std::filesystem::copy_file(dir / "m.h5", dir / "t.h5");
+    std::filesystem::resize_file(dir / "t.h5", std::filesystem::file_size(dir / "m.h5") / 2);
+    auto t = run_cli("eval --model " + dir / "t.h5");
+    REQUIRE(t.code == 1);
+    REQUIRE_THAT(t.output, Catch::Contains("t.h5") && Catch::Contains("error"));
+    // Not HDF5 at all.
+    std::ofstream(dir / "x.h5") << "not a model";
+    auto x = run_cli("eval --model " + dir / "x.h5");
+    REQUIRE(x.code == 1);
+    REQUIRE_THAT(x.output, Catch::Contains("not an HDF5 file"));
+    // Layers that do not fit together: the FC's input size changed.
+    {
+        auto root = h5::open_rw(dir / "m.h5");
+        auto g = root.open("model");
+        for (const auto& k : g.children())
+            if (k.find("_fc") != std::string::npos) g.open(k).set_attr("in_features", 17);
+    }
+    auto m = run_cli("eval --model " + dir / "m.h5");
+    REQUIRE(m.code == 1);
+    REQUIRE_THAT(m.output, Catch::Contains("m.h5") && Catch::Contains("weight has"));
+}
