@@ -15,6 +15,8 @@ const char* kUsage = R"(flashmc train --model NAME --out FILE.h5 [options]
   --init FILE.h5          start from a trained model (e.g. the FP32 model for 4-bit fine-tuning)
   --quant SPEC            quantization-aware training: w4a4 (default method of the paper),
                           w4a4-fl8 (first/last layers 8-bit), w4a4-pc (per-channel weight scales)
+  --layer-bits NAME=N     per-layer bit width (repeatable): weight bits of conv/FC node NAME, or the
+                          bits of activation/input node NAME (node names: flashmc models --layers MODEL)
   --epochs N              (30)          --batch N        (128)
   --lr X                  peak learning rate (0.1)
   --schedule S            onecycle | cosine (onecycle); --warmup-epochs X (1, cosine only)
@@ -42,6 +44,15 @@ int run(Args& a) {
     c.model = a.str("model", c.model);
     c.init_path = a.str("init", "");
     c.quant = a.str("quant", "");
+    for (const auto& lb : a.all("layer-bits")) {
+        const auto eq = lb.find('=');
+        if (eq == std::string::npos || eq == 0) fail("train: --layer-bits expects NAME=BITS, got '", lb, "'");
+        try {
+            c.layer_bits[lb.substr(0, eq)] = std::stoi(lb.substr(eq + 1));
+        } catch (const std::exception&) {
+            fail("train: --layer-bits expects NAME=BITS, got '", lb, "'");
+        }
+    }
     c.epochs = static_cast<int>(a.integer("epochs", c.epochs));
     c.batch = static_cast<int>(a.integer("batch", c.batch));
     c.lr = a.number("lr", c.lr);

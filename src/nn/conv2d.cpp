@@ -95,7 +95,7 @@ const Tensor& Conv2d::effective_weight() {
     return effective_;
 }
 
-void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context& ctx) {
+void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context&) {
     const Tensor& x = *in[0];
     auto os = out_shape({x.shape});
     out.resize(os[0], os[1], os[2], os[3]);

@@ -39,7 +39,7 @@ const Tensor& Linear::effective_weight() {
     return effective_;
 }
 
-void Linear::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context& ctx) {
+void Linear::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context&) {
     const Tensor& x = *in[0];
     out.resize(x.n(), out_f);
     const Tensor& wt = effective_weight();

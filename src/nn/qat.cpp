@@ -1,6 +1,7 @@
 #include "flashmc/nn/qat.hpp"
 
 #include <cmath>
+#include <algorithm>
 #include <regex>
 
 #include "flashmc/core/error.hpp"
@@ -131,6 +132,26 @@ void prepare_qat(Model& m, const QuantConfig& q, const Tensor& calibration) {
         const int bits = feeds_last ? q.first_last_bits : q.act_bits;
         a->bits = bits;
         a->set_clip(mse_optimal_threshold(y.ptr(), y.size(), (1 << bits) - 1, false));
+    }
+    // Per-node overrides.
+    for (const auto& [name, bits] : q.layer_bits) {
+        if (bits < 2 || bits > 8) fail("--layer-bits ", name, "=", bits, ": bits must be 2..8");
+        auto it = std::find_if(m.nodes.begin(), m.nodes.end(), [&](const Node& n) { return n.name == name; });
+        if (it == m.nodes.end()) {
+            std::string names;
+            for (const auto& n : m.nodes)
+                if (dynamic_cast<Conv2d*>(n.layer.get()) || dynamic_cast<Linear*>(n.layer.get()) ||
+                    dynamic_cast<Activation*>(n.layer.get()) || dynamic_cast<InputQuant*>(n.layer.get()))
+                    names += (names.empty() ? "" : ", ") + n.name;
+            fail("--layer-bits: no quantizable node '", name, "' in ", m.arch, " (nodes: ", names, ")");
+        }
+        Layer* l = it->layer.get();
+        if (auto* c = dynamic_cast<Conv2d*>(l)) c->quant.bits = bits;
+        else if (auto* f = dynamic_cast<Linear*>(l)) f->quant.bits = bits;
+        else if (auto* in = dynamic_cast<InputQuant*>(l)) in->bits = bits;
+        else if (auto* a = dynamic_cast<Activation*>(l)) {
+            a->bits = bits;  // the clip (range) stays; only the number of steps changes
+        } else fail("--layer-bits: node '", name, "' is a ", l->kind(), ", not a quantizable layer");
     }
 }
 

@@ -68,7 +68,9 @@ struct State {
 // The settings a resumed run must share with the run that wrote the checkpoint.
 std::string identity(const TrainConfig& c) {
     std::ostringstream os;
-    os << "model=" << c.model << " init=" << c.init_path << " quant=" << c.quant << " epochs=" << c.epochs
+    os << "model=" << c.model << " init=" << c.init_path << " quant=" << c.quant;
+    for (const auto& [name, bits] : c.layer_bits) os << "," << name << "=" << bits;
+    os << " epochs=" << c.epochs
        << " batch=" << c.batch << " lr=" << c.lr << " schedule=" << c.schedule << " wd=" << c.weight_decay
        << " momentum=" << c.momentum << " smoothing=" << c.label_smoothing << " seed=" << c.seed
        << " train_limit=" << c.train_limit;
@@ -163,6 +165,7 @@ double train(const TrainConfig& c) {
         if (!c.quiet) std::fprintf(stderr, "train: resuming from %s at epoch %d, batch %ld (step %ld)\n", c.checkpoint.c_str(), s.epoch + 1, s.batch, s.step);
     } else {
         m = c.init_path.empty() ? build_model(c.model, c.seed) : load_model_file(c.init_path).model;
+        if (c.quant.empty() && !c.layer_bits.empty()) fail("train: --layer-bits needs --quant");
         if (!c.quant.empty()) {
             if (is_quantized(m)) fail("train: ", c.init_path, " is already quantized");
             std::vector<std::uint32_t> order = epoch_order(train_set.size(), Streams(c.seed ^ 0xCA11B), 0);
@@ -170,7 +173,10 @@ double train(const TrainConfig& c) {
             std::vector<std::uint8_t> labels;
             const int n = static_cast<int>(std::min<std::size_t>(500, train_set.size()));
             make_batch(train_set, {order.data(), n, false, 0}, streams, calib, labels);
-            prepare_qat(m, parse_quant(c.quant), calib);
+            QuantConfig q = parse_quant(c.quant);
+            q.layer_bits = c.layer_bits;
+            prepare_qat(m, q, calib);
+            if (!c.quiet) std::fprintf(stderr, "train: quantization %s\n", q.describe().c_str());
         }
     }
     for (auto& p : m.params())

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 
@@ -156,4 +157,37 @@ TEST_CASE("truncated, corrupted or inconsistent model files give one clear error
     auto m = run_cli("eval --model " + dir / "m.h5");
     REQUIRE(m.code == 1);
     REQUIRE_THAT(m.output, Catch::Contains("m.h5") && Catch::Contains("weight has"));
+}
+
+TEST_CASE("bit widths are configurable per layer and for first/last layers", "[nn][quant]") {
+    Tensor calib(8, 3, 32, 32);
+    Stream r = Streams(4).at({1});
+    for (auto& v : calib.data) v = static_cast<float>(r.normal());
+    auto bits_of = [](nn::Model& m) {
+        nn::QuantModel q = nn::export_quantized(m);
+        std::map<std::string, int> b;
+        for (auto& n : q.nodes) b[n.name] = n.is_mvm() ? n.weight_bits : n.bits;
+        return b;
+    };
+    nn::Model a = nn::build_model("tiny", 1);
+    nn::prepare_qat(a, nn::parse_quant("w4a4-fl8"), calib);
+    auto ba = bits_of(a);
+    REQUIRE(ba["conv1"] == 8);
+    REQUIRE(ba["fc"] == 8);
+    REQUIRE(ba["gap_act"] == 8);   // the last layer's input activation
+    REQUIRE(ba["b1_conv1"] == 4);
+    REQUIRE(ba["b1_act"] == 4);
+    REQUIRE(ba["input"] == 8);
+    nn::Model b = nn::build_model("tiny", 1);
+    nn::QuantConfig q = nn::parse_quant("w4a4");
+    q.layer_bits = {{"b1_conv2", 6}, {"b1_conv1_act", 3}};
+    nn::prepare_qat(b, q, calib);
+    auto bb = bits_of(b);
+    REQUIRE(bb["b1_conv2"] == 6);
+    REQUIRE(bb["b1_conv1_act"] == 3);
+    REQUIRE(bb["conv1"] == 4);
+    q.layer_bits = {{"nope", 4}};
+    nn::Model c = nn::build_model("tiny", 1);
+    REQUIRE_THROWS_WITH(nn::prepare_qat(c, q, calib), Catch::Contains("no quantizable node 'nope'"));
+    REQUIRE_THROWS_WITH(nn::parse_quant("w4x4"), Catch::Contains("not understood"));
 }

@@ -5,6 +5,7 @@
 //     the training graph computes exactly what integer inference computes;
 //  2. switch on the weight quantizers (dynamic threshold) and the PACT activation quantizers;
 //  3. initialize each activation clip to the MSE-optimal threshold on a calibration batch.
+#include <map>
 #include <string>
 
 #include "flashmc/core/tensor.hpp"
@@ -18,6 +19,9 @@ struct QuantConfig {
     int input_bits = 8;        // the network input
     int first_last_bits = 0;   // >0: weight and input-activation bits of the first conv and last FC
     bool per_channel = false;  // weight thresholds per output channel
+    // Per-node overrides, node name -> bits: a conv/linear node's weight bits, an activation's
+    // bits, or the input's bits (flashmc train --layer-bits NAME=N).
+    std::map<std::string, int> layer_bits;
     int threshold_every_steps = 50;
     double threshold_momentum = 0.1;
     std::string describe() const;  // e.g. "W4A4, input 8-bit, per-layer"

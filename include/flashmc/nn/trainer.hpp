@@ -4,6 +4,7 @@
 // Checkpoints (model, optimizer, position) are written atomically every epoch and every
 // `checkpoint_every_steps` steps; resume continues bit-identically.
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "flashmc/io/cifar10.hpp"
@@ -16,6 +17,7 @@ struct TrainConfig {
     std::string model = "resnet20";     // zoo name (ignored when init_path is set)
     std::string init_path;              // start from this model file (e.g. FP32 for QAT)
     std::string quant;                  // "" (FP32) or e.g. "w4a4"
+    std::map<std::string, int> layer_bits;  // per-node bit overrides (quantized runs)
     int epochs = 30;
     int batch = 128;
     double lr = 0.1;                    // peak learning rate
