@@ -1,0 +1,98 @@
+#pragma once
+// Many cells at once, in structure-of-arrays form: the batch operations the array and Monte Carlo
+// modules call. A chip's life: sample_cells (static variation, traps, wear) → erase_cells →
+// program_verify | program_open_loop | program_statistical → age_cells (any number of bakes) →
+// read_currents_a (any number of reads, each with fresh noise).
+//
+// Randomness: every cell draws from its own stream, streams.at({stage, cell}) (reads:
+// streams.at({stage, read_key, cell})), where cell = first_cell + i. Results are therefore the same
+// for any thread count and any split of a chip into CellArrays. Pass streams specific to the
+// group of cells, e.g. Streams(hash_keys(run_seed, {point, trial, layer})), and give each tile
+// of the group its own first_cell range.
+//
+// Loops over cells run in parallel with OpenMP. V_th values are at the card's reference
+// temperature T_0; currents are in amperes.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "flashmc/core/rng.hpp"
+#include "flashmc/device/card.hpp"
+
+namespace flashmc::device {
+
+// Stream stage keys (the first key of every per-cell stream).
+enum class Stage : std::uint64_t {
+    statics = 1, tile_offset = 2, column_offset = 3, traps = 4, erase = 5, program = 7, read = 8,
+};
+
+struct CellArray {
+    std::uint64_t first_cell = 0;        // stream key of element 0
+    double pe_cycles = 0.0;              // P/E cycles before this program (wear of the card)
+    double retention_equivalent_s = 0.0; // retention time since programming, as time at T_ref
+
+    // Static per-cell parameters (sample_cells).
+    std::vector<float> vth_offset_v;     // δ: device-to-device V_th offset (cell + column + tile)
+    std::vector<float> slope_n;          // subthreshold slope factor n
+    std::vector<float> beta;             // retention β (with the wear factor of pe_cycles)
+    std::vector<std::uint32_t> trap_begin;  // RTN traps of cell i: [trap_begin[i], trap_begin[i+1])
+    std::vector<float> trap_amplitude_v;
+    std::vector<float> trap_occupancy;
+
+    // State.
+    std::vector<float> vth_v;                   // V_th at T_0
+    std::vector<std::uint16_t> pulses;          // program pulses used
+    std::vector<std::uint8_t> program_failed;   // 1: max pulses reached before the verify passed
+
+    std::size_t size() const { return vth_v.size(); }
+    std::uint32_t trap_count(std::size_t i) const { return trap_begin[i + 1] - trap_begin[i]; }
+};
+
+// Draws the static parameters of `count` cells keyed first_cell … first_cell + count − 1 after
+// `pe_cycles` P/E cycles; V_th starts at the cell's neutral V_th (retention.neutral_vth_v + δ).
+CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, const Streams& streams,
+                       Grid grid = {}, std::uint64_t first_cell = 0);
+
+// Erase: V_th ~ N(μ_E, σ_E) cut above at the erase-verify level, with the over-erase tail.
+// Resets pulses, failures and the retention clock.
+void erase_cells(const Card& card, const Streams& streams, CellArray& cells);
+
+// Pulse-level ISPP with verify from the present (erased) V_th, one level per cell (0 … max).
+void program_verify(const Card& card, const LevelTargets& targets, std::span<const std::uint8_t> levels,
+                    const Streams& streams, CellArray& cells);
+
+// Open loop (no verify): V_th = V_n + δ + ΔW + η·(T_k − V_n) + injection noise on the placed
+// charge, with T_k the level target for the mean n, V_n the card's neutral V_th and ΔW the cycling
+// window shift. The erase is taken to reset the floating-gate charge to neutral, so the cell's
+// full device-to-device variation δ shows; the erased V_th is not used.
+void program_open_loop(const Card& card, const LevelTargets& targets, std::span<const std::uint8_t> levels,
+                       const Streams& streams, CellArray& cells);
+
+// The closed form the pulse-level model converges to when the injection noise and the verify-read
+// noise are small against η·ΔV_pp: V_th = T_k(n) + U·X̃ − ν, with U·X̃ the renewal overshoot of
+// ispp_overshoot_v and ν one draw of the verify-read noise (RTN + current noise, in V_th). Cells
+// whose erased V_th already passes the verify keep it; cells that would need more than max_pulses
+// fail as in the pulse-level model. `pulses` holds the estimated count.
+void program_statistical(const Card& card, const LevelTargets& targets, std::span<const std::uint8_t> levels,
+                         const Streams& streams, CellArray& cells);
+
+// Retention bake of `time_s` at `temperature_c`: adds AF(T)·t to the retention clock and moves each
+// V_th to V_n,i + (V_0 − V_n,i)(1 − β_i ln(1 + t_eq/τ_0)), V_n,i = neutral V_th + δ_i.
+void age_cells(const Card& card, double time_s, double temperature_c, CellArray& cells);
+
+struct ReadConditions {
+    double temperature_c = 25.0;
+    double vgs_v = 0.0;
+    double vds_v = 0.0;
+};
+// The card's read bias at `temperature_c`.
+ReadConditions read_conditions(const Card& card, double temperature_c);
+
+enum class Noise { off, on };
+
+// One read of every cell: I = I_0(T)·[F(u) − F(u − V_DS/V_T)]·(1 + σ_I z), u = (V_GS − V_th(T) − ΔV_RTN)/(n V_T).
+// With Noise::on each call with a new read_key draws new RTN states and current noise.
+void read_currents_a(const Card& card, const CellArray& cells, const ReadConditions& read, Noise noise,
+                     const Streams& streams, std::uint64_t read_key, std::vector<float>& current_a);
+
+}  // namespace flashmc::device

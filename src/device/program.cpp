@@ -1,0 +1,31 @@
+#include "flashmc/device/program.hpp"
+
+#include "flashmc/core/error.hpp"
+#include "flashmc/device/params.hpp"
+
+namespace flashmc::device {
+
+void EraseParams::validate() const {
+    validate_fields(*this);
+    if (verify_vth_v < mean_vth_v)
+        fail("erase.verify_vth_v = ", verify_vth_v, " must not lie below erase.mean_vth_v = ", mean_vth_v,
+             " (the erase verify would reject most of the erased distribution)");
+}
+
+void ProgramParams::validate() const { validate_fields(*this); }
+
+double ispp_overshoot_v(double step_v, double sigma_v, Stream& rng) {
+    const double u = rng.uniform();
+    if (sigma_v <= 0.0) return u * step_v;
+    const double m = step_v + sigma_v * sigma_v / step_v;
+    double x;
+    for (;;) {
+        x = m + sigma_v * rng.normal();
+        if (x <= 0.0) continue;
+        const double r = x / step_v;
+        if (rng.uniform() < r * std::exp(1.0 - r)) break;
+    }
+    return u * x;
+}
+
+}  // namespace flashmc::device

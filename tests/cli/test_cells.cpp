@@ -1,0 +1,64 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "../test_util.hpp"
+#include "flashmc/io/hdf5.hpp"
+
+using namespace flashmc;
+
+namespace {
+const std::string kCard = test::source_dir() + "/devices/nor40_cim.toml";
+}
+
+TEST_CASE("flashmc cells writes per-cell CSV and prints a summary", "[cli][cells]") {
+    test::TempDir dir("cells-csv");
+    const auto r = test::run_cli("cells --device " + kCard + " --level 3 --count 200 --age-s 1e6 --temp-c 85 --out " + (dir / "c.csv"));
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    REQUIRE(r.output.find("I_read / I_target") != std::string::npos);
+    REQUIRE(r.output.find("program failures") != std::string::npos);
+    std::ifstream f(dir / "c.csv");
+    std::string header, line;
+    std::getline(f, header);
+    REQUIRE(header.rfind("cell,level,slope_n,vth_offset_v,beta,vth_erased_v,vth_programmed_v,vth_aged_v,pulses", 0) == 0);
+    int rows = 0;
+    while (std::getline(f, line)) {
+        ++rows;
+        REQUIRE(std::count(line.begin(), line.end(), ',') == 11);
+    }
+    REQUIRE(rows == 200);
+}
+
+TEST_CASE("flashmc cells writes HDF5 that reads back with provenance", "[cli][cells]") {
+    test::TempDir dir("cells-h5");
+    const auto r = test::run_cli("cells --device " + kCard + " --level 7 --count 300 --program statistical --cycles 1000 " +
+                                 "--read-temp-c 60 --set read_noise.current_sigma_rel=0.01 --out " + (dir / "c.h5"));
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    auto root = h5::open_read(dir / "c.h5");
+    REQUIRE(root.attr_string("filetype") == "flashmc.cells");
+    REQUIRE(root.attr_string("program") == "statistical");
+    REQUIRE(root.attr_int("level") == 7);
+    REQUIRE(root.attr_double("read_temperature_c") == 60.0);
+    REQUIRE(root.attr_string("card_text").find("--set read_noise.current_sigma_rel=0.01") != std::string::npos);
+    const auto current = root.read<float>("read_current_a");
+    REQUIRE(current.size() == 300);
+    const auto pulses = root.read<std::int32_t>("pulses");
+    REQUIRE(pulses.size() == 300);
+    for (float i : current) REQUIRE(i > 0);
+}
+
+TEST_CASE("flashmc cells rejects bad card overrides and levels with a one-line error", "[cli][cells]") {
+    auto r = test::run_cli("cells --device " + kCard + " --level 3 --count 10 --set variation.sigma_vt_v=0.03");
+    REQUIRE(r.code == 1);
+    REQUIRE(r.output.find("unknown key 'sigma_vt_v' in [variation]; did you mean 'sigma_vth_v'?") != std::string::npos);
+    r = test::run_cli("cells --device " + kCard + " --level 8 --count 10");
+    REQUIRE(r.code == 1);
+    REQUIRE(r.output.find("--level 8 is out of range [0, 7]") != std::string::npos);
+    r = test::run_cli("cells --device " + kCard + " --level 1 --count 10 --program magic");
+    REQUIRE(r.code == 1);
+    REQUIRE(r.output.find("--program must be verify, open-loop or statistical") != std::string::npos);
+}

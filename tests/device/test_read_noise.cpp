@@ -1,0 +1,90 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include "flashmc/device/cells.hpp"
+#include "stats.hpp"
+
+using namespace flashmc;
+using namespace flashmc::device;
+
+namespace {
+constexpr std::size_t kCells = 20000;
+
+// A quiet card whose cells read deep in subthreshold, where ΔV_th = −n V_T ln(I/I_clean) exactly.
+Card subthreshold_card() {
+    Card card = test::quiet_card();
+    card.levels.unit_current_a = 5e-14;
+    card.levels.off_margin_nvt = 30;
+    return card;
+}
+
+CellArray open_loop_cells(const Card& card, std::uint64_t seed, double cycles = 0) {
+    Streams streams(seed);
+    CellArray c = sample_cells(card, kCells, cycles, streams);
+    const LevelTargets t = level_targets(card.iv, card.levels, 25.0);
+    program_open_loop(card, t, std::vector<std::uint8_t>(kCells, 3), streams, c);
+    return c;
+}
+}  // namespace
+
+TEST_CASE("RTN traps: Poisson count, exponential amplitudes, uniform occupancies", "[device][rtn]") {
+    Card card = subthreshold_card();
+    card.read_noise = {1.5, 0.002, 0.0};
+    const CellArray c = open_loop_cells(card, 1);
+    std::vector<double> counts(kCells);
+    for (std::size_t i = 0; i < kCells; ++i) counts[i] = c.trap_count(i);
+    REQUIRE(std::abs(test::mean(counts) - 1.5) < 4 * std::sqrt(1.5 / kCells));
+    const double var = test::sd(counts) * test::sd(counts);
+    REQUIRE(std::abs(var - 1.5) < 4 * test::variance_se(counts));
+    std::vector<double> amp(c.trap_amplitude_v.begin(), c.trap_amplitude_v.end());
+    std::vector<double> occ(c.trap_occupancy.begin(), c.trap_occupancy.end());
+    REQUIRE(test::ks_statistic(amp, [](double x) { return 1 - std::exp(-x / 0.002); }) < test::ks_critical(amp.size()));
+    REQUIRE(test::ks_statistic(occ, [](double x) { return std::clamp(x, 0.0, 1.0); }) < test::ks_critical(occ.size()));
+    // Cycling multiplies the trap count by the wear factor.
+    const CellArray worn = open_loop_cells(card, 1, 1e4);
+    const double lambda = 1.5 * wear_after(card.cycling, 1e4).rtn_factor;
+    REQUIRE(std::abs(double(worn.trap_begin.back()) / kCells - lambda) < 4 * std::sqrt(lambda / kCells));
+}
+
+TEST_CASE("RTN read shift is compound Poisson: mean lambda·A/2, variance lambda·A^2", "[device][rtn]") {
+    Card card = subthreshold_card();
+    const double lambda = 1.5, a = 0.002;
+    card.read_noise = {lambda, a, 0.0};
+    const CellArray c = open_loop_cells(card, 2);
+    const Streams streams(2);
+    std::vector<float> clean, noisy;
+    read_currents_a(card, c, read_conditions(card, 25.0), Noise::off, streams, 0, clean);
+    read_currents_a(card, c, read_conditions(card, 25.0), Noise::on, streams, 1, noisy);
+    const double nvt = card.iv.slope_n * units::thermal_voltage_v(25.0);
+    std::vector<double> dv(kCells);
+    for (std::size_t i = 0; i < kCells; ++i) dv[i] = -nvt * std::log(double(noisy[i]) / clean[i]);
+    // Y = A·b, b ~ Bernoulli(p), p ~ U(0,1): E[Y] = A/2, E[Y²] = 2A²·1/2.
+    const double m = lambda * a / 2, v = lambda * a * a;
+    REQUIRE(std::abs(test::mean(dv) - m) < 4 * std::sqrt(v / kCells));
+    REQUIRE(std::abs(test::sd(dv) * test::sd(dv) - v) < 4 * test::variance_se(dv));
+    for (double x : dv) REQUIRE(x >= -1e-6);  // trapped electrons only raise V_th
+}
+
+TEST_CASE("Gaussian current noise has the card's relative sigma; reads resample by key", "[device][rtn]") {
+    Card card = subthreshold_card();
+    card.read_noise = {0.0, 0.0, 0.02};
+    const CellArray c = open_loop_cells(card, 3);
+    const Streams streams(3);
+    std::vector<float> clean, r1, r2, r1again;
+    read_currents_a(card, c, read_conditions(card, 25.0), Noise::off, streams, 0, clean);
+    read_currents_a(card, c, read_conditions(card, 25.0), Noise::on, streams, 1, r1);
+    read_currents_a(card, c, read_conditions(card, 25.0), Noise::on, streams, 2, r2);
+    read_currents_a(card, c, read_conditions(card, 25.0), Noise::on, streams, 1, r1again);
+    std::vector<double> rel(kCells);
+    std::size_t same = 0;
+    for (std::size_t i = 0; i < kCells; ++i) {
+        rel[i] = r1[i] / clean[i] - 1.0;
+        same += r1[i] == r2[i];
+        REQUIRE(r1[i] == r1again[i]);
+    }
+    REQUIRE(std::abs(test::mean(rel)) < 4 * 0.02 / std::sqrt(double(kCells)));
+    REQUIRE(std::abs(test::sd(rel) - 0.02) < 4 * 0.02 / std::sqrt(2.0 * kCells));
+    REQUIRE(same < 10);
+}
