@@ -318,4 +318,23 @@ void read_currents_a(const Card& card, const CellArray& cells, const ReadConditi
     }
 }
 
+void sample_read_noise(const Card& card, const CellArray& cells, const Streams& streams, std::uint64_t read_key,
+                       std::vector<float>& rtn_shift, std::vector<float>& current_factor) {
+    if (cells.trap_begin.size() != cells.size() + 1)
+        fail("sample_read_noise: the cells have no RTN traps (call sample_cells first)");
+    const double sigma_i = card.read_noise.current_sigma_rel;
+    rtn_shift.resize(cells.size());
+    current_factor.resize(cells.size());
+    const i64 n = static_cast<i64>(cells.size());
+#pragma omp parallel for schedule(static)
+    for (i64 i = 0; i < n; ++i) {
+        Stream rng = streams.at({static_cast<std::uint64_t>(Stage::read), read_key,
+                                 cells.first_cell + static_cast<std::uint64_t>(i)});
+        rtn_shift[i] = static_cast<float>(rtn_shift_v(cells.trap_amplitude_v.data() + cells.trap_begin[i],
+                                                      cells.trap_occupancy.data() + cells.trap_begin[i],
+                                                      cells.trap_count(i), rng));
+        current_factor[i] = static_cast<float>(current_noise_factor(sigma_i, rng));
+    }
+}
+
 }  // namespace flashmc::device

@@ -88,3 +88,25 @@ TEST_CASE("Gaussian current noise has the card's relative sigma; reads resample 
     REQUIRE(std::abs(test::sd(rel) - 0.02) < 4 * 0.02 / std::sqrt(2.0 * kCells));
     REQUIRE(same < 10);
 }
+
+TEST_CASE("sampled read noise reproduces read_currents_a through the scalar I-V", "[device][rtn]") {
+    const Card card;  // the defaults: RTN and current noise on
+    Streams streams(4);
+    CellArray c = sample_cells(card, 5000, 0, streams);
+    erase_cells(card, streams, c);
+    const LevelTargets t = level_targets(card.iv, card.levels, 25.0);
+    std::vector<std::uint8_t> levels(c.size());
+    for (std::size_t i = 0; i < c.size(); ++i) levels[i] = static_cast<std::uint8_t>(i % 8);
+    program_statistical(card, t, levels, streams, c);
+    std::vector<float> current, dv, factor;
+    read_currents_a(card, c, read_conditions(card, 45.0), Noise::on, streams, 17, current);
+    sample_read_noise(card, c, streams, 17, dv, factor);
+    std::size_t with_rtn = 0;
+    for (std::size_t i = 0; i < c.size(); ++i) {
+        const double expected = drain_current_a(card.iv, card.levels.read_vgs_v, card.levels.read_vds_v,
+                                                double(c.vth_v[i]) + dv[i], c.slope_n[i], 45.0) * factor[i];
+        REQUIRE(current[i] == Approx(expected).epsilon(1e-5));
+        with_rtn += dv[i] > 0;
+    }
+    REQUIRE(with_rtn > c.size() / 10);
+}

@@ -95,4 +95,11 @@ enum class Noise { off, on };
 void read_currents_a(const Card& card, const CellArray& cells, const ReadConditions& read, Noise noise,
                      const Streams& streams, std::uint64_t read_key, std::vector<float>& current_a);
 
+// The noise of one read without the current, for callers that evaluate the I–V at their own
+// biases (e.g. per-row gate voltages): per cell the RTN V_th shift and the current factor
+// 1 + σ_I z, drawn exactly as read_currents_a(…, Noise::on, streams, read_key, …) draws them, so
+// I = drain_current_a(card.iv, V_GS, V_DS, vth_v + rtn_shift_v, n, T) · current_factor.
+void sample_read_noise(const Card& card, const CellArray& cells, const Streams& streams, std::uint64_t read_key,
+                       std::vector<float>& rtn_shift_v, std::vector<float>& current_factor);
+
 }  // namespace flashmc::device
