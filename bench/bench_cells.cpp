@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < n; ++i) levels[i] = static_cast<std::uint8_t>((i * 2654435761u >> 7) % 8);
     const Streams streams(1);
     CellArray cells;
-    timed("sample_cells (static+traps)", n, [&] { cells = sample_cells(card, n, 0, streams); });
+    // Tiles of 256 × 256 cells (256 cells per column): column and tile offsets are cached per column.
+    timed("sample_cells (static+traps)", n, [&] { cells = sample_cells(card, n, 0, streams, Grid{256, 256}); });
     timed("erase_cells", n, [&] { erase_cells(card, streams, cells); });
     timed("program_statistical", n, [&] { program_statistical(card, targets, levels, streams, cells); });
     timed("age_cells", n, [&] { age_cells(card, 3.15e7, 55.0, cells); });
