@@ -250,7 +250,8 @@ void program_statistical(const Card& card, const LevelTargets& targets, std::spa
         std::uint8_t failed = 0;
         // Pre-verify: skipped (as failing) when even the largest noise cannot lift the erased cell
         // to the target: all traps occupied plus an 8σ current-noise draw (p < 1e-15).
-        double noise_bound = 8.0 * sigma_i * volts_per_ln_current;
+        double noise_bound = 8.0 * sigma_i < 1.0 ? -volts_per_ln_current * std::log1p(-8.0 * sigma_i)
+                                                 : std::numeric_limits<double>::infinity();
         for (std::uint32_t j = 0; j < traps; ++j) noise_bound += amp[j];
         if (erased + noise_bound < target || erased + verify_noise() < target) {
             const double needed = std::ceil((target - erased) / step);
