@@ -55,6 +55,13 @@ TEST_CASE("the shipped device cards load and validate", "[device][card]") {
     }
 }
 
+TEST_CASE("the built-in defaults form a valid card", "[device][card]") {
+    REQUIRE_NOTHROW(Card{}.validate());
+    Card bad;
+    bad.read_noise.current_sigma_rel = 0.9;
+    REQUIRE_THROWS_WITH(bad.validate(), Catch::Equals("key 'read_noise.current_sigma_rel' = 0.9 is out of range [0, 0.5]"));
+}
+
 TEST_CASE("every device-card value carries a comment with its source or 'assumed'", "[device][card]") {
     const std::regex assignment(R"(^\s*[A-Za-z_][A-Za-z0-9_]*\s*=)");
     for (const auto& f : card_files()) {
