@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "flashmc/core/error.hpp"
 #include "flashmc/core/parallel.hpp"
 #include "flashmc/device/cells.hpp"
 
@@ -28,7 +29,22 @@ double timed(const char* what, std::size_t n, F&& f) {
 }
 }  // namespace
 
+int run(int argc, char** argv);
+
 int main(int argc, char** argv) {
+    if (argc > 1 && argv[1][0] == '-') {
+        std::printf("usage: bench_cells [CARD.toml [CELLS [PULSE_LEVEL_CELLS]]]  (threads: OMP_NUM_THREADS, default 2)\n");
+        return 0;
+    }
+    try {
+        return run(argc, argv);
+    } catch (const flashmc::Error& e) {
+        std::fprintf(stderr, "bench_cells: error: %s\n", e.what());
+        return 1;
+    }
+}
+
+int run(int argc, char** argv) {
     const std::string card_path = argc > 1 ? argv[1] : "devices/nor40_cim.toml";
     const std::size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 22000000;
     const std::size_t n_pulse = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 200000;
