@@ -174,10 +174,14 @@ void QuantModel::prepare(bool require_logits) {
 }
 
 void QuantModel::accumulate(const QNode& q, const Tensor& x, Tensor& acc) const {
+    const FloatVec w(q.codes.begin(), q.codes.end());
+    accumulate_with(q, w.data(), x, acc);
+}
+
+void QuantModel::accumulate_with(const QNode& q, const float* weights, const Tensor& x, Tensor& acc) {
     const int n = x.n();
     const int K = static_cast<int>(q.row());
-    FloatVec w(q.codes.begin(), q.codes.end());
-    CMapR W(w.data(), q.out_c, K);
+    CMapR W(weights, q.out_c, K);
     if (q.op == QNode::Op::Linear) {
         acc.resize(n, q.out_c);
         MapR(acc.ptr(), n, q.out_c).noalias() = CMapR(x.ptr(), n, K) * W.transpose();
@@ -200,7 +204,8 @@ void QuantModel::accumulate(const QNode& q, const Tensor& x, Tensor& acc) const 
     }
 }
 
-void QuantModel::forward(const std::uint8_t* images, int n, Tensor& logits, std::vector<Tensor>* trace) const {
+void QuantModel::forward(const std::uint8_t* images, int n, Tensor& logits, std::vector<Tensor>* trace,
+                         const MvmOverride* mvm) const {
     std::vector<Tensor> out(nodes.size());
     for (std::size_t i = 0; i < nodes.size(); ++i) {
         const QNode& q = nodes[i];
@@ -216,7 +221,7 @@ void QuantModel::forward(const std::uint8_t* images, int n, Tensor& logits, std:
                 break;
             case QNode::Op::Conv:
             case QNode::Op::Linear:
-                accumulate(q, *x, y);
+                if (!mvm || !mvm->accumulate(static_cast<int>(i), q, *x, y)) accumulate(q, *x, y);
                 break;
             case QNode::Op::Requant: {
                 y.resize_like(*x);

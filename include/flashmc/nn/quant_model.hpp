@@ -60,14 +60,27 @@ struct FixedMultiplier {
     }
 };
 
+// Replaces the digital matrix-vector products of conv/linear nodes during QuantModel::forward, so
+// that a Monte Carlo trial can run the shared (read-only) model through its own analog chip.
+// accumulate() must fill `acc` (n × out_c × oh × ow for conv, n × out_c for linear) in
+// accumulator units, bias included; QuantModel::accumulate_with() does it for given weights.
+class MvmOverride {
+public:
+    virtual ~MvmOverride() = default;
+    // Return false to let the node run digitally.
+    virtual bool accumulate(int node_index, const QNode& node, const Tensor& x, Tensor& acc) const = 0;
+};
+
 class QuantModel {
 public:
     std::string arch;
     std::vector<QNode> nodes;
 
     // Integer inference on `n` CIFAR images (3072 bytes each). logits gets n × classes reals.
-    // `trace`, if given, receives every node's output (integer values).
-    void forward(const std::uint8_t* images, int n, Tensor& logits, std::vector<Tensor>* trace = nullptr) const;
+    // `trace`, if given, receives every node's output (integer values); `mvm`, if given, replaces
+    // the conv/linear products it accepts.
+    void forward(const std::uint8_t* images, int n, Tensor& logits, std::vector<Tensor>* trace = nullptr,
+                 const MvmOverride* mvm = nullptr) const;
     // Top-1 predictions of the images.
     std::vector<int> predict(const std::uint8_t* images, int n) const;
     // Scale (per channel) of each node's output.
@@ -75,6 +88,9 @@ public:
     // The accumulator of one MVM node for input codes x (float-valued integers), as the digital
     // reference; the Monte Carlo engine substitutes an analog version.
     void accumulate(const QNode& node, const Tensor& x, Tensor& acc) const;
+    // The same product with arbitrary real-valued weights [out_c][in_c·k·k] in code units (for
+    // example the effective weights of a chip with static cell errors), plus bias_q: plain GEMMs.
+    static void accumulate_with(const QNode& node, const float* weights, const Tensor& x, Tensor& acc);
 
     void save(const h5::Group& parent) const;             // group "quantized"
     static QuantModel load(const h5::Group& parent);      // validates, derives multipliers
