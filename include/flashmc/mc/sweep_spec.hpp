@@ -1,0 +1,99 @@
+#pragma once
+// A sweep file (experiments/*.toml): what to run, over which device parameters and run settings.
+// Read strictly through io/toml: unknown keys, wrong types, out-of-range values and unknown
+// parameter paths stop the run with the file, the key, the value and what is allowed. The format,
+// with every key, is documented in docs/results-format.md §"Sweep files"; in short:
+//
+//   [sweep]   name, seed, trials, output, spec_accuracy, axes = ["a", ...], layer_errors
+//   [model]   file, analog_layers = [...] (default: every conv and FC node)
+//   [data]    dir, test_images, batch
+//   [device]  card, set = ["section.key=value", ...]
+//   [chip]    program (verify | open-loop | statistical), pe_cycles, verify_temperature_c,
+//             retention_time_s, retention_temperature_c, read_temperature_c
+//   [axis.a]  parameter = "device.<section>.<key>" | "chip.<key>", and one of
+//             values = [...], linspace = [start, stop, n], logspace = [start, stop, n]
+//   [adaptive] ci_half_width, max_trials  (the table's presence turns adaptive stopping on)
+//
+// Several axes make a grid; points are numbered with the last axis varying fastest.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flashmc/device/card.hpp"
+
+namespace flashmc::mc {
+
+enum class ProgramMode { verify, open_loop, statistical };
+const char* program_mode_name(ProgramMode m);
+
+// The run settings of one chip (the [chip] table, possibly changed by axes).
+struct ChipSettings {
+    ProgramMode program = ProgramMode::verify;
+    double pe_cycles = 0;                 // P/E cycles before programming
+    double verify_temperature_c = 25;     // program-verify (and level calibration) temperature
+    double retention_time_s = 0;          // bake after programming (0: none)
+    double retention_temperature_c = 25;
+    double read_temperature_c = 25;
+};
+
+// The run settings an axis may vary ("chip.<key>"), with their ranges.
+struct ChipKey {
+    const char* key;
+    double ChipSettings::*field;
+    double lo, hi;
+};
+const std::vector<ChipKey>& chip_keys();
+
+struct Axis {
+    std::string name;        // the [axis.NAME] table
+    std::string parameter;   // "device.variation.sigma_vth_v" or "chip.read_temperature_c"
+    std::string spacing;     // "values", "linspace" or "logspace"
+    std::vector<double> values;
+    bool is_device() const { return parameter.starts_with("device."); }
+};
+
+struct Adaptive {
+    bool enabled = false;
+    double ci_half_width = 0.005;  // target 95 % half-width of mean accuracy (fraction)
+    long max_trials = 0;           // upper bound on trials per point
+};
+
+struct SweepSpec {
+    std::string source;  // file name
+    std::string text;    // the full sweep file text plus overrides
+    std::string name;
+    std::uint64_t seed = 1;
+    long trials = 8;
+    std::string output;
+    double spec_accuracy;  // NaN: no yield
+    bool layer_errors = true;
+    std::string model_file;
+    std::vector<std::string> analog_layers;  // empty: all conv/FC
+    std::string data_dir;
+    long test_images = 1000;
+    int batch = 250;
+    std::string card_file;
+    std::vector<std::string> card_overrides;
+    device::Card card;      // the base card (with card_overrides)
+    ChipSettings chip;
+    std::vector<Axis> axes;
+    Adaptive adaptive;
+
+    SweepSpec();
+    long points() const;
+    // Trials a point may hold at most: max_trials when adaptive, else trials.
+    long trial_capacity() const { return adaptive.enabled ? adaptive.max_trials : trials; }
+    std::vector<double> point_values(long point) const;  // one per axis
+    // The device card and chip settings of one point (the base card with the axis overrides).
+    device::Card point_card(long point) const;
+    ChipSettings point_chip(long point) const;
+    std::vector<std::string> point_card_overrides(long point) const;
+};
+
+// Loads and fully validates a sweep file; `overrides` ("section.key=value") pass through the same
+// checks. Every point's card is built once, so a bad axis value stops the run before it starts.
+SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string>& overrides = {});
+SweepSpec parse_sweep_spec(const std::string& text, const std::string& source_name,
+                           const std::vector<std::string>& overrides = {});
+
+}  // namespace flashmc::mc

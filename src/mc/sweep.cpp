@@ -1,0 +1,463 @@
+#include "flashmc/mc/sweep.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <optional>
+
+#include "flashmc/core/error.hpp"
+#include "flashmc/core/parallel.hpp"
+#include "flashmc/core/progress.hpp"
+#include "flashmc/core/sha256.hpp"
+#include "flashmc/io/cifar10.hpp"
+#include "flashmc/io/hdf5.hpp"
+#include "flashmc/mc/chip.hpp"
+#include "flashmc/nn/model_file.hpp"
+
+namespace flashmc::mc {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using Clock = std::chrono::steady_clock;
+}  // namespace
+
+// ---- results ---------------------------------------------------------------------------------
+
+std::vector<double> SweepResults::point_accuracies(long point) const {
+    std::vector<double> a;
+    for (long t = 0; t < capacity; ++t)
+        if (done[unit(point, t)]) a.push_back(accuracy[unit(point, t)]);
+    return a;
+}
+
+long SweepResults::planned_trials(long point) const {
+    long n = std::min(trials, capacity);
+    if (!adaptive) return n;
+    while (n < capacity) {
+        for (long t = 0; t < n; ++t)
+            if (!done[unit(point, t)]) return n;
+        std::vector<double> a(accuracy.begin() + static_cast<std::ptrdiff_t>(unit(point, 0)),
+                              accuracy.begin() + static_cast<std::ptrdiff_t>(unit(point, n)));
+        const AccuracyStats s = accuracy_stats(a);
+        if (n >= 2 && s.half_width() <= adaptive_ci_half_width) return n;
+        n = std::min(n + trials, capacity);
+    }
+    return n;
+}
+
+long SweepResults::units_done() const {
+    long n = 0;
+    for (auto d : done) n += d;
+    return n;
+}
+
+bool SweepResults::complete() const {
+    for (long p = 0; p < points; ++p) {
+        const long n = planned_trials(p);
+        for (long t = 0; t < n; ++t)
+            if (!done[unit(p, t)] && static_cast<long>(unit(p, t)) % shard_count == shard_index) return false;
+    }
+    return true;
+}
+
+PointStats point_stats(const SweepResults& r, long p) {
+    PointStats s;
+    const auto acc = r.point_accuracies(p);
+    s.accuracy = accuracy_stats(acc);
+    s.yield = yield_stats(acc, r.spec_accuracy);
+    std::vector<std::span<const std::int8_t>> chips;
+    const auto n = static_cast<std::size_t>(r.images);
+    s.layer_error_mean.assign(static_cast<std::size_t>(r.layers()), 0.0);
+    for (long t = 0; t < r.capacity; ++t) {
+        if (!r.done[r.unit(p, t)]) continue;
+        chips.emplace_back(r.predictions.data() + r.unit(p, t) * n, n);
+        for (long l = 0; l < r.layers(); ++l)
+            s.layer_error_mean[static_cast<std::size_t>(l)] += r.layer_error[r.unit(p, t) * static_cast<std::size_t>(r.layers()) + static_cast<std::size_t>(l)];
+    }
+    for (auto& e : s.layer_error_mean) e = chips.empty() ? kNaN : e / static_cast<double>(chips.size());
+    s.drop = paired_drop(r.labels, r.ideal_predictions, chips);
+    return s;
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& v, char sep) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : std::string(1, sep)) + x;
+    return s;
+}
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    if (s.empty()) return out;
+    std::string cur;
+    for (char c : s) {
+        if (c == sep) out.push_back(cur), cur.clear();
+        else cur += c;
+    }
+    out.push_back(cur);
+    return out;
+}
+
+}  // namespace
+
+void write_results(const std::string& path, const SweepResults& r) {
+    h5::AtomicWrite w(path);
+    const h5::Group& root = w.root();
+    h5::stamp(root, kSweepFiletype, kSweepSchemaVersion);
+    root.set_attr("name", r.name);
+    root.set_attr("sweep_file", r.source);
+    root.set_attr("sweep_text", r.sweep_text);
+    root.set_attr("card_text", r.card_text);
+    root.set_attr("model_file", r.model_file);
+    root.set_attr("model_sha256", r.model_sha256);
+    root.set_attr("data_dir", r.data_dir);
+    root.set_attr("dataset_sha256", r.dataset_sha256);
+    root.set_attr("seed", static_cast<std::int64_t>(r.seed));
+    root.set_attr("spec_accuracy", r.spec_accuracy);
+    root.set_attr("adaptive", static_cast<std::int64_t>(r.adaptive));
+    root.set_attr("adaptive_ci_half_width", r.adaptive_ci_half_width);
+    root.set_attr("trials", static_cast<std::int64_t>(r.trials));
+    root.set_attr("points", static_cast<std::int64_t>(r.points));
+    root.set_attr("capacity", static_cast<std::int64_t>(r.capacity));
+    root.set_attr("images", static_cast<std::int64_t>(r.images));
+    root.set_attr("shard_index", r.shard_index);
+    root.set_attr("shard_count", r.shard_count);
+    root.set_attr("units_done", static_cast<std::int64_t>(r.units_done()));
+    root.set_attr("complete", static_cast<std::int64_t>(r.complete()));
+
+    const auto P = static_cast<hsize_t>(r.points), T = static_cast<hsize_t>(r.capacity),
+               N = static_cast<hsize_t>(r.images), L = static_cast<hsize_t>(r.layers()),
+               A = static_cast<hsize_t>(r.axes.size());
+    h5::Group axes = root.create("axes");
+    std::vector<std::string> names;
+    for (const auto& a : r.axes) {
+        axes.write(a.name, a.values);
+        names.push_back(a.name);
+    }
+    axes.set_attr("names", join(names, ','));
+    for (const auto& a : r.axes) {
+        axes.set_attr(a.name + ".parameter", a.parameter);
+        axes.set_attr(a.name + ".spacing", a.spacing);
+    }
+    root.write("point_values", r.point_values.data(), {P, A});
+
+    root.write("labels", r.labels);
+    root.write("ideal_predictions", r.ideal_predictions);
+    root.set_attr("ideal_seconds", r.ideal_seconds);
+    root.write("done", r.done.data(), {P, T});
+    root.write("accuracy", r.accuracy.data(), {P, T});
+    root.write("predictions", r.predictions.data(), {P * T, N}, true);
+    root.write("stream_keys", r.stream_keys.data(), {P, T, L}, P * T * L > 4096);
+    root.write("unit_seconds", r.unit_seconds.data(), {P, T});
+
+    h5::Group layers = root.create("layers");
+    layers.set_attr("names", join(r.layer_names, ','));
+    layers.write("nodes", r.layer_nodes);
+    layers.write("rms_error", r.layer_error.data(), {P, T, L}, P * T * L > 4096);
+
+    // Per-point statistics (derived; recomputed on every write).
+    h5::Group st = root.create("stats");
+    std::vector<double> f[17];
+    std::vector<double> lmean(P * L);
+    for (long p = 0; p < r.points; ++p) {
+        const PointStats s = point_stats(r, p);
+        const double v[17] = {static_cast<double>(s.accuracy.n), s.accuracy.mean, s.accuracy.std, s.accuracy.min,
+                              s.accuracy.p5, s.accuracy.p50, s.accuracy.p95, s.accuracy.ci.lo, s.accuracy.ci.hi,
+                              s.drop.drop, s.drop.ci.lo, s.drop.ci.hi, static_cast<double>(s.drop.changed_images),
+                              s.yield.fraction, s.yield.ci.lo, s.yield.ci.hi, static_cast<double>(r.planned_trials(p))};
+        for (int i = 0; i < 17; ++i) f[i].push_back(v[i]);
+        for (long l = 0; l < r.layers(); ++l) lmean[static_cast<std::size_t>(p * r.layers() + l)] = s.layer_error_mean[static_cast<std::size_t>(l)];
+    }
+    const char* names17[17] = {"trials", "mean", "std", "min", "p5", "p50", "p95", "ci_lo", "ci_hi", "drop", "drop_ci_lo",
+                               "drop_ci_hi", "changed_images", "yield", "yield_lo", "yield_hi", "planned_trials"};
+    for (int i = 0; i < 17; ++i) st.write(names17[i], f[i]);
+    st.set_attr("ideal_accuracy", r.images > 0 ? paired_drop(r.labels, r.ideal_predictions, {}).ideal_accuracy : kNaN);
+    layers.write("rms_error_mean", lmean.data(), {P, L});
+    w.commit();
+}
+
+SweepResults read_results(const std::string& path) {
+    h5::Group root = h5::open_read(path);
+    if (!root.has_attr("filetype") || root.attr_string("filetype") != kSweepFiletype)
+        fail(path, ": not a flashmc sweep file (filetype '", root.has_attr("filetype") ? root.attr_string("filetype") : "", "')");
+    if (root.attr_int("schema_version") != kSweepSchemaVersion)
+        fail(path, ": sweep schema version ", root.attr_int("schema_version"), " is not supported (expected ", kSweepSchemaVersion, ")");
+    SweepResults r;
+    r.name = root.attr_string("name");
+    r.source = root.attr_string("sweep_file");
+    r.sweep_text = root.attr_string("sweep_text");
+    r.card_text = root.attr_string("card_text");
+    r.model_file = root.attr_string("model_file");
+    r.model_sha256 = root.attr_string("model_sha256");
+    r.data_dir = root.attr_string("data_dir");
+    r.dataset_sha256 = root.attr_string("dataset_sha256");
+    r.seed = static_cast<std::uint64_t>(root.attr_int("seed"));
+    r.spec_accuracy = root.attr_double("spec_accuracy");
+    r.adaptive = root.attr_int("adaptive") != 0;
+    r.adaptive_ci_half_width = root.attr_double("adaptive_ci_half_width");
+    r.trials = root.attr_int("trials");
+    r.points = root.attr_int("points");
+    r.capacity = root.attr_int("capacity");
+    r.images = root.attr_int("images");
+    r.shard_index = static_cast<int>(root.attr_int("shard_index"));
+    r.shard_count = static_cast<int>(root.attr_int("shard_count"));
+    h5::Group axes = root.open("axes");
+    for (const auto& n : split(axes.attr_string("names"), ',')) {
+        AxisRecord a;
+        a.name = n;
+        a.parameter = axes.attr_string(n + ".parameter");
+        a.spacing = axes.attr_string(n + ".spacing");
+        a.values = axes.read<double>(n);
+        r.axes.push_back(std::move(a));
+    }
+    r.point_values = root.read<double>("point_values");
+    r.labels = root.read<std::uint8_t>("labels");
+    r.ideal_predictions = root.read<std::int8_t>("ideal_predictions");
+    r.ideal_seconds = root.attr_double("ideal_seconds");
+    r.done = root.read<std::uint8_t>("done");
+    r.accuracy = root.read<double>("accuracy");
+    r.predictions = root.read<std::int8_t>("predictions");
+    r.stream_keys = root.read<std::uint64_t>("stream_keys");
+    r.unit_seconds = root.read<double>("unit_seconds");
+    h5::Group layers = root.open("layers");
+    r.layer_names = split(layers.attr_string("names"), ',');
+    r.layer_nodes = layers.read<std::int32_t>("nodes");
+    r.layer_error = layers.read<double>("rms_error");
+    const auto units = static_cast<std::size_t>(r.points * r.capacity);
+    if (r.done.size() != units || r.accuracy.size() != units ||
+        r.predictions.size() != units * static_cast<std::size_t>(r.images) ||
+        r.layer_error.size() != units * r.layer_names.size() || r.labels.size() != static_cast<std::size_t>(r.images))
+        fail(path, ": inconsistent dataset sizes in sweep file");
+    return r;
+}
+
+SweepResults merge_results(const std::vector<std::string>& paths) {
+    if (paths.empty()) fail("merge: no input files");
+    SweepResults m = read_results(paths[0]);
+    for (std::size_t i = 1; i < paths.size(); ++i) {
+        SweepResults s = read_results(paths[i]);
+        auto same = [&](const char* what, bool ok) {
+            if (!ok) fail("merge: ", paths[i], " and ", paths[0], " come from different sweeps (", what, " differs)");
+        };
+        same("sweep_text", s.sweep_text == m.sweep_text);
+        same("seed", s.seed == m.seed);
+        same("model_sha256", s.model_sha256 == m.model_sha256);
+        same("dataset_sha256", s.dataset_sha256 == m.dataset_sha256);
+        same("shape", s.points == m.points && s.capacity == m.capacity && s.images == m.images && s.layers() == m.layers());
+        same("ideal_predictions", s.ideal_predictions == m.ideal_predictions);
+        const auto n = static_cast<std::size_t>(m.images), l = static_cast<std::size_t>(m.layers());
+        for (std::size_t u = 0; u < m.done.size(); ++u) {
+            if (!s.done[u]) continue;
+            if (m.done[u]) {
+                if (!std::equal(s.predictions.begin() + static_cast<std::ptrdiff_t>(u * n), s.predictions.begin() + static_cast<std::ptrdiff_t>((u + 1) * n),
+                                m.predictions.begin() + static_cast<std::ptrdiff_t>(u * n)))
+                    fail("merge: unit ", u, " differs between ", paths[i], " and an earlier file");
+                continue;
+            }
+            m.done[u] = 1;
+            m.accuracy[u] = s.accuracy[u];
+            m.unit_seconds[u] = s.unit_seconds[u];
+            std::copy_n(s.predictions.begin() + static_cast<std::ptrdiff_t>(u * n), n, m.predictions.begin() + static_cast<std::ptrdiff_t>(u * n));
+            std::copy_n(s.layer_error.begin() + static_cast<std::ptrdiff_t>(u * l), l, m.layer_error.begin() + static_cast<std::ptrdiff_t>(u * l));
+            std::copy_n(s.stream_keys.begin() + static_cast<std::ptrdiff_t>(u * l), l, m.stream_keys.begin() + static_cast<std::ptrdiff_t>(u * l));
+        }
+    }
+    m.shard_index = 0;
+    m.shard_count = 1;
+    return m;
+}
+
+// ---- running -----------------------------------------------------------------------------------
+
+namespace {
+
+std::vector<std::int8_t> predict_batches(const nn::QuantModel& model, const Cifar10& data, int batch,
+                                         const nn::MvmOverride* mvm) {
+    std::vector<std::int8_t> pred(data.size());
+    Tensor logits;
+    for (std::size_t b = 0; b < data.size(); b += static_cast<std::size_t>(batch)) {
+        const int n = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(batch), data.size() - b));
+        model.forward(data.image(b), n, logits, nullptr, mvm);
+        for (int i = 0; i < n; ++i) {
+            const float* r = logits.image(i);
+            pred[b + static_cast<std::size_t>(i)] = static_cast<std::int8_t>(std::max_element(r, r + logits.c()) - r);
+        }
+    }
+    return pred;
+}
+
+}  // namespace
+
+SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
+    SweepOutcome out;
+    out.output = opt.output.empty() ? spec.output : opt.output;
+    if (opt.shard_count < 1 || opt.shard_index < 0 || opt.shard_index >= opt.shard_count)
+        fail("sweep: shard ", opt.shard_index, "/", opt.shard_count, " is invalid (need 0 <= i < N)");
+    if (opt.shard_count > 1 && spec.adaptive.enabled)
+        fail("sweep: adaptive stopping needs every trial of a point in one process; it cannot run in shards (--shard)");
+    set_threads(opt.threads);
+
+    nn::ModelFile mf = nn::load_model_file(spec.model_file);
+    if (!mf.quantized) fail(spec.model_file, ": not a quantized model (no /quantized group); the sweep needs integer weights");
+    const nn::QuantModel& model = *mf.quantized;
+    std::vector<int> analog;
+    try {
+        analog = analog_nodes(model, spec.analog_layers);
+    } catch (const Error& e) {
+        fail(spec.source, ": ", e.what());
+    }
+    const Cifar10 data = read_cifar10_test(spec.data_dir, static_cast<std::size_t>(spec.test_images));
+    if (static_cast<long>(data.size()) < spec.test_images)
+        fail(spec.source, ": data.test_images = ", spec.test_images, " but ", spec.data_dir, " holds only ", data.size(), " test images");
+
+    SweepResults r;
+    r.source = spec.source;
+    r.name = spec.name;
+    r.sweep_text = spec.text;
+    r.card_text = spec.card.text;
+    r.model_file = spec.model_file;
+    r.model_sha256 = sha256_file(spec.model_file);
+    r.data_dir = spec.data_dir;
+    r.dataset_sha256 = sha256_file((std::filesystem::path(spec.data_dir) / "test_batch.bin").string());
+    r.seed = spec.seed;
+    r.spec_accuracy = spec.spec_accuracy;
+    r.adaptive = spec.adaptive.enabled;
+    r.adaptive_ci_half_width = spec.adaptive.enabled ? spec.adaptive.ci_half_width : kNaN;
+    r.trials = spec.trials;
+    r.points = spec.points();
+    r.capacity = spec.trial_capacity();
+    r.images = static_cast<long>(data.size());
+    r.shard_index = opt.shard_index;
+    r.shard_count = opt.shard_count;
+    for (const auto& a : spec.axes) r.axes.push_back({a.name, a.parameter, a.spacing, a.values});
+    for (long p = 0; p < r.points; ++p)
+        for (double v : spec.point_values(p)) r.point_values.push_back(v);
+    for (int n : analog) {
+        r.layer_names.push_back(model.nodes[static_cast<std::size_t>(n)].name);
+        r.layer_nodes.push_back(n);
+    }
+    r.labels = data.labels;
+    const std::size_t units = static_cast<std::size_t>(r.points * r.capacity), N = data.size(), L = analog.size();
+
+    bool resumed = false;
+    if (opt.resume && std::filesystem::exists(out.output)) {
+        SweepResults old = read_results(out.output);
+        auto check = [&](const char* what, bool ok) {
+            if (!ok) fail("sweep --resume: ", out.output, " was written by a different sweep (", what, " differs); ",
+                          "remove it or choose another --out");
+        };
+        check("sweep file text", old.sweep_text == r.sweep_text);
+        check("seed", old.seed == r.seed);
+        check("model checksum", old.model_sha256 == r.model_sha256);
+        check("dataset checksum", old.dataset_sha256 == r.dataset_sha256);
+        check("shard", old.shard_index == r.shard_index && old.shard_count == r.shard_count);
+        check("shape", old.points == r.points && old.capacity == r.capacity && old.images == r.images && old.layer_nodes == r.layer_nodes);
+        r.ideal_predictions = old.ideal_predictions;
+        r.ideal_seconds = old.ideal_seconds;
+        r.done = std::move(old.done);
+        r.accuracy = std::move(old.accuracy);
+        r.predictions = std::move(old.predictions);
+        r.layer_error = std::move(old.layer_error);
+        r.stream_keys = std::move(old.stream_keys);
+        r.unit_seconds = std::move(old.unit_seconds);
+        resumed = true;
+    }
+    if (!resumed) {
+        const auto t0 = Clock::now();
+        r.ideal_predictions = predict_batches(model, data, spec.batch, nullptr);
+        r.ideal_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        r.done.assign(units, 0);
+        r.accuracy.assign(units, kNaN);
+        r.predictions.assign(units * N, -1);
+        r.layer_error.assign(units * L, kNaN);
+        r.stream_keys.assign(units * L, 0);
+        r.unit_seconds.assign(units, kNaN);
+    }
+
+    std::vector<device::Card> cards;
+    std::vector<ChipSettings> chips;
+    for (long p = 0; p < r.points; ++p) {
+        cards.push_back(spec.point_card(p));
+        chips.push_back(spec.point_chip(p));
+    }
+
+    auto last_write = Clock::now();
+    write_results(out.output, r);  // the first checkpoint: the file exists from here on
+    bool stop = false;
+    long run_here = 0;
+    for (;;) {
+        std::vector<long> pending;
+        for (long p = 0; p < r.points; ++p) {
+            const long n = r.planned_trials(p);
+            for (long t = 0; t < n; ++t) {
+                const auto u = static_cast<long>(r.unit(p, t));
+                if (!r.done[static_cast<std::size_t>(u)] && u % opt.shard_count == opt.shard_index) pending.push_back(u);
+            }
+        }
+        if (pending.empty() || stop) break;
+        std::optional<Progress> progress;
+        if (opt.progress) progress.emplace("sweep " + (spec.name.empty() ? spec.source : spec.name), static_cast<long>(pending.size()));
+        long finished = 0;
+        Error failure("");
+        bool failed = false;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (std::size_t i = 0; i < pending.size(); ++i) {
+            bool skip;
+#pragma omp critical(flashmc_sweep_store)
+            skip = stop || failed;
+            if (skip) continue;
+            const long u = pending[i], p = u / r.capacity, t = u % r.capacity;
+            try {
+                const auto t0 = Clock::now();
+                const Chip chip = sample_chip(model, analog, cards[static_cast<std::size_t>(p)], chips[static_cast<std::size_t>(p)],
+                                              spec.seed, p, t);
+                ChipMvm mvm(model, chip, spec.layer_errors);
+                const auto pred = predict_batches(model, data, spec.batch, &mvm);
+                long hits = 0;
+                for (std::size_t k = 0; k < N; ++k) hits += pred[k] == static_cast<std::int8_t>(data.labels[k]);
+                const auto err = mvm.rms_relative_error();
+                const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+#pragma omp critical(flashmc_sweep_store)
+                {
+                    const auto uu = static_cast<std::size_t>(u);
+                    r.done[uu] = 1;
+                    r.accuracy[uu] = static_cast<double>(hits) / static_cast<double>(N);
+                    std::copy(pred.begin(), pred.end(), r.predictions.begin() + static_cast<std::ptrdiff_t>(uu * N));
+                    for (std::size_t l = 0; l < L; ++l) {
+                        r.layer_error[uu * L + l] = spec.layer_errors ? err[l] : kNaN;
+                        r.stream_keys[uu * L + l] = chip.keys[l];
+                    }
+                    r.unit_seconds[uu] = secs;
+                    ++finished;
+                    ++run_here;
+                    if (opt.stop_after_units >= 0 && run_here >= opt.stop_after_units) stop = true;
+                    if (progress) progress->update(finished);
+                    if (!stop && std::chrono::duration<double>(Clock::now() - last_write).count() >= opt.checkpoint_interval_s) {
+                        write_results(out.output, r);
+                        last_write = Clock::now();
+                    }
+                }
+            } catch (const std::exception& e) {
+#pragma omp critical(flashmc_sweep_store)
+                if (!failed) failed = true, failure = Error(e.what());
+            }
+        }
+        if (failed) {
+            write_results(out.output, r);  // keep what was done
+            throw failure;
+        }
+        if (progress) progress->finish();
+    }
+    write_results(out.output, r);
+    out.units_run = run_here;
+    out.units_done = r.units_done();
+    out.complete = r.complete();
+    out.stopped = stop;
+    return out;
+}
+
+}  // namespace flashmc::mc

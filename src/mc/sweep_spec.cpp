@@ -1,0 +1,238 @@
+#include "flashmc/mc/sweep_spec.hpp"
+
+#include <cmath>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <iomanip>
+
+#include "flashmc/core/error.hpp"
+#include "flashmc/io/toml.hpp"
+
+namespace flashmc::mc {
+
+const char* program_mode_name(ProgramMode m) {
+    switch (m) {
+        case ProgramMode::verify: return "verify";
+        case ProgramMode::open_loop: return "open-loop";
+        case ProgramMode::statistical: return "statistical";
+    }
+    return "?";
+}
+
+const std::vector<ChipKey>& chip_keys() {
+    static const std::vector<ChipKey> keys = {
+        {"pe_cycles", &ChipSettings::pe_cycles, 0, 1e7},
+        {"verify_temperature_c", &ChipSettings::verify_temperature_c, -60, 200},
+        {"retention_time_s", &ChipSettings::retention_time_s, 0, 1e12},
+        {"retention_temperature_c", &ChipSettings::retention_temperature_c, -60, 300},
+        {"read_temperature_c", &ChipSettings::read_temperature_c, -60, 200},
+    };
+    return keys;
+}
+
+SweepSpec::SweepSpec() : spec_accuracy(std::numeric_limits<double>::quiet_NaN()) {}
+
+long SweepSpec::points() const {
+    long n = 1;
+    for (const auto& a : axes) n *= static_cast<long>(a.values.size());
+    return n;
+}
+
+std::vector<double> SweepSpec::point_values(long point) const {
+    if (point < 0 || point >= points()) fail(source, ": point ", point, " out of range [0, ", points() - 1, "]");
+    std::vector<double> v(axes.size());
+    long rest = point;
+    for (std::size_t i = axes.size(); i-- > 0;) {
+        const long n = static_cast<long>(axes[i].values.size());
+        v[i] = axes[i].values[static_cast<std::size_t>(rest % n)];
+        rest /= n;
+    }
+    return v;
+}
+
+namespace {
+
+std::string exact(double v) {
+    std::ostringstream os;
+    os << std::setprecision(17) << v;
+    std::string s = os.str();
+    // Keep the TOML type a float where the card expects one ("3" would read as an integer and
+    // still pass, since the card reader accepts integers for numbers).
+    return s;
+}
+
+}  // namespace
+
+std::vector<std::string> SweepSpec::point_card_overrides(long point) const {
+    std::vector<std::string> o = card_overrides;
+    const auto v = point_values(point);
+    for (std::size_t i = 0; i < axes.size(); ++i)
+        if (axes[i].is_device()) o.push_back(axes[i].parameter.substr(7) + "=" + exact(v[i]));
+    return o;
+}
+
+device::Card SweepSpec::point_card(long point) const {
+    return device::load_card(card_file, point_card_overrides(point));
+}
+
+ChipSettings SweepSpec::point_chip(long point) const {
+    ChipSettings c = chip;
+    const auto v = point_values(point);
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+        if (axes[i].is_device()) continue;
+        const std::string key = axes[i].parameter.substr(5);
+        for (const auto& k : chip_keys())
+            if (key == k.key) c.*(k.field) = v[i];
+    }
+    return c;
+}
+
+namespace {
+
+constexpr Range kAny{-1e300, 1e300};
+
+SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides) {
+    doc.set_all(overrides);
+    SweepSpec s;
+    s.source = doc.source();
+    s.text = doc.text();
+
+    auto sw = doc.section("sweep");
+    sw.read("name", s.name);
+    long seed = 1;
+    sw.read("seed", seed, Range{0, 9007199254740992.0});
+    s.seed = static_cast<std::uint64_t>(seed);
+    sw.read("trials", s.trials, Range{1, 1e6});
+    sw.require("output", s.output);
+    sw.read("spec_accuracy", s.spec_accuracy, Range{0, 1});
+    sw.read("layer_errors", s.layer_errors);
+    std::vector<std::string> axis_names;
+    sw.read("axes", axis_names);
+
+    auto model = doc.section("model");
+    model.require("file", s.model_file);
+    model.read("analog_layers", s.analog_layers);
+
+    auto data = doc.section("data");
+    data.require("dir", s.data_dir);
+    data.read("test_images", s.test_images, Range{1, 1e6});
+    data.read("batch", s.batch, Range{1, 10000});
+
+    auto dev = doc.section("device");
+    dev.require("card", s.card_file);
+    dev.read("set", s.card_overrides);
+
+    auto chip = doc.section("chip");
+    std::string mode = "verify";
+    chip.read("program", mode, {"verify", "open-loop", "statistical"});
+    s.chip.program = mode == "verify" ? ProgramMode::verify
+                                      : mode == "open-loop" ? ProgramMode::open_loop : ProgramMode::statistical;
+    // Temperatures default to the card's reference (set below once the card is read).
+    const bool has_verify_t = chip.has("verify_temperature_c"), has_read_t = chip.has("read_temperature_c");
+    for (const auto& k : chip_keys()) chip.read(k.key, s.chip.*(k.field), Range{k.lo, k.hi});
+
+    auto axes = doc.section("axis");
+    std::set<std::string> seen;
+    for (const auto& name : axis_names) {
+        if (!seen.insert(name).second) fail(s.source, ": key 'sweep.axes' names axis '", name, "' twice");
+        if (!axes.has(name)) fail(s.source, ": key 'sweep.axes' names axis '", name, "' but there is no table [axis.", name, "]");
+        auto t = axes.section(name);
+        Axis a;
+        a.name = name;
+        t.require("parameter", a.parameter);
+        int given = 0;
+        for (const char* sp : {"values", "linspace", "logspace"}) {
+            if (!t.has(sp)) continue;
+            ++given;
+            a.spacing = sp;
+        }
+        const std::string tname = "[axis." + name + "]";
+        if (given != 1) fail(s.source, ": ", tname, " needs exactly one of 'values', 'linspace' or 'logspace', got ", given);
+        std::vector<double> v;
+        t.read(a.spacing, v, kAny);
+        if (a.spacing == "values") {
+            if (v.empty()) fail(s.source, ": key 'axis.", name, ".values' is empty");
+            a.values = v;
+        } else {
+            if (v.size() != 3) fail(s.source, ": key 'axis.", name, ".", a.spacing, "' must be [start, stop, count], got ", v.size(), " numbers");
+            const double n = v[2];
+            if (!(n >= 1 && n <= 10000 && n == std::floor(n)))
+                fail(s.source, ": key 'axis.", name, ".", a.spacing, "[2]' = ", n, " must be an integer count in [1, 10000]");
+            if (a.spacing == "logspace" && !(v[0] > 0 && v[1] > 0))
+                fail(s.source, ": key 'axis.", name, ".logspace' endpoints must be > 0, got ", v[0], " and ", v[1]);
+            const int count = static_cast<int>(n);
+            for (int i = 0; i < count; ++i) {
+                const double f = count == 1 ? 0.0 : static_cast<double>(i) / (count - 1);
+                a.values.push_back(a.spacing == "linspace" ? v[0] + f * (v[1] - v[0])
+                                                           : std::exp(std::log(v[0]) + f * (std::log(v[1]) - std::log(v[0]))));
+            }
+            a.values.back() = v[1];  // exact endpoint
+            a.values.front() = v[0];
+        }
+        s.axes.push_back(std::move(a));
+    }
+
+    auto ad = doc.root();
+    if (ad.has("adaptive")) {
+        auto t = doc.section("adaptive");
+        s.adaptive.enabled = true;
+        t.require("ci_half_width", s.adaptive.ci_half_width, Range{1e-6, 1});
+        t.require("max_trials", s.adaptive.max_trials, Range{1, 1e6});
+        if (s.adaptive.max_trials < s.trials)
+            fail(s.source, ": key 'adaptive.max_trials' = ", s.adaptive.max_trials, " is below sweep.trials = ", s.trials);
+    }
+    doc.finish();
+
+    // Parameter paths: run settings by name, device parameters through the card reader itself.
+    s.card = device::load_card(s.card_file, s.card_overrides);
+    if (!has_verify_t) s.chip.verify_temperature_c = s.card.iv.reference_temperature_c;
+    if (!has_read_t) s.chip.read_temperature_c = s.chip.verify_temperature_c;
+    for (const auto& a : s.axes) {
+        const std::string key = "axis." + a.name + ".parameter";
+        if (a.parameter.starts_with("chip.")) {
+            const ChipKey* found = nullptr;
+            for (const auto& k : chip_keys())
+                if (a.parameter.substr(5) == k.key) found = &k;
+            if (!found) {
+                std::string allowed;
+                for (const auto& k : chip_keys()) allowed += std::string(allowed.empty() ? "" : ", ") + "chip." + k.key;
+                fail(s.source, ": key '", key, "' = \"", a.parameter, "\" is not a run setting; allowed: ", allowed,
+                     ", or device.<section>.<key> of the card");
+            }
+            for (double v : a.values)
+                if (!(v >= found->lo && v <= found->hi))
+                    fail(s.source, ": axis '", a.name, "': ", a.parameter, " = ", v, " is out of range [", found->lo, ", ",
+                         found->hi, "]");
+        } else if (!a.is_device() || a.parameter.size() <= 7) {
+            fail(s.source, ": key '", key, "' = \"", a.parameter,
+                 "\" must be device.<section>.<key> (a card parameter) or chip.<key> (a run setting)");
+        }
+    }
+    for (long p = 0; p < s.points(); ++p) {
+        try {
+            (void)s.point_card(p);
+        } catch (const Error& e) {
+            fail(s.source, ": axis point ", p, " (", [&] {
+                     std::string d;
+                     const auto v = s.point_values(p);
+                     for (std::size_t i = 0; i < s.axes.size(); ++i)
+                         d += (i ? ", " : "") + s.axes[i].parameter + " = " + exact(v[i]);
+                     return d;
+                 }(), "): ", e.what());
+        }
+    }
+    return s;
+}
+
+}  // namespace
+
+SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string>& overrides) {
+    return read_spec(TomlDocument::from_file(path), overrides);
+}
+
+SweepSpec parse_sweep_spec(const std::string& text, const std::string& source_name, const std::vector<std::string>& overrides) {
+    return read_spec(TomlDocument::from_string(text, source_name), overrides);
+}
+
+}  // namespace flashmc::mc

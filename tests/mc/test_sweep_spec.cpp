@@ -1,0 +1,89 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "flashmc/core/error.hpp"
+#include "flashmc/mc/sweep_spec.hpp"
+#include "../test_util.hpp"
+
+using namespace flashmc;
+
+namespace {
+std::string tiny_text() {
+    std::ifstream in(test::source_dir() + "/experiments/test_tiny.toml");
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+std::string card_set() { return "device.card=" + test::source_dir() + "/devices/nor40_cim.toml"; }
+mc::SweepSpec parse(std::vector<std::string> overrides) {
+    overrides.insert(overrides.begin(), card_set());
+    return mc::parse_sweep_spec(tiny_text(), "tiny.toml", overrides);
+}
+std::string error_of(std::vector<std::string> overrides) {
+    try {
+        parse(std::move(overrides));
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+}  // namespace
+
+TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
+    const mc::SweepSpec s = parse({});
+    REQUIRE(s.points() == 4);
+    REQUIRE(s.trials == 3);
+    REQUIRE(s.seed == 7);
+    REQUIRE(s.chip.program == mc::ProgramMode::statistical);
+    REQUIRE(s.chip.pe_cycles == 100);
+    REQUIRE(s.chip.verify_temperature_c == 25);  // the card's reference temperature
+    REQUIRE(s.axes.size() == 2);
+    REQUIRE(s.axes[0].values == std::vector<double>{0.0, 0.04});
+    // The last axis varies fastest.
+    REQUIRE(s.point_values(1) == std::vector<double>{0.0, 85.0});
+    REQUIRE(s.point_values(2) == std::vector<double>{0.04, 25.0});
+    REQUIRE(s.point_chip(1).read_temperature_c == 85.0);
+    REQUIRE(s.point_card(2).variation.sigma_vth_v == 0.04);
+    REQUIRE(s.point_card(2).variation.sigma_slope_n == 0.02);  // device.set applies too
+    REQUIRE(s.trial_capacity() == 3);
+    // logspace
+    std::string text = tiny_text();
+    text.replace(text.find("values = [25.0, 85.0]"), 21, "logspace = [1e3, 1e7, 5]");
+    const mc::SweepSpec l = mc::parse_sweep_spec(text, "log.toml", {card_set(), "axis.read_t.parameter=\"chip.retention_time_s\""});
+    REQUIRE(l.points() == 10);
+    REQUIRE(l.axes[1].values[2] == Approx(1e5));
+    REQUIRE(l.axes[1].values[4] == 1e7);
+    // adaptive stopping
+    const mc::SweepSpec a = parse({"adaptive.ci_half_width=0.01", "adaptive.max_trials=12"});
+    REQUIRE(a.adaptive.enabled);
+    REQUIRE(a.trial_capacity() == 12);
+}
+
+TEST_CASE("sweep files are validated strictly", "[mc][spec]") {
+    // unknown key, with a suggestion
+    REQUIRE_THAT(error_of({"sweep.trails=3"}), Catch::Contains("unknown key 'trails' in [sweep]; did you mean 'trials'?"));
+    // wrong type
+    REQUIRE_THAT(error_of({"sweep.trials=\"many\""}), Catch::Contains("'sweep.trials' must be an integer"));
+    // out of range
+    REQUIRE_THAT(error_of({"sweep.trials=0"}), Catch::Contains("'sweep.trials' = 0 is out of range [1, 1000000]"));
+    REQUIRE_THAT(error_of({"chip.program=\"ispp\""}), Catch::Contains("not one of: verify, open-loop, statistical"));
+    // unknown device parameter path: the card reader names the key and the closest valid one
+    const std::string dev = error_of({"axis.sigma_vth.parameter=\"device.variation.sigma_vt_v\""});
+    REQUIRE_THAT(dev, Catch::Contains("tiny.toml: axis point 0"));
+    REQUIRE_THAT(dev, Catch::Contains("did you mean 'sigma_vth_v'?"));
+    // out-of-range device value on an axis
+    REQUIRE_THAT(error_of({"axis.sigma_vth.linspace=[0.0, 3.0, 2]"}), Catch::Contains("out of range [0, 1]"));
+    // unknown run setting
+    REQUIRE_THAT(error_of({"axis.read_t.parameter=\"chip.read_temp\""}),
+                 Catch::Contains("is not a run setting; allowed: chip.pe_cycles"));
+    REQUIRE_THAT(error_of({"axis.read_t.values=[25.0, 500.0]"}), Catch::Contains("chip.read_temperature_c = 500 is out of range"));
+    // axis tables that no axis names, axes without a table, two spacings
+    REQUIRE_THAT(error_of({"axis.extra.values=[1.0]"}), Catch::Contains("unknown section [axis.extra]"));
+    REQUIRE_THAT(error_of({"sweep.axes=[\"nope\"]"}), Catch::Contains("no table [axis.nope]"));
+    REQUIRE_THAT(error_of({"axis.read_t.linspace=[1.0, 2.0, 2]"}), Catch::Contains("exactly one of 'values', 'linspace' or 'logspace'"));
+    REQUIRE_THAT(error_of({"axis.sigma_vth.linspace=[0.0, 0.04, 2.5]"}), Catch::Contains("must be an integer count"));
+    REQUIRE_THAT(error_of({"adaptive.ci_half_width=0.01", "adaptive.max_trials=2"}), Catch::Contains("below sweep.trials"));
+    REQUIRE_THAT(error_of({"device.set=[\"variation.bogus=1\"]"}), Catch::Contains("unknown key 'bogus' in [variation]"));
+}
