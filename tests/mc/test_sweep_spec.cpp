@@ -42,15 +42,15 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE(s.axes.size() == 2);
     REQUIRE(s.axes[0].values == std::vector<double>{0.0, 0.04});
     // The last axis varies fastest.
-    REQUIRE(s.point_values(1) == std::vector<double>{0.0, 85.0});
+    REQUIRE(s.point_values(1) == std::vector<double>{0.0, 35.0});
     REQUIRE(s.point_values(2) == std::vector<double>{0.04, 25.0});
-    REQUIRE(s.point_chip(1).read_temperature_c == 85.0);
+    REQUIRE(s.point_chip(1).read_temperature_c == 35.0);
     REQUIRE(s.point_card(2).variation.sigma_vth_v == 0.04);
     REQUIRE(s.point_card(2).variation.sigma_slope_n == 0.02);  // device.set applies too
     REQUIRE(s.trial_capacity() == 3);
     // logspace
     std::string text = tiny_text();
-    text.replace(text.find("values = [25.0, 85.0]"), 21, "logspace = [1e3, 1e7, 5]");
+    text.replace(text.find("values = [25.0, 35.0]"), 21, "logspace = [1e3, 1e7, 5]");
     const mc::SweepSpec l = mc::parse_sweep_spec(text, "log.toml", {card_set(), "axis.read_t.parameter=\"chip.retention_time_s\""});
     REQUIRE(l.points() == 10);
     REQUIRE(l.axes[1].values[2] == Approx(1e5));

@@ -1,0 +1,119 @@
+// End to end through the CLI: a tiny W4A4 model trained on synthetic data, swept over a 2 × 2 grid
+// (experiments/test_tiny.toml), the HDF5 read back; thread counts, kill + resume and shards + merge
+// must all give bit-identical results.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+
+#include "../test_util.hpp"
+#include "flashmc/io/hdf5.hpp"
+#include "flashmc/mc/sweep.hpp"
+
+using namespace flashmc;
+using flashmc::test::run_cli;
+
+namespace {
+void require_same_results(const mc::SweepResults& a, const mc::SweepResults& b) {
+    REQUIRE(a.done == b.done);
+    REQUIRE(a.accuracy == b.accuracy);
+    REQUIRE(a.predictions == b.predictions);
+    REQUIRE(a.stream_keys == b.stream_keys);
+    REQUIRE(a.ideal_predictions == b.ideal_predictions);
+    // layer errors: NaN-free here, so == is exact comparison
+    REQUIRE(a.layer_error == b.layer_error);
+}
+}  // namespace
+
+TEST_CASE("flashmc sweep: end to end, deterministic over threads, resume and shards", "[mc][cli][sweep]") {
+    test::TempDir dir("sweep");
+    test::write_synthetic_cifar(dir / "data", 100);
+    const std::string data = " --data " + dir / "data --threads 2 --quiet --test-limit 100";
+    auto fp = run_cli("train --model tiny --epochs 2 --batch 50 --lr 0.05" + data + " --out " + dir / "fp.h5 --checkpoint " + dir / "fp.ckpt");
+    INFO(fp.output);
+    REQUIRE(fp.code == 0);
+    auto q = run_cli("train --init " + dir / "fp.h5 --quant w4a4 --epochs 1 --batch 50 --lr 0.01" + data + " --out " + dir / "q.h5 --checkpoint " + dir / "q.ckpt");
+    INFO(q.output);
+    REQUIRE(q.code == 0);
+
+    const std::string spec = test::source_dir() + "/experiments/test_tiny.toml --quiet --checkpoint-s 0" +
+                             " --set model.file=" + dir / "q.h5" + " --set data.dir=" + dir / "data" +
+                             " --set device.card=" + test::source_dir() + "/devices/nor40_cim.toml";
+    auto a = run_cli("sweep " + spec + " --threads 1 --out " + dir / "a.h5");
+    INFO(a.output);
+    REQUIRE(a.code == 0);
+    REQUIRE_THAT(a.output, Catch::Contains("12 units run, 12 in file; complete"));
+    const mc::SweepResults ra = mc::read_results(dir / "a.h5");
+    REQUIRE(ra.points == 4);
+    REQUIRE(ra.capacity == 3);
+    REQUIRE(ra.images == 100);
+    REQUIRE(ra.complete());
+    REQUIRE(ra.layer_names.size() == 4);
+    INFO(run_cli("inspect " + dir / "a.h5 --layers").output);
+    for (double e : ra.layer_error) REQUIRE((e > 0.0 && std::isfinite(e)));
+    {
+        h5::Group root = h5::open_read(dir / "a.h5");
+        REQUIRE(root.attr_string("filetype") == "flashmc.sweep");
+        REQUIRE(root.attr_int("schema_version") == 1);
+        REQUIRE(root.attr_string("sweep_text").find("[axis.read_t]") != std::string::npos);
+        REQUIRE(root.attr_string("card_text").find("sigma_vth_v") != std::string::npos);
+        REQUIRE(root.attr_string("model_sha256").size() == 64);
+        REQUIRE(root.attr_string("dataset_sha256").size() == 64);
+        REQUIRE(root.attr_int("seed") == 7);
+        REQUIRE(root.attr_int("complete") == 1);
+        REQUIRE(root.has("git_commit") == false);  // an attribute, not a dataset
+        REQUIRE(root.has_attr("git_commit"));
+        REQUIRE(root.open("stats").read<double>("mean").size() == 4);
+        REQUIRE(root.shape("accuracy") == h5::Dims{4, 3});
+    }
+
+    SECTION("two threads give the same bits") {
+        auto b = run_cli("sweep " + spec + " --threads 2 --out " + dir / "b.h5");
+        INFO(b.output);
+        REQUIRE(b.code == 0);
+        require_same_results(ra, mc::read_results(dir / "b.h5"));
+    }
+    SECTION("a run stopped after 5 units and resumed equals an uninterrupted run") {
+        auto s = run_cli("sweep " + spec + " --threads 1 --stop-after-units 5 --out " + dir / "c.h5");
+        INFO(s.output);
+        REQUIRE(s.code == 3);
+        const mc::SweepResults partial = mc::read_results(dir / "c.h5");
+        REQUIRE(partial.units_done() == 5);
+        REQUIRE_FALSE(partial.complete());
+        // no temporary files left beside the output
+        int files = 0;
+        for (auto& e : std::filesystem::directory_iterator(dir.path)) files += e.path().string().find("c.h5") != std::string::npos;
+        REQUIRE(files == 1);
+        auto r = run_cli("sweep " + spec + " --threads 2 --resume --out " + dir / "c.h5");
+        INFO(r.output);
+        REQUIRE(r.code == 0);
+        REQUIRE_THAT(r.output, Catch::Contains("7 units run, 12 in file"));
+        require_same_results(ra, mc::read_results(dir / "c.h5"));
+        // resuming a different sweep into the file is refused
+        auto x = run_cli("sweep " + spec + " --set sweep.seed=8 --resume --out " + dir / "c.h5");
+        REQUIRE(x.code != 0);
+        REQUIRE_THAT(x.output, Catch::Contains("different sweep"));
+    }
+    SECTION("shards merged equal a single run; inspect prints the table") {
+        REQUIRE(run_cli("sweep " + spec + " --shard 0/2 --out " + dir / "s0.h5").code == 0);
+        REQUIRE(run_cli("sweep " + spec + " --shard 1/2 --out " + dir / "s1.h5").code == 0);
+        REQUIRE(mc::read_results(dir / "s0.h5").complete());  // a shard is complete on its own
+        auto m = run_cli("merge " + dir / "s0.h5 " + dir / "s1.h5 -o " + dir / "m.h5");
+        INFO(m.output);
+        REQUIRE(m.code == 0);
+        const mc::SweepResults rm = mc::read_results(dir / "m.h5");
+        require_same_results(ra, rm);
+        REQUIRE(rm.complete());
+        auto i = run_cli("inspect " + dir / "m.h5 --layers");
+        INFO(i.output);
+        REQUIRE(i.code == 0);
+        REQUIRE_THAT(i.output, Catch::Contains("sigma_vth"));
+        REQUIRE_THAT(i.output, Catch::Contains("12 of 12 units done (complete)"));
+        REQUIRE_THAT(i.output, Catch::Contains("RMS relative MVM error"));
+    }
+    SECTION("a bad sweep file stops with file, key and value") {
+        auto e = run_cli("sweep " + spec + " --set axis.read_t.values=[25.0,999.0]");
+        REQUIRE(e.code != 0);
+        REQUIRE_THAT(e.output, Catch::Contains("chip.read_temperature_c = 999 is out of range"));
+    }
+}
