@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Plot a flashmc sweep file: mean accuracy with its 95 % CI band against each sweep axis.
 
 Usage: python3 scripts/plot_sweep.py F.h5 -o F.png
