@@ -1,0 +1,71 @@
+#pragma once
+// One analog layer on its tiles, for the Monte Carlo engine (docs/array.md §6):
+//   DAC (pulse-width or bit-serial) → cell currents with IR drop → per-pair ADC → digital sum.
+// Typical use, per (trial, layer):
+//   LayerMapping m = map_layer(K, out_c, params.mapping);
+//   for each tile t: levels = tile_levels(m, weights, t) → device::sample_cells / program / age
+//                    (Grid{tile.rows, tile.cols}, own first_cell range) → TileCells{vth_v, slope_n}
+//                    → ops[t] = operating_point(card.iv, cells, read, params.wires)
+//   AnalogLayer layer(m, std::move(ops), card.levels.unit_current_a, params, adc_streams);
+//   [layer.calibrate(calibration_codes, n) when params.adc.calibration == calibration]
+//   layer.forward(codes, n, out, &stats);   // out ≈ Σ_j W[o][j]·code_j, the integer accumulator
+// forward() is const and thread-safe: call it from many threads on different batches.
+#include <cstdint>
+#include <vector>
+
+#include "flashmc/array/adc.hpp"
+#include "flashmc/array/encoding.hpp"
+#include "flashmc/array/ir_fast.hpp"
+#include "flashmc/array/mapping.hpp"
+
+namespace flashmc::array {
+
+enum class IrModel { none, fast };
+
+struct AnalogParams {
+    MappingParams mapping;
+    InputEncoding encoding = InputEncoding::pulse_width;
+    int input_bits = 4;             // activation codes 0 … 2^B − 1
+    WireParams wires;               // used by operating_point(); IrModel::none ignores the drop
+    IrModel ir = IrModel::fast;
+    FastIrOptions fast;
+    AdcParams adc;
+    void validate() const;
+};
+
+class AnalogLayer {
+public:
+    // ops[t]: tile t's operating point (rows × cols of mapping.tiles[t]). unit_current_a converts
+    // currents to weight units (the level spacing I_unit). ADC errors of tile t, ADC a come from
+    // adc_streams.at({kAdcStreamKey, t, a}).
+    AnalogLayer(LayerMapping mapping, std::vector<TileOperatingPoint> ops, double unit_current_a,
+                const AnalogParams& params, const Streams& adc_streams);
+
+    // Sets each tile's full scale from the largest |ΔI| over these inputs (codes [n][K]) times
+    // adc.calibration_margin. Only meaningful with RangeCalibration::calibration.
+    void calibrate(const float* codes, int n);
+
+    // codes [n][K] (integer-valued activation codes) → out [n][outputs] in accumulator units
+    // (weight code × activation code). stats (if given) receives the conversions and clips.
+    void forward(const float* codes, int n, float* out, AdcStats* stats = nullptr) const;
+
+    // The analog bit-line difference currents of one tile before the ADC, [n][adcs of tile t]
+    // (pulse-width: period-averaged; bit-serial: cycle `plane`).
+    void tile_difference_currents(int t, const float* codes, int n, int plane, std::vector<float>& delta_a) const;
+
+    const LayerMapping& mapping() const { return mapping_; }
+    MappingReport report() const { return mapping_.report(); }
+    double full_scale_a(int t) const { return full_scale_a_[t]; }
+    const AdcErrors& adc_errors(int t) const { return adc_[t]; }
+
+private:
+    int adcs(int t) const { return mapping_.tiles[t].outputs; }
+    LayerMapping mapping_;
+    std::vector<TileOperatingPoint> ops_;
+    double unit_current_a_;
+    AnalogParams params_;
+    std::vector<AdcErrors> adc_;
+    std::vector<double> full_scale_a_;
+};
+
+}  // namespace flashmc::array

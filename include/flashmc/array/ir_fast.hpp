@@ -1,0 +1,64 @@
+#pragma once
+// Tile MVMs for the Monte Carlo engine, batched over input vectors (docs/array.md §3–4):
+//   ideal_mvm    I_j = Σ_i x_i I_ij (no wire resistance): one GEMM.
+//   fast_ir_mvm  the IR-drop model: each cell linearized (plus its curvature) around its ideal
+//                operating point, node drops from the cell currents by the ladder's closed form.
+// Both read a TileOperatingPoint: per-cell static coefficients at the read bias, row-major
+// [row][col] so that the kernels run along contiguous columns (structure of arrays).
+//
+// Fast model. With both lines grounded/driven at the row-0 end, a current b_m drawn at row m flows
+// through segments 0 … m of both lines, so the drop at row i is r·P_i with
+//   P_i = Σ_m (min(i, m) + 1) b_m = T_i + (i + 1)(B − A_i),  A_i = Σ_{m≤i} b_m, T_i = Σ_{m≤i} (m+1) b_m,
+// (V_S,i = r_SL·P_i, ΔV_D,i = r_BL·P_i), one pass per column. A cell then reads
+//   I_i ≈ I⁰_i − h_i P_i + q_i P_i²,  h = −dI/dP, q = ½ d²I/dP² along V_GS = V_g − r_SL P,
+//   V_DS = V_DS,read − (r_BL + r_SL) P (Taylor expansion of the EKV current).
+// Sweep 1 takes P from the ideal currents; sweep 2 (optional) from the sweep-1 currents, which adds
+// the feedback of the drop on the currents causing it (error O(a³) instead of O(a²), a = h P / I⁰).
+// Pulse-width inputs: cell i conducts for x_i of the period, and while it does, row m conducts for
+// the overlap min(x_i, x_m) of their pulses. The exact first-order drop seen by cell i while on is
+// Σ_m K_im I_m min(x_i, x_m) / x_i (K_im = min(i, m) + 1); the model takes it as ρ_i·P_i with P
+// from the period-averaged currents b_m = x_m I_m and the mean-field factor
+//   ρ_i = Σ_m min(x_i, x_m) / (x_i Σ_m x_m)   (pulse_drop_factors),
+// which is exact for 0/1 inputs (ρ = 1) and for equal inputs, and unbiased when the inputs are
+// independent of the row position and the cell currents. A cell's charge loss is x_i (h D − q D²),
+// D = ρ_i P_i.
+#include <span>
+#include <vector>
+
+#include "flashmc/array/circuit.hpp"
+
+namespace flashmc::array {
+
+struct TileOperatingPoint {
+    int rows = 0;
+    int cols = 0;
+    std::vector<float> current_a;          // I⁰: ideal read current, [row][col]
+    std::vector<float> drop_slope;         // h = −dI/dP (dimensionless: includes r_BL, r_SL)
+    std::vector<float> drop_curvature_per_a;  // q = ½ d²I/dP²
+    std::size_t index(int row, int col) const { return static_cast<std::size_t>(row) * cols + col; }
+};
+
+// The operating point of real cells at the read bias and temperature, with the wires' coefficients.
+TileOperatingPoint operating_point(const device::IvParams& iv, const TileCells& cells,
+                                   const device::ReadConditions& read, const WireParams& wires);
+// Cells given by their currents only (col-major as TileCells), with no wire resistance: ideal
+// cells for tests, or currents sampled elsewhere.
+TileOperatingPoint operating_point_from_currents(int rows, int cols, std::span<const float> current_a_col_major);
+
+// out[v·cols + j] = Σ_i x[v·rows + i] · I⁰_ij for v < n (Eigen GEMM).
+void ideal_mvm(const TileOperatingPoint& op, const float* x, int n, float* out);
+
+struct FastIrOptions {
+    int sweeps = 1;  // 1: drop from the ideal currents; 2: one feedback sweep more
+};
+
+// out[v·cols + j] = Σ_i x_i (I⁰_ij − h_ij D_ij + q_ij D_ij²), D_ij = ρ_i P_ij, P from b_m = x_m I_m
+// (sweep 1). `rho` ([n][rows]) may be null: ρ = 1 (0/1 inputs, bit planes).
+// Parallel over vectors (OpenMP); each thread keeps its own column buffers.
+void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out,
+                 const FastIrOptions& options = {});
+
+// ρ_i = Σ_m min(x_i, x_m) / (x_i Σ_m x_m) for one vector of pulse fractions (1 where x_i = 0).
+void pulse_drop_factors(const float* x, int rows, float* rho);
+
+}  // namespace flashmc::array

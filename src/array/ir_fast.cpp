@@ -1,0 +1,181 @@
+#include "flashmc/array/ir_fast.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <Eigen/Core>
+
+#include "flashmc/core/error.hpp"
+#include "flashmc/core/units.hpp"
+
+namespace flashmc::array {
+
+namespace {
+double logistic(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+double ekv_f_prime(double x) { return device::softplus(0.5 * x) * logistic(0.5 * x); }
+// d²F/dx² = ½ σ(x/2)² + ½ ln(1 + e^{x/2}) σ(x/2)(1 − σ(x/2)).
+double ekv_f_second(double x) {
+    const double s = logistic(0.5 * x);
+    return 0.5 * s * s + 0.5 * device::softplus(0.5 * x) * s * (1.0 - s);
+}
+}  // namespace
+
+TileOperatingPoint operating_point(const device::IvParams& iv, const TileCells& cells,
+                                   const device::ReadConditions& read, const WireParams& wires) {
+    cells.validate();
+    wires.validate();
+    TileOperatingPoint op;
+    op.rows = cells.rows, op.cols = cells.cols;
+    const std::size_t n = static_cast<std::size_t>(cells.rows) * cells.cols;
+    op.current_a.resize(n), op.drop_slope.resize(n), op.drop_curvature_per_a.resize(n);
+    const double t = read.temperature_c;
+    const double vt = units::thermal_voltage_v(t);
+    const double i0 = device::specific_current_at_a(iv, t);
+    const double rs = wires.r_sl_ohm, rsum = wires.r_bl_ohm + wires.r_sl_ohm;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < cells.rows; ++r) {
+        for (int c = 0; c < cells.cols; ++c) {
+            const std::size_t k = cells.index(r, c);
+            const double nvt = cells.slope_n[k] * vt;
+            // I = I_0(T)[F(u) − F(w)], u = (V_GS − V_th(T))/(n V_T), w = u − V_DS/V_T, with
+            // V_GS = V_g − r_SL P, V_DS = V_DS,read − (r_BL + r_SL) P: du/dP = α, dw/dP = β.
+            const double u = (read.vgs_v - device::vth_at_temperature_v(iv, cells.vth_v[k], t)) / nvt;
+            const double w = u - read.vds_v / vt;
+            const double alpha = -rs / nvt, beta = alpha + rsum / vt;
+            const std::size_t o = op.index(r, c);
+            op.current_a[o] = static_cast<float>(
+                device::drain_current_a(iv, read.vgs_v, read.vds_v, cells.vth_v[k], cells.slope_n[k], t));
+            op.drop_slope[o] = static_cast<float>(-i0 * (ekv_f_prime(u) * alpha - ekv_f_prime(w) * beta));
+            op.drop_curvature_per_a[o] =
+                static_cast<float>(0.5 * i0 * (ekv_f_second(u) * alpha * alpha - ekv_f_second(w) * beta * beta));
+        }
+    }
+    return op;
+}
+
+TileOperatingPoint operating_point_from_currents(int rows, int cols, std::span<const float> current_a_col_major) {
+    if (rows < 1 || cols < 1 || current_a_col_major.size() != static_cast<std::size_t>(rows) * cols)
+        fail("operating_point_from_currents: ", current_a_col_major.size(), " currents for a ", rows, " x ", cols,
+             " tile");
+    TileOperatingPoint op;
+    op.rows = rows, op.cols = cols;
+    const std::size_t n = current_a_col_major.size();
+    op.current_a.resize(n), op.drop_slope.assign(n, 0.0f), op.drop_curvature_per_a.assign(n, 0.0f);
+    for (int c = 0; c < cols; ++c)
+        for (int r = 0; r < rows; ++r) op.current_a[op.index(r, c)] = current_a_col_major[std::size_t(c) * rows + r];
+    return op;
+}
+
+void ideal_mvm(const TileOperatingPoint& op, const float* x, int n, float* out) {
+    using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    Eigen::Map<const RowMajor> xs(x, n, op.rows), g(op.current_a.data(), op.rows, op.cols);
+    Eigen::Map<RowMajor> o(out, n, op.cols);
+    o.noalias() = xs * g;
+}
+
+void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out,
+                 const FastIrOptions& options) {
+    if (options.sweeps != 1 && options.sweeps != 2) fail("fast_ir_mvm: sweeps must be 1 or 2, got ", options.sweeps);
+    const int rows = op.rows, cols = op.cols;
+    const float* cur = op.current_a.data();
+    const float* hs = op.drop_slope.data();
+    const float* qs = op.drop_curvature_per_a.data();
+#pragma omp parallel
+    {
+        std::vector<float> tb(cols), ta(cols), tt(cols), tb1(cols), ta1(cols), tt1(cols);
+        float* __restrict__ B = tb.data();
+        float* __restrict__ A = ta.data();
+        float* __restrict__ T = tt.data();
+        float* __restrict__ B1 = tb1.data();
+        float* __restrict__ A1 = ta1.data();
+        float* __restrict__ T1 = tt1.data();
+#pragma omp for schedule(static)
+        for (int v = 0; v < n; ++v) {
+            const float* xv = x + static_cast<std::size_t>(v) * rows;
+            const float* rv = rho ? rho + static_cast<std::size_t>(v) * rows : nullptr;
+            float* __restrict__ o = out + static_cast<std::size_t>(v) * cols;
+            for (int c = 0; c < cols; ++c) B[c] = 0.0f, A[c] = 0.0f, T[c] = 0.0f;
+            // Pass 0: the ideal column charge B = Σ x_m I_m.
+            for (int i = 0; i < rows; ++i) {
+                const float xi = xv[i];
+                if (xi == 0.0f) continue;
+                const float* __restrict__ ci = cur + static_cast<std::size_t>(i) * cols;
+                for (int c = 0; c < cols; ++c) B[c] += xi * ci[c];
+            }
+            for (int c = 0; c < cols; ++c) o[c] = B[c];
+            if (options.sweeps == 1) {
+                // Pass 1: P_i = T_i + (i+1)(B − A_i), D = ρ_i P_i; charge loss x_i D (h − q D).
+                for (int i = 0; i < rows; ++i) {
+                    const float xi = xv[i];
+                    if (xi == 0.0f) continue;
+                    const float w = static_cast<float>(i + 1), ri = rv ? rv[i] : 1.0f;
+                    const std::size_t k = static_cast<std::size_t>(i) * cols;
+                    const float* __restrict__ ci = cur + k;
+                    const float* __restrict__ hi = hs + k;
+                    const float* __restrict__ qi = qs + k;
+                    for (int c = 0; c < cols; ++c) {
+                        const float b = xi * ci[c];
+                        A[c] += b, T[c] += w * b;
+                        const float d = ri * (T[c] + w * (B[c] - A[c]));
+                        o[c] -= xi * d * (hi[c] - qi[c] * d);
+                    }
+                }
+                continue;
+            }
+            // Sweep 2: the sweep-1 charge B1 first, then the drop from the sweep-1 currents.
+            for (int c = 0; c < cols; ++c) B1[c] = B[c];
+            for (int i = 0; i < rows; ++i) {
+                const float xi = xv[i];
+                if (xi == 0.0f) continue;
+                const float w = static_cast<float>(i + 1), ri = rv ? rv[i] : 1.0f;
+                const std::size_t k = static_cast<std::size_t>(i) * cols;
+                for (int c = 0; c < cols; ++c) {
+                    const float b = xi * cur[k + c];
+                    A[c] += b, T[c] += w * b;
+                    const float d = ri * (T[c] + w * (B[c] - A[c]));
+                    B1[c] -= xi * d * (hs[k + c] - qs[k + c] * d);
+                }
+            }
+            for (int c = 0; c < cols; ++c) A[c] = 0.0f, T[c] = 0.0f, A1[c] = 0.0f, T1[c] = 0.0f;
+            for (int i = 0; i < rows; ++i) {
+                const float xi = xv[i];
+                if (xi == 0.0f) continue;
+                const float w = static_cast<float>(i + 1), ri = rv ? rv[i] : 1.0f;
+                const std::size_t k = static_cast<std::size_t>(i) * cols;
+                const float* __restrict__ ci = cur + k;
+                const float* __restrict__ hi = hs + k;
+                const float* __restrict__ qi = qs + k;
+                for (int c = 0; c < cols; ++c) {
+                    const float b = xi * ci[c];
+                    A[c] += b, T[c] += w * b;
+                    const float d = ri * (T[c] + w * (B[c] - A[c]));
+                    const float b1 = xi * (ci[c] - d * (hi[c] - qi[c] * d));
+                    A1[c] += b1, T1[c] += w * b1;
+                    const float d1 = ri * (T1[c] + w * (B1[c] - A1[c]));
+                    o[c] -= xi * d1 * (hi[c] - qi[c] * d1);
+                }
+            }
+        }
+    }
+}
+
+void pulse_drop_factors(const float* x, int rows, float* rho) {
+    // Σ_m min(v, x_m) = Σ_{x_m < v} x_m + v·#{x_m ≥ v}, from the sorted fractions.
+    std::vector<float> sorted(x, x + rows);
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<double> prefix(rows + 1, 0.0);
+    for (int k = 0; k < rows; ++k) prefix[k + 1] = prefix[k] + sorted[k];
+    const double total = prefix[rows];
+    for (int i = 0; i < rows; ++i) {
+        const float v = x[i];
+        if (!(v > 0.0f) || !(total > 0)) {
+            rho[i] = 1.0f;
+            continue;
+        }
+        const auto below = std::lower_bound(sorted.begin(), sorted.end(), v) - sorted.begin();
+        const double overlap = prefix[below] + double(v) * double(rows - below);
+        rho[i] = static_cast<float>(overlap / (double(v) * total));
+    }
+}
+
+}  // namespace flashmc::array
