@@ -12,7 +12,6 @@ void AnalogParams::validate() const {
     mapping.validate();
     check_range("input_bits", input_bits, Range{1, 12});
     wires.validate();
-    if (fast.sweeps != 1 && fast.sweeps != 2) fail("fast.sweeps must be 1 or 2, got ", fast.sweeps);
     adc.validate();
 }
 
@@ -72,7 +71,8 @@ void AnalogLayer::tile_difference_currents(int t, const float* codes, int n, int
         }
     if (!y.empty())
         for (int v = 0; v < n; ++v)
-            pulse_drop_factors(x.data() + static_cast<std::size_t>(v) * p.rows, p.rows, y.data() + static_cast<std::size_t>(v) * p.rows);
+            pulse_drop_factors_codes(codes + static_cast<std::size_t>(v) * mapping_.inputs + p.row_begin, p.rows, top,
+                                     y.data() + static_cast<std::size_t>(v) * p.rows);
     if (params_.ir == IrModel::fast)
         fast_ir_mvm(op, x.data(), y.empty() ? nullptr : y.data(), n, bl.data(), params_.fast);
     else

@@ -73,9 +73,96 @@ void ideal_mvm(const TileOperatingPoint& op, const float* x, int n, float* out) 
     o.noalias() = xs * g;
 }
 
+FastIrModel parse_fast_ir_model(const std::string& s) {
+    if (s == "linear") return FastIrModel::linear;
+    if (s == "curvature") return FastIrModel::curvature;
+    if (s == "feedback") return FastIrModel::feedback;
+    fail("fast IR-drop model must be 'linear', 'curvature' or 'feedback', got '", s, "'");
+}
+const char* to_string(FastIrModel m) {
+    return m == FastIrModel::linear ? "linear" : m == FastIrModel::curvature ? "curvature" : "feedback";
+}
+
+namespace {
+
+constexpr int kChunk = 16;  // columns per register block: one 64-byte vector
+// A GCC/Clang vector of 16 floats, loaded from unaligned memory.
+typedef float Vec16 __attribute__((vector_size(64)));
+typedef float Vec16u __attribute__((vector_size(64), aligned(4), may_alias));
+
+// Linear model on the 16 columns [c0, c0 + 16) of V vectors: out = S_0 − Σ_k S_k H_k, rows from the
+// far end. xs[v] / ys[v]: charge and drop weights (x, x·ρ) of vector v. The state is 3·V registers.
+template <int V>
+void linear_block(const TileOperatingPoint& op, const float* const* xs, const float* const* ys, int c0,
+                  float* const* outs) {
+    const int rows = op.rows, cols = op.cols;
+    Vec16 s[V], h[V], acc[V];
+    for (int v = 0; v < V; ++v) s[v] = Vec16{} , h[v] = Vec16{}, acc[v] = Vec16{};
+    for (int i = rows - 1; i >= 0; --i) {
+        const std::size_t k = static_cast<std::size_t>(i) * cols + c0;
+        const Vec16 ci = *reinterpret_cast<const Vec16u*>(op.current_a.data() + k);
+        const Vec16 hi = *reinterpret_cast<const Vec16u*>(op.drop_slope.data() + k);
+        for (int v = 0; v < V; ++v) {
+            s[v] += xs[v][i] * ci;
+            h[v] += ys[v][i] * hi;
+            acc[v] += s[v] * h[v];
+        }
+    }
+    for (int v = 0; v < V; ++v) *reinterpret_cast<Vec16u*>(outs[v] + c0) = s[v] - acc[v];
+}
+
+// The same for any columns, one at a time (the tail beyond the last full block).
+void linear_columns(const TileOperatingPoint& op, const float* xv, const float* yv, int c0, int c1, float* o) {
+    for (int c = c0; c < c1; ++c) {
+        float s = 0, h = 0, acc = 0;
+        for (int i = op.rows - 1; i >= 0; --i) {
+            s += xv[i] * op.current_a[op.index(i, c)];
+            h += yv[i] * op.drop_slope[op.index(i, c)];
+            acc += s * h;
+        }
+        o[c] = s - acc;
+    }
+}
+
+void fast_linear(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out) {
+    constexpr int V = 4;
+    const int rows = op.rows, cols = op.cols;
+    // Drop weights y = x·ρ (x where ρ is not given).
+    std::vector<float> yw;
+    const float* y = x;
+    if (rho) {
+        yw.resize(static_cast<std::size_t>(n) * rows);
+        for (std::size_t k = 0; k < yw.size(); ++k) yw[k] = x[k] * rho[k];
+        y = yw.data();
+    }
+    const int vblocks = (n + V - 1) / V, full = cols / kChunk;
+#pragma omp parallel for schedule(static)
+    for (int vb = 0; vb < vblocks; ++vb) {
+        const int v0 = vb * V, count = std::min(V, n - v0);
+        const float* xs[V];
+        const float* ys[V];
+        float* outs[V];
+        for (int v = 0; v < V; ++v) {
+            const int vv = v0 + std::min(v, count - 1);  // a short last block repeats its last vector
+            xs[v] = x + static_cast<std::size_t>(vv) * rows, ys[v] = y + static_cast<std::size_t>(vv) * rows;
+            outs[v] = out + static_cast<std::size_t>(vv) * cols;
+        }
+        for (int cb = 0; cb < full; ++cb) {
+            if (count == V) {
+                linear_block<V>(op, xs, ys, cb * kChunk, outs);
+            } else {
+                for (int v = 0; v < count; ++v) linear_block<1>(op, xs + v, ys + v, cb * kChunk, outs + v);
+            }
+        }
+        for (int v = 0; v < count; ++v) linear_columns(op, xs[v], ys[v], full * kChunk, cols, outs[v]);
+    }
+}
+
+}  // namespace
+
 void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out,
                  const FastIrOptions& options) {
-    if (options.sweeps != 1 && options.sweeps != 2) fail("fast_ir_mvm: sweeps must be 1 or 2, got ", options.sweeps);
+    if (options.model == FastIrModel::linear) return fast_linear(op, x, rho, n, out);
     const int rows = op.rows, cols = op.cols;
     const float* cur = op.current_a.data();
     const float* hs = op.drop_slope.data();
@@ -103,7 +190,7 @@ void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho,
                 for (int c = 0; c < cols; ++c) B[c] += xi * ci[c];
             }
             for (int c = 0; c < cols; ++c) o[c] = B[c];
-            if (options.sweeps == 1) {
+            if (options.model == FastIrModel::curvature) {
                 // Pass 1: P_i = T_i + (i+1)(B − A_i), D = ρ_i P_i; charge loss x_i D (h − q D).
                 for (int i = 0; i < rows; ++i) {
                     const float xi = xv[i];
@@ -176,6 +263,29 @@ void pulse_drop_factors(const float* x, int rows, float* rho) {
         const double overlap = prefix[below] + double(v) * double(rows - below);
         rho[i] = static_cast<float>(overlap / (double(v) * total));
     }
+}
+
+void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float* rho) {
+    // With count[c] rows at code c: Σ_m min(v, c_m) = Σ_{c<v} c·count[c] + v·#{c_m ≥ v}; then
+    // ρ(v) = max_code · that / (v Σ_m c_m), one value per code.
+    thread_local std::vector<int> count;
+    thread_local std::vector<float> factor;
+    count.assign(max_code + 1, 0);
+    factor.resize(max_code + 1);
+    for (int i = 0; i < rows; ++i) ++count[std::clamp(static_cast<int>(codes[i]), 0, max_code)];
+    long total = 0;
+    for (int c = 1; c <= max_code; ++c) total += static_cast<long>(c) * count[c];
+    long below = 0, at_least = rows;  // Σ_{c<v} c·count[c], #{c_m ≥ v}
+    factor[0] = 1.0f;
+    for (int v = 1; v <= max_code; ++v) {
+        below += static_cast<long>(v - 1) * count[v - 1];
+        at_least -= count[v - 1];
+        // In fractions x = c / max_code the ratio gains a factor max_code.
+        factor[v] = total > 0 ? static_cast<float>(double(max_code) * double(below + static_cast<long>(v) * at_least) /
+                                                   (double(v) * double(total)))
+                              : 1.0f;
+    }
+    for (int i = 0; i < rows; ++i) rho[i] = factor[std::clamp(static_cast<int>(codes[i]), 0, max_code)];
 }
 
 }  // namespace flashmc::array

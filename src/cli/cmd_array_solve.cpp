@@ -16,19 +16,19 @@ namespace flashmc::cli {
 namespace {
 
 const char* kUsage =
-    "flashmc array-solve --tile tile.toml --out currents.csv [--sweeps 1|2]\n\n"
+    "flashmc array-solve --tile tile.toml --out currents.csv [--fast-model linear|curvature|feedback]\n\n"
     "  --tile    tile description: rows, cols, r_bl_ohm, r_sl_ohm, read_vgs_v, read_vds_v,\n"
     "            temperature_c, device (card), vth_csv (rows x cols), inputs_csv (one 0/1 or pulse\n"
     "            fraction per row), optional slope_n_csv; paths relative to the tile file\n"
     "  --out     CSV, one line per bit line: column,ideal_current_a,exact_current_a,fast_current_a\n"
-    "  --sweeps  fast model sweeps (default 1; 2 adds the drop's feedback on the currents)\n";
+    "  --fast-model  linear (default, the Monte Carlo engine's), curvature (+ second-order cell\n"
+    "            term) or feedback (+ the drop's effect on the currents causing it)\n";
 
 int run(Args& a) {
     const std::string tile_path = a.required("tile");
     const std::string out = a.required("out");
-    const long sweeps = a.integer("sweeps", 1);
+    const array::FastIrModel model = array::parse_fast_ir_model(a.str("fast-model", "linear"));
     a.finish();
-    if (sweeps != 1 && sweeps != 2) fail("array-solve: --sweeps must be 1 or 2, got ", sweeps);
 
     const array::TileSpec spec = array::load_tile_spec(tile_path);
     const auto& iv = spec.card.iv;
@@ -49,7 +49,7 @@ int run(Args& a) {
     std::vector<float> x(rows), y(rows), fast(cols);
     for (int r = 0; r < rows; ++r) x[r] = static_cast<float>(spec.inputs[r]);
     array::pulse_drop_factors(x.data(), rows, y.data());
-    array::fast_ir_mvm(op, x.data(), y.data(), 1, fast.data(), {static_cast<int>(sweeps)});
+    array::fast_ir_mvm(op, x.data(), y.data(), 1, fast.data(), {model});
 
     std::ofstream f(out);
     if (!f) fail("array-solve: cannot write '", out, "'");
@@ -73,7 +73,7 @@ int run(Args& a) {
     std::printf("  exact: %d column solves, at most %d Newton iterations, relative residual <= %.3g\n", stats.solves,
                 stats.max_iterations, stats.max_rel_residual);
     std::printf("  largest IR-drop loss (ideal - exact) / ideal: %.6g\n", worst_drop);
-    std::printf("  largest relative error of the fast model |fast - exact| / exact: %.6g", worst_fast);
+    std::printf("  largest relative error of the fast model (%s) |fast - exact| / exact: %.6g", array::to_string(model), worst_fast);
     if (worst_col >= 0) std::printf(" (column %d)", worst_col);
     std::printf("\n  wrote %s\n", out.c_str());
     return 0;

@@ -103,8 +103,8 @@ TEST_CASE("fast model with pulse-width inputs: second sweep and mean-field overl
     const auto ideal = solve_tile_exact(iv, t, x, rd, WireParams{});
     const auto xf = as_float(x), yf = rho_of(xf, 128);
     std::vector<float> f1(16), f2(16);
-    fast_ir_mvm(op, xf.data(), yf.data(), 1, f1.data(), {1});
-    fast_ir_mvm(op, xf.data(), yf.data(), 1, f2.data(), {2});
+    fast_ir_mvm(op, xf.data(), yf.data(), 1, f1.data(), {FastIrModel::curvature});
+    fast_ir_mvm(op, xf.data(), yf.data(), 1, f2.data(), {FastIrModel::feedback});
     double e0 = 0, e1 = 0, e2 = 0;
     for (int c = 0; c < 16; ++c) {
         e0 = std::max(e0, std::abs(ideal[c] - exact[c]) / exact[c]);
@@ -125,12 +125,34 @@ TEST_CASE("fast MVM gives the same bits for any thread count", "[array][fast]") 
     for (int v = 0; v < 37; ++v)
         for (double d : test::random_inputs(64, 0.5, false, 200 + v)) x.push_back(static_cast<float>(d));
     const auto y = rho_of(x, 64);
-    std::vector<float> a(37 * 40), b(37 * 40);
     const int before = threads();
-    set_threads(1);
-    fast_ir_mvm(op, x.data(), y.data(), 37, a.data(), {2});
-    set_threads(2);
-    fast_ir_mvm(op, x.data(), y.data(), 37, b.data(), {2});
+    for (auto model : {FastIrModel::linear, FastIrModel::curvature, FastIrModel::feedback}) {
+        std::vector<float> a(37 * 40), b(37 * 40);
+        set_threads(1);
+        fast_ir_mvm(op, x.data(), y.data(), 37, a.data(), {model});
+        set_threads(2);
+        fast_ir_mvm(op, x.data(), y.data(), 37, b.data(), {model});
+        REQUIRE(a == b);
+    }
     set_threads(before);
-    REQUIRE(a == b);
+}
+
+TEST_CASE("pulse drop factors: exact overlap ratio, from fractions or from codes", "[array][fast]") {
+    // x = (1, 0.5, 0, 0.25): Σ x = 1.75; row 1: min(.5, 1) + .5 + 0 + .25 = 1.25 → ρ = 1.25 / (0.5 · 1.75).
+    const std::vector<float> x = {1.0f, 0.5f, 0.0f, 0.25f};
+    std::vector<float> rho(4);
+    pulse_drop_factors(x.data(), 4, rho.data());
+    REQUIRE(rho[0] == Approx(1.75 / 1.75));
+    REQUIRE(rho[1] == Approx(1.25 / (0.5 * 1.75)));
+    REQUIRE(rho[2] == 1.0f);
+    REQUIRE(rho[3] == Approx(0.75 / (0.25 * 1.75)));  // .25 + .25 + 0 + .25
+    const auto fr = test::random_inputs(200, 0.7, false, 17);
+    std::vector<float> f(fr.begin(), fr.end()), codes(200), a(200), b(200);
+    for (int i = 0; i < 200; ++i) codes[i] = std::round(15.0f * f[i]);
+    pulse_drop_factors(f.data(), 200, a.data());
+    pulse_drop_factors_codes(codes.data(), 200, 15, b.data());
+    for (int i = 0; i < 200; ++i) {
+        INFO("row " << i << " fraction " << f[i] << " code " << codes[i]);
+        REQUIRE(b[i] == Approx(a[i]).epsilon(1e-5));
+    }
 }

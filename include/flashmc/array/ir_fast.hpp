@@ -23,6 +23,7 @@
 // independent of the row position and the cell currents. A cell's charge loss is x_i (h D − q D²),
 // D = ρ_i P_i.
 #include <span>
+#include <string>
 #include <vector>
 
 #include "flashmc/array/circuit.hpp"
@@ -48,17 +49,29 @@ TileOperatingPoint operating_point_from_currents(int rows, int cols, std::span<c
 // out[v·cols + j] = Σ_i x[v·rows + i] · I⁰_ij for v < n (Eigen GEMM).
 void ideal_mvm(const TileOperatingPoint& op, const float* x, int n, float* out);
 
+// linear:    I_i ≈ I⁰_i − h_i ρ_i P_i, summed without forming P: with suffix sums
+//            S_k = Σ_{m≥k} x_m I_m and H_k = Σ_{i≥k} x_i ρ_i h_i, the column's charge loss is Σ_k S_k H_k
+//            (3 multiply-adds per cell and vector, register-blocked over 4 vectors × 16 columns).
+// curvature: + q_i D_i² (one prefix pass per vector that forms P).
+// feedback:  curvature, with P from the curvature-model currents (a second pass).
+enum class FastIrModel { linear, curvature, feedback };
+FastIrModel parse_fast_ir_model(const std::string& s);  // "linear" | "curvature" | "feedback"
+const char* to_string(FastIrModel m);
+
 struct FastIrOptions {
-    int sweeps = 1;  // 1: drop from the ideal currents; 2: one feedback sweep more
+    FastIrModel model = FastIrModel::linear;
 };
 
 // out[v·cols + j] = Σ_i x_i (I⁰_ij − h_ij D_ij + q_ij D_ij²), D_ij = ρ_i P_ij, P from b_m = x_m I_m
-// (sweep 1). `rho` ([n][rows]) may be null: ρ = 1 (0/1 inputs, bit planes).
+// (q = 0 for the linear model). `rho` ([n][rows]) may be null: ρ = 1 (0/1 inputs, bit planes).
 // Parallel over vectors (OpenMP); each thread keeps its own column buffers.
 void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out,
                  const FastIrOptions& options = {});
 
 // ρ_i = Σ_m min(x_i, x_m) / (x_i Σ_m x_m) for one vector of pulse fractions (1 where x_i = 0).
 void pulse_drop_factors(const float* x, int rows, float* rho);
+// The same for integer activation codes 0 … max_code (x = code / max_code), by a histogram:
+// O(rows + max_code) instead of a sort.
+void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float* rho);
 
 }  // namespace flashmc::array
