@@ -209,7 +209,7 @@ void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho,
                 }
                 continue;
             }
-            // Sweep 2: the sweep-1 charge B1 first, then the drop from the sweep-1 currents.
+            // Feedback: the curvature-model charge B1 first, then the drop from those currents.
             for (int c = 0; c < cols; ++c) B1[c] = B[c];
             for (int i = 0; i < rows; ++i) {
                 const float xi = xv[i];

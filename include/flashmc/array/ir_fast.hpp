@@ -12,8 +12,9 @@
 // (V_S,i = r_SL·P_i, ΔV_D,i = r_BL·P_i), one pass per column. A cell then reads
 //   I_i ≈ I⁰_i − h_i P_i + q_i P_i²,  h = −dI/dP, q = ½ d²I/dP² along V_GS = V_g − r_SL P,
 //   V_DS = V_DS,read − (r_BL + r_SL) P (Taylor expansion of the EKV current).
-// Sweep 1 takes P from the ideal currents; sweep 2 (optional) from the sweep-1 currents, which adds
-// the feedback of the drop on the currents causing it (error O(a³) instead of O(a²), a = h P / I⁰).
+// The linear model (the default) keeps −h_i P_i with P from the ideal currents; `curvature` adds
+// q_i P_i²; `feedback` takes P from the curvature-model currents, adding the drop's effect on the
+// currents causing it (error O(a³) instead of O(a²), a = h P / I⁰ the relative drop).
 // Pulse-width inputs: cell i conducts for x_i of the period, and while it does, row m conducts for
 // the overlap min(x_i, x_m) of their pulses. The exact first-order drop seen by cell i while on is
 // Σ_m K_im I_m min(x_i, x_m) / x_i (K_im = min(i, m) + 1); the model takes it as ρ_i·P_i with P
