@@ -14,21 +14,8 @@ using MapR = Eigen::Map<MatR>;
 using CMapR = Eigen::Map<const MatR>;
 
 Conv2d::Conv2d(int in_c_, int out_c_, int k_, int stride_, int pad_, bool bias_)
-    : in_c(in_c_), out_c(out_c_), k(k_), stride(stride_), pad(pad_), has_bias(bias_) {
-    weight.resize(out_c, in_c, k, k);
-    grad_weight.resize(out_c, in_c, k, k);
-    if (has_bias) {
-        bias.resize(1, out_c);
-        grad_bias.resize(1, out_c);
-    }
-}
-
-void Conv2d::init_he(Stream& rng) {
-    // He et al. 2015: N(0, 2 / fan_in).
-    const double sd = std::sqrt(2.0 / static_cast<double>(row()));
-    for (auto& v : weight.data) v = static_cast<float>(rng.normal() * sd);
-    bias.zero();
-}
+    : WeightedLayer(out_c_, static_cast<std::size_t>(in_c_) * k_ * k_, bias_, {out_c_, in_c_, k_, k_}),
+      in_c(in_c_), out_c(out_c_), k(k_), stride(stride_), pad(pad_) {}
 
 std::array<int, 4> Conv2d::out_shape(const std::vector<std::array<int, 4>>& in) const {
     const auto& s = in.at(0);
@@ -87,14 +74,6 @@ void col2im(const float* col, int c, int h, int w, int k, int stride, int pad, i
             }
 }
 
-const Tensor& Conv2d::effective_weight() {
-    if (!quant.enabled()) return weight;
-    if (quant.threshold.empty()) quant.update(weight.ptr(), out_c, row());
-    effective_.resize_like(weight);
-    quant.quantize(weight.ptr(), out_c, row(), effective_.ptr());
-    return effective_;
-}
-
 void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context&) {
     const Tensor& x = *in[0];
     auto os = out_shape({x.shape});
@@ -128,7 +107,7 @@ void Conv2d::backward(const std::vector<const Tensor*>& in, const Tensor& out, c
     Tensor& dx = din[0];
     dx.resize_like(x);
     dx.zero();
-    const Tensor& wt = quant.enabled() ? effective_ : weight;
+    const Tensor& wt = forward_weight();
     const int oh = out.h(), ow = out.w(), n = x.n();
     const int K = static_cast<int>(row()), P = oh * ow;
     const bool direct = (k == 1 && stride == 1 && pad == 0);
@@ -168,39 +147,7 @@ void Conv2d::backward(const std::vector<const Tensor*>& in, const Tensor& out, c
         if (has_bias)
             for (int c = 0; c < out_c; ++c) grad_bias.data[c] += gb[t][c];
     }
-    if (quant.enabled()) quant.mask_gradient(weight.ptr(), out_c, row(), grad_weight.ptr());
-}
-
-void Conv2d::begin_step(const Context& ctx) {
-    if (quant.enabled() && ctx.training && ctx.step % static_cast<std::uint64_t>(quant.every_steps) == 0)
-        quant.update(weight.ptr(), out_c, row());
-}
-
-std::vector<float> Conv2d::set_grid(const std::vector<std::vector<float>>& in_grids) {
-    input_grid_ = 0.0f;
-    if (!quant.enabled() || in_grids.empty() || in_grids[0].empty()) return {};
-    const auto& g = in_grids[0];
-    for (float v : g)
-        if (v != g[0]) return {};  // per-channel input scales: not a quantized activation
-    input_grid_ = g[0];
-    if (quant.threshold.empty()) quant.update(weight.ptr(), out_c, row());
-    std::vector<float> out(static_cast<std::size_t>(out_c));
-    for (int c = 0; c < out_c; ++c) out[static_cast<std::size_t>(c)] = quant.scale(c) * input_grid_;
-    return out;
-}
-
-float Conv2d::effective_bias(int c) const {
-    if (!has_bias) return 0.0f;
-    const float b = bias.data[static_cast<std::size_t>(c)];
-    if (!quant.enabled() || input_grid_ <= 0.0f) return b;
-    const float step = quant.scale(c) * input_grid_;
-    return round_half_away(b / step) * step;
-}
-
-std::vector<Param> Conv2d::params() {
-    std::vector<Param> p{{"weight", &weight, &grad_weight, true}};
-    if (has_bias) p.push_back({"bias", &bias, &grad_bias, false});
-    return p;
+    mask_weight_gradient();
 }
 
 void Conv2d::save(const h5::Group& g) const {
@@ -211,21 +158,9 @@ void Conv2d::save(const h5::Group& g) const {
     g.set_attr("padding", pad);
     g.set_attr("has_bias", has_bias ? 1 : 0);
     Layer::save(g);
-    g.write("weight", weight.ptr(), {h5::Dims::value_type(out_c), h5::Dims::value_type(in_c), h5::Dims::value_type(k), h5::Dims::value_type(k)});
-    if (has_bias) g.write("bias", bias.ptr(), {h5::Dims::value_type(out_c)});
-    quant.save(g);
+    save_weights(g, {h5::Dims::value_type(out_c), h5::Dims::value_type(in_c), h5::Dims::value_type(k), h5::Dims::value_type(k)});
 }
 
-void Conv2d::load(const h5::Group& g) {
-    auto w = g.read<float>("weight");
-    if (w.size() != weight.size()) fail(g.where(), ": weight has ", w.size(), " values, expected ", weight.size());
-    std::copy(w.begin(), w.end(), weight.data.begin());
-    if (has_bias) {
-        auto b = g.read<float>("bias");
-        if (b.size() != static_cast<std::size_t>(out_c)) fail(g.where(), ": bias has ", b.size(), " values, expected ", out_c);
-        std::copy(b.begin(), b.end(), bias.data.begin());
-    }
-    quant.load(g);
-}
+void Conv2d::load(const h5::Group& g) { load_weights(g); }
 
 }  // namespace flashmc::nn

@@ -2,12 +2,11 @@
 // 2-D convolution (cross-correlation), NCHW, weights [out_c][in_c][k][k], optional bias, with an
 // optional weight quantizer (fake quantization in training; integer codes on export).
 // Implementation: im2col per image + GEMM (Eigen), images in parallel (OpenMP).
-#include "flashmc/nn/layer.hpp"
-#include "flashmc/nn/quantizer.hpp"
+#include "flashmc/nn/weighted_layer.hpp"
 
 namespace flashmc::nn {
 
-class Conv2d : public Layer {
+class Conv2d : public WeightedLayer {
 public:
     Conv2d(int in_c, int out_c, int k, int stride, int pad, bool bias);
     std::string kind() const override { return "conv2d"; }
@@ -15,29 +14,11 @@ public:
     void forward(const std::vector<const Tensor*>& in, Tensor& out, const Context& ctx) override;
     void backward(const std::vector<const Tensor*>& in, const Tensor& out, const Tensor& dout,
                   std::vector<Tensor>& din, const Context& ctx) override;
-    std::vector<Param> params() override;
     void save(const h5::Group& g) const override;
     void load(const h5::Group& g) override;
     long macs_per_image(const std::vector<std::array<int, 4>>& in) const override;
     std::unique_ptr<Layer> clone() const override { return std::make_unique<Conv2d>(*this); }
-    void begin_step(const Context& ctx) override;
-    std::vector<float> set_grid(const std::vector<std::vector<float>>& in_grids) override;
-    // The bias the forward pass adds: snapped to the accumulator grid s_w[c]·s_x when quantized.
-    float effective_bias(int c) const;
-
-    // The weights the forward pass uses: fake-quantized when the quantizer is on.
-    const Tensor& effective_weight();
-    void init_he(Stream& rng);
-    std::size_t row() const { return static_cast<std::size_t>(in_c) * k * k; }
-
     int in_c, out_c, k, stride, pad;
-    bool has_bias;
-    Tensor weight, bias, grad_weight, grad_bias;
-    WeightQuantizer quant;
-
-private:
-    Tensor effective_;
-    float input_grid_ = 0.0f;  // s_x of the quantized input; 0 when unknown
 };
 
 // im2col for one image [c][h][w] into col [c·k·k][oh·ow]; col2im accumulates the reverse.
