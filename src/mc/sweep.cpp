@@ -290,6 +290,54 @@ std::vector<std::int8_t> predict_batches(const nn::QuantModel& model, const Cifa
     return pred;
 }
 
+
+// Everything one (point, trial) unit needs; shared read-only by all threads.
+struct UnitContext {
+    const SweepSpec& spec;
+    const nn::QuantModel& model;
+    const std::vector<int>& analog;
+    const Cifar10& data;
+    const std::vector<device::Card>& cards;    // per point
+    const std::vector<ChipSettings>& chips;    // per point
+};
+
+// What one unit produces: the contents of its slots in SweepResults.
+struct UnitResult {
+    double accuracy = 0;
+    std::vector<std::int8_t> predictions;   // [image]
+    std::vector<double> layer_error;        // [layer], NaN when not tracked
+    std::vector<std::uint64_t> stream_keys; // [layer]
+    double seconds = 0;
+};
+
+// Samples the chip of (point, trial) and evaluates it on the test images. Depends only on its
+// arguments (its own streams), so any thread or process may run it.
+UnitResult evaluate_unit(const UnitContext& c, long p, long t) {
+    const auto t0 = Clock::now();
+    const Chip chip = sample_chip(c.model, c.analog, c.cards[static_cast<std::size_t>(p)], c.chips[static_cast<std::size_t>(p)],
+                                  c.spec.seed, p, t);
+    ChipMvm mvm(c.model, chip, c.spec.layer_errors);
+    UnitResult res;
+    res.predictions = predict_batches(c.model, c.data, c.spec.batch, &mvm);
+    long hits = 0;
+    for (std::size_t k = 0; k < c.data.size(); ++k) hits += res.predictions[k] == static_cast<std::int8_t>(c.data.labels[k]);
+    res.accuracy = static_cast<double>(hits) / static_cast<double>(c.data.size());
+    res.layer_error = c.spec.layer_errors ? mvm.rms_relative_error() : std::vector<double>(c.analog.size(), kNaN);
+    res.stream_keys = chip.keys;
+    res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return res;
+}
+
+void store_unit(SweepResults& r, long u, const UnitResult& res) {
+    const auto uu = static_cast<std::size_t>(u), N = static_cast<std::size_t>(r.images), L = static_cast<std::size_t>(r.layers());
+    r.done[uu] = 1;
+    r.accuracy[uu] = res.accuracy;
+    std::copy(res.predictions.begin(), res.predictions.end(), r.predictions.begin() + static_cast<std::ptrdiff_t>(uu * N));
+    std::copy(res.layer_error.begin(), res.layer_error.end(), r.layer_error.begin() + static_cast<std::ptrdiff_t>(uu * L));
+    std::copy(res.stream_keys.begin(), res.stream_keys.end(), r.stream_keys.begin() + static_cast<std::ptrdiff_t>(uu * L));
+    r.unit_seconds[uu] = res.seconds;
+}
+
 }  // namespace
 
 SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
@@ -385,6 +433,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
         chips.push_back(spec.point_chip(p));
     }
 
+    const UnitContext ctx{spec, model, analog, data, cards, chips};
     auto last_write = Clock::now();
     write_results(out.output, r);  // the first checkpoint: the file exists from here on
     bool stop = false;
@@ -412,26 +461,10 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
             if (skip) continue;
             const long u = pending[i], p = u / r.capacity, t = u % r.capacity;
             try {
-                const auto t0 = Clock::now();
-                const Chip chip = sample_chip(model, analog, cards[static_cast<std::size_t>(p)], chips[static_cast<std::size_t>(p)],
-                                              spec.seed, p, t);
-                ChipMvm mvm(model, chip, spec.layer_errors);
-                const auto pred = predict_batches(model, data, spec.batch, &mvm);
-                long hits = 0;
-                for (std::size_t k = 0; k < N; ++k) hits += pred[k] == static_cast<std::int8_t>(data.labels[k]);
-                const auto err = mvm.rms_relative_error();
-                const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+                const UnitResult res = evaluate_unit(ctx, p, t);
 #pragma omp critical(flashmc_sweep_store)
                 {
-                    const auto uu = static_cast<std::size_t>(u);
-                    r.done[uu] = 1;
-                    r.accuracy[uu] = static_cast<double>(hits) / static_cast<double>(N);
-                    std::copy(pred.begin(), pred.end(), r.predictions.begin() + static_cast<std::ptrdiff_t>(uu * N));
-                    for (std::size_t l = 0; l < L; ++l) {
-                        r.layer_error[uu * L + l] = spec.layer_errors ? err[l] : kNaN;
-                        r.stream_keys[uu * L + l] = chip.keys[l];
-                    }
-                    r.unit_seconds[uu] = secs;
+                    store_unit(r, u, res);
                     ++finished;
                     ++run_here;
                     if (opt.stop_after_units >= 0 && run_here >= opt.stop_after_units) stop = true;
