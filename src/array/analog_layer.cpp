@@ -49,6 +49,15 @@ AnalogLayer::AnalogLayer(LayerMapping mapping, std::vector<TileOperatingPoint> o
     }
 }
 
+void AnalogLayer::set_operating_points(std::vector<TileOperatingPoint> ops) {
+    if (ops.size() != ops_.size()) fail("AnalogLayer: ", ops.size(), " tile operating points for ", ops_.size(), " tiles");
+    for (std::size_t t = 0; t < ops.size(); ++t)
+        if (ops[t].rows != ops_[t].rows || ops[t].cols != ops_[t].cols)
+            fail("AnalogLayer: tile ", t, " operating point is ", ops[t].rows, " x ", ops[t].cols, ", expected ", ops_[t].rows,
+                 " x ", ops_[t].cols);
+    ops_ = std::move(ops);
+}
+
 void AnalogLayer::tile_difference_currents(int t, const float* codes, int n, int plane, std::vector<float>& delta) const {
     const TilePlacement& p = mapping_.tiles[t];
     const TileOperatingPoint& op = ops_[t];

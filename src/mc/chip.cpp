@@ -2,9 +2,10 @@
 
 #include <cmath>
 #include <limits>
+#include <span>
 
 #include "flashmc/core/error.hpp"
-#include "flashmc/device/cells.hpp"
+#include "flashmc/nn/conv2d.hpp"
 
 namespace flashmc::mc {
 
@@ -30,64 +31,103 @@ std::vector<int> analog_nodes(const nn::QuantModel& model, const std::vector<std
     return out;
 }
 
-FloatVec effective_weights(const nn::QNode& node, const device::Card& card, const ChipSettings& chip,
-                           const device::LevelTargets& targets, const Streams& streams) {
-    using namespace device;
-    const std::size_t k = node.row(), out_c = static_cast<std::size_t>(node.out_c), cells_n = 2 * out_c * k;
-    const int max_level = card.levels.max_level();
-    std::vector<std::uint8_t> levels(cells_n);
-    for (std::size_t o = 0; o < out_c; ++o)
-        for (std::size_t j = 0; j < k; ++j) {
-            const int w = node.codes[o * k + j];
-            if (std::abs(w) > max_level)
-                fail("layer ", node.name, ": weight code ", w, " needs more than the card's ", card.levels.weight_bits,
-                     "-bit levels (|w| <= ", max_level, "); leave this layer digital (model.analog_layers)");
-            const PairLevels p = split_weight(w);
-            levels[(2 * o) * k + j] = p.plus;
-            levels[(2 * o + 1) * k + j] = p.minus;
-        }
-    CellArray cells = sample_cells(card, cells_n, chip.pe_cycles, streams, Grid{k, 2 * out_c});
-    erase_cells(card, streams, cells);
-    switch (chip.program) {
-        case ProgramMode::verify: program_verify(card, targets, levels, streams, cells); break;
-        case ProgramMode::open_loop: program_open_loop(card, targets, levels, streams, cells); break;
-        case ProgramMode::statistical: program_statistical(card, targets, levels, streams, cells); break;
-    }
-    if (chip.retention_time_s > 0) age_cells(card, chip.retention_time_s, chip.retention_temperature_c, cells);
-    std::vector<float> current;
-    read_currents_a(card, cells, read_conditions(card, chip.read_temperature_c), Noise::off, streams, 0, current);
-    const double inv_unit = 1.0 / card.levels.unit_current_a;
-    FloatVec w(out_c * k);
-    for (std::size_t o = 0; o < out_c; ++o)
-        for (std::size_t j = 0; j < k; ++j)
-            w[o * k + j] = static_cast<float>((static_cast<double>(current[(2 * o) * k + j]) -
-                                               static_cast<double>(current[(2 * o + 1) * k + j])) * inv_unit);
-    return w;
+std::vector<std::uint64_t> Chip::keys() const {
+    std::vector<std::uint64_t> k;
+    for (const auto& l : layers) k.push_back(l.key);
+    return k;
 }
 
+namespace {
+
+// The mapping of one layer: the sweep's tiles and mapping, the card's weight bits.
+array::MappingParams layer_mapping_params(const device::Card& card, array::MappingParams p) {
+    p.weight_bits = card.levels.weight_bits;
+    return p;
+}
+
+// Level targets up to the mapping's largest level (offset mapping: 2·w_max), same unit current.
+device::LevelTargets mapping_targets(const device::Card& card, const array::MappingParams& p, double verify_temperature_c) {
+    device::LevelParams lp = card.levels;
+    while (lp.max_level() < p.max_level()) ++lp.weight_bits;
+    return device::level_targets(card.iv, lp, verify_temperature_c);
+}
+
+}  // namespace
+
 Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, const device::Card& card,
-                 const ChipSettings& settings, std::uint64_t seed, long point, long trial) {
-    const device::LevelTargets targets = device::level_targets(card.iv, card.levels, settings.verify_temperature_c);
+                 const ChipSettings& settings, const array::MappingParams& mapping, std::uint64_t seed, long point, long trial) {
+    using namespace device;
+    const array::MappingParams mp = layer_mapping_params(card, mapping);
+    const LevelTargets targets = mapping_targets(card, mp, settings.verify_temperature_c);
     Chip c;
-    c.nodes = analog;
     for (int n : analog) {
-        const std::uint64_t key = layer_stream_key(seed, point, trial, n);
-        c.keys.push_back(key);
-        c.weights.push_back(effective_weights(model.nodes[static_cast<std::size_t>(n)], card, settings, targets, Streams(key)));
+        const nn::QNode& node = model.nodes[static_cast<std::size_t>(n)];
+        LayerCells l;
+        l.node = n;
+        l.key = layer_stream_key(seed, point, trial, n);
+        l.mapping = array::map_layer(static_cast<int>(node.row()), node.out_c, mp);
+        for (std::size_t t = 0; t < l.mapping.tiles.size(); ++t) {
+            const array::TilePlacement& p = l.mapping.tiles[t];
+            std::vector<std::uint8_t> levels;
+            try {
+                levels = array::tile_levels(l.mapping, node.codes, static_cast<int>(t));
+            } catch (const Error& e) {
+                fail("layer ", node.name, ": ", e.what(), "; the card stores ", card.levels.weight_bits,
+                     "-bit weights; leave this layer digital (model.analog_layers)");
+            }
+            const Streams streams = l.tile_streams(static_cast<int>(t));
+            const std::size_t cells_n = static_cast<std::size_t>(p.rows) * static_cast<std::size_t>(p.cols);
+            CellArray cells = sample_cells(card, cells_n, settings.pe_cycles, streams,
+                                           Grid{static_cast<std::uint64_t>(p.rows), static_cast<std::uint64_t>(p.cols)});
+            erase_cells(card, streams, cells);
+            switch (settings.program) {
+                case ProgramMode::verify: program_verify(card, targets, levels, streams, cells); break;
+                case ProgramMode::open_loop: program_open_loop(card, targets, levels, streams, cells); break;
+                case ProgramMode::statistical: program_statistical(card, targets, levels, streams, cells); break;
+            }
+            if (settings.retention_time_s > 0)
+                age_cells(card, settings.retention_time_s, settings.retention_temperature_c, cells);
+            l.tiles.push_back(std::move(cells));
+        }
+        c.layers.push_back(std::move(l));
     }
     return c;
 }
 
-ChipMvm::ChipMvm(const nn::QuantModel& model, const Chip& chip, bool track_error)
-    : model_(model), chip_(chip), track_(track_error), slot_(model.nodes.size(), -1),
-      err2_(chip.nodes.size(), 0.0), ref2_(chip.nodes.size(), 0.0) {
-    for (std::size_t s = 0; s < chip.nodes.size(); ++s) slot_[static_cast<std::size_t>(chip.nodes[s])] = static_cast<int>(s);
+FloatVec effective_weights(const LayerCells& layer, const device::Card& card, double read_temperature_c) {
+    const array::LayerMapping& m = layer.mapping;
+    const device::ReadConditions read = device::read_conditions(card, read_temperature_c);
+    const double inv_unit = 1.0 / card.levels.unit_current_a;
+    const bool diff = m.params.mapping == array::WeightMapping::differential;
+    FloatVec w(static_cast<std::size_t>(m.outputs) * static_cast<std::size_t>(m.inputs));
+    std::vector<float> current;
+    for (std::size_t t = 0; t < m.tiles.size(); ++t) {
+        const array::TilePlacement& p = m.tiles[t];
+        device::read_currents_a(card, layer.tiles[t], read, device::Noise::off, layer.tile_streams(static_cast<int>(t)), 0,
+                                current);
+        // Cell (row, col) at col·rows + row; differential: output a on columns 2a (I⁺), 2a+1 (I⁻);
+        // offset: output a on column a against the reference column cols − 1.
+        auto cell = [&](int col, int row) { return static_cast<double>(current[static_cast<std::size_t>(col) * p.rows + row]); };
+        for (int a = 0; a < p.outputs; ++a)
+            for (int r = 0; r < p.rows; ++r) {
+                const double d = diff ? cell(2 * a, r) - cell(2 * a + 1, r) : cell(a, r) - cell(p.cols - 1, r);
+                w[static_cast<std::size_t>(p.out_begin + a) * m.inputs + p.row_begin + r] = static_cast<float>(d * inv_unit);
+            }
+    }
+    return w;
 }
 
-bool ChipMvm::accumulate(int node_index, const nn::QNode& node, const Tensor& x, Tensor& acc) const {
+// ---- TrackedMvm ------------------------------------------------------------------------------
+
+TrackedMvm::TrackedMvm(const nn::QuantModel& model, const std::vector<int>& nodes, bool track_error)
+    : model_(model), track_(track_error), slot_(model.nodes.size(), -1), err2_(nodes.size(), 0.0), ref2_(nodes.size(), 0.0) {
+    for (std::size_t s = 0; s < nodes.size(); ++s) slot_[static_cast<std::size_t>(nodes[s])] = static_cast<int>(s);
+}
+
+bool TrackedMvm::accumulate(int node_index, const nn::QNode& node, const Tensor& x, Tensor& acc) const {
     const int s = slot_[static_cast<std::size_t>(node_index)];
     if (s < 0) return false;
-    nn::QuantModel::accumulate_with(node, chip_.weights[static_cast<std::size_t>(s)].data(), x, acc);
+    analog(s, node, x, acc);
     if (track_) {
         model_.accumulate(node, x, digital_);
         const std::size_t per_c = acc.size() / (static_cast<std::size_t>(acc.n()) * static_cast<std::size_t>(node.out_c));
@@ -105,11 +145,183 @@ bool ChipMvm::accumulate(int node_index, const nn::QNode& node, const Tensor& x,
     return true;
 }
 
-std::vector<double> ChipMvm::rms_relative_error() const {
+std::vector<double> TrackedMvm::rms_relative_error() const {
     std::vector<double> r(err2_.size());
     for (std::size_t i = 0; i < r.size(); ++i)
         r[i] = ref2_[i] > 0 ? std::sqrt(err2_[i] / ref2_[i]) : std::numeric_limits<double>::quiet_NaN();
     return r;
+}
+
+namespace {
+std::vector<int> chip_nodes(const Chip& chip) {
+    std::vector<int> n;
+    for (const auto& l : chip.layers) n.push_back(l.node);
+    return n;
+}
+}  // namespace
+
+// ---- StaticMvm -------------------------------------------------------------------------------
+
+StaticMvm::StaticMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
+                     bool track_error)
+    : TrackedMvm(model, chip_nodes(chip), track_error) {
+    for (const auto& l : chip.layers) weights_.push_back(effective_weights(l, card, settings.read_temperature_c));
+}
+
+StaticMvm::StaticMvm(const nn::QuantModel& model, const std::vector<int>& nodes, std::vector<FloatVec> weights, bool track_error)
+    : TrackedMvm(model, nodes, track_error), weights_(std::move(weights)) {
+    if (weights_.size() != nodes.size()) fail("StaticMvm: ", weights_.size(), " weight matrices for ", nodes.size(), " nodes");
+}
+
+void StaticMvm::analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const {
+    nn::QuantModel::accumulate_with(node, weights_[static_cast<std::size_t>(slot)].data(), x, acc);
+}
+
+// ---- ArrayMvm --------------------------------------------------------------------------------
+
+namespace {
+
+// The layer's input vectors [n·P][K] (conv: every output position's patch; linear: the input).
+void input_vectors(const nn::QNode& q, const Tensor& x, std::vector<float>& v, int& count, int& oh, int& ow) {
+    const int K = static_cast<int>(q.row());
+    if (q.op == nn::QNode::Op::Linear) {
+        count = x.n(), oh = ow = 1;
+        v.assign(x.ptr(), x.ptr() + static_cast<std::size_t>(count) * K);
+        return;
+    }
+    oh = (x.h() + 2 * q.pad - q.k) / q.stride + 1, ow = (x.w() + 2 * q.pad - q.k) / q.stride + 1;
+    const int P = oh * ow;
+    count = x.n() * P;
+    v.resize(static_cast<std::size_t>(count) * K);
+    std::vector<float> col(static_cast<std::size_t>(K) * P);
+    for (int i = 0; i < x.n(); ++i) {
+        nn::im2col(x.image(i), q.in_c, x.h(), x.w(), q.k, q.stride, q.pad, oh, ow, col.data());
+        for (int p = 0; p < P; ++p)
+            for (int j = 0; j < K; ++j)
+                v[(static_cast<std::size_t>(i) * P + p) * K + j] = col[static_cast<std::size_t>(j) * P + p];
+    }
+}
+
+int bits_for(double max_code) {
+    int b = 1;
+    while (static_cast<double>((1L << b) - 1) < max_code) ++b;
+    return b;
+}
+
+}  // namespace
+
+CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vector<int>& analog, const std::uint8_t* images,
+                                     int n, int max_vectors) {
+    Tensor logits;
+    std::vector<Tensor> trace;
+    model.forward(images, n, logits, &trace);
+    CalibrationInputs c;
+    for (int node : analog) {
+        const nn::QNode& q = model.nodes[static_cast<std::size_t>(node)];
+        std::vector<float> v;
+        int count = 0, oh = 0, ow = 0;
+        input_vectors(q, trace[static_cast<std::size_t>(q.inputs[0])], v, count, oh, ow);
+        const std::size_t K = q.row();
+        const int keep = std::min(count, max_vectors);
+        FloatVec kept(static_cast<std::size_t>(keep) * K);
+        for (int i = 0; i < keep; ++i) {
+            const std::size_t src = static_cast<std::size_t>(static_cast<long>(i) * count / keep);
+            std::copy_n(v.begin() + static_cast<std::ptrdiff_t>(src * K), K, kept.begin() + static_cast<std::ptrdiff_t>(i * K));
+        }
+        c.codes.push_back(std::move(kept));
+        c.vectors.push_back(keep);
+    }
+    return c;
+}
+
+std::vector<array::TileOperatingPoint> ArrayMvm::operating_points(std::size_t slot, bool noisy, std::uint64_t read_key) const {
+    const LayerCells& l = chip_.layers[slot];
+    std::vector<array::TileOperatingPoint> ops;
+    std::vector<float> rtn, factor;
+    for (std::size_t t = 0; t < l.tiles.size(); ++t) {
+        const device::CellArray& cells = l.tiles[t];
+        const array::TilePlacement& p = l.mapping.tiles[t];
+        array::TileCells tc{p.rows, p.cols, cells.vth_v, cells.slope_n};
+        if (noisy) {
+            device::sample_read_noise(card_, cells, l.tile_streams(static_cast<int>(t)), read_key, rtn, factor);
+            for (std::size_t i = 0; i < tc.vth_v.size(); ++i) tc.vth_v[i] += rtn[i];
+        }
+        array::TileOperatingPoint op = array::operating_point(card_.iv, tc, read_, array_.analog.wires);
+        if (noisy)
+            for (int r = 0; r < p.rows; ++r)
+                for (int col = 0; col < p.cols; ++col) {
+                    const float f = factor[tc.index(r, col)];
+                    const std::size_t o = op.index(r, col);
+                    op.current_a[o] *= f, op.drop_slope[o] *= f, op.drop_curvature_per_a[o] *= f;
+                }
+        ops.push_back(std::move(op));
+    }
+    return ops;
+}
+
+ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
+                   const ArraySettings& array, const CalibrationInputs* calibration, bool track_error)
+    : TrackedMvm(model, chip_nodes(chip), track_error), chip_(chip), card_(card),
+      read_(device::read_conditions(card, settings.read_temperature_c)), array_(array) {
+    for (std::size_t s = 0; s < chip.layers.size(); ++s) {
+        const LayerCells& l = chip.layers[s];
+        const std::size_t in = static_cast<std::size_t>(model.nodes[static_cast<std::size_t>(l.node)].inputs[0]);
+        max_code_.push_back(static_cast<int>(model.output_bound(in)));
+        signed_input_.push_back(model.output_signed(in));
+        array::AnalogParams p = array.analog;
+        p.mapping = l.mapping.params;
+        p.input_bits = bits_for(max_code_.back());
+        layers_.emplace_back(l.mapping, operating_points(s, false, 0), card.levels.unit_current_a, p, Streams(l.key));
+        if (p.adc.calibration == array::RangeCalibration::calibration) {
+            if (!calibration) fail("array.adc_range = \"calibration\" needs calibration inputs");
+            const FloatVec& codes = calibration->codes[s];
+            const int n = calibration->vectors[s];
+            if (!signed_input_.back()) {
+                layers_.back().calibrate(codes.data(), n);
+            } else {  // both reads (x⁺, x⁻) go through the same ADCs
+                FloatVec both(2 * codes.size());
+                for (std::size_t i = 0; i < codes.size(); ++i)
+                    both[i] = std::max(codes[i], 0.0f), both[codes.size() + i] = std::max(-codes[i], 0.0f);
+                layers_.back().calibrate(both.data(), 2 * n);
+            }
+        }
+    }
+}
+
+void ArrayMvm::begin_batch(std::uint64_t first_image) {
+    if (array_.read_noise == ReadNoise::off) return;
+    for (std::size_t s = 0; s < layers_.size(); ++s) layers_[s].set_operating_points(operating_points(s, true, first_image + 1));
+}
+
+void ArrayMvm::analog(int slot, const nn::QNode& q, const Tensor& x, Tensor& acc) const {
+    const auto s = static_cast<std::size_t>(slot);
+    const array::AnalogLayer& layer = layers_[s];
+    int count = 0, oh = 0, ow = 0;
+    input_vectors(q, x, codes_, count, oh, ow);
+    const std::size_t O = static_cast<std::size_t>(q.out_c);
+    out_.assign(static_cast<std::size_t>(count) * O, 0.0f);
+    array::AdcStats st;
+    if (!signed_input_[s]) {
+        layer.forward(codes_.data(), count, out_.data(), &st);
+    } else {
+        std::vector<float> part(codes_.size()), neg(out_.size());
+        for (std::size_t i = 0; i < part.size(); ++i) part[i] = std::max(codes_[i], 0.0f);
+        layer.forward(part.data(), count, out_.data(), &st);
+        for (std::size_t i = 0; i < part.size(); ++i) part[i] = std::max(-codes_[i], 0.0f);
+        layer.forward(part.data(), count, neg.data(), &st);
+        for (std::size_t i = 0; i < out_.size(); ++i) out_[i] -= neg[i];
+    }
+    adc_stats_ += st;
+    // [n·P][O] → NCHW accumulator, plus the digital bias.
+    const int P = oh * ow;
+    if (q.op == nn::QNode::Op::Linear) acc.resize(x.n(), q.out_c);
+    else acc.resize(x.n(), q.out_c, oh, ow);
+    for (int i = 0; i < x.n(); ++i)
+        for (std::size_t o = 0; o < O; ++o) {
+            float* dst = acc.image(i) + o * static_cast<std::size_t>(P);
+            const float b = static_cast<float>(q.bias_q[o]);
+            for (int p = 0; p < P; ++p) dst[p] = out_[(static_cast<std::size_t>(i) * P + p) * O + o] + b;
+        }
 }
 
 }  // namespace flashmc::mc

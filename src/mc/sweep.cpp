@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <optional>
 
 #include "flashmc/core/error.hpp"
@@ -275,12 +276,14 @@ SweepResults merge_results(const std::vector<std::string>& paths) {
 
 namespace {
 
+// Top-1 predictions in batches; an ArrayMvm gets begin_batch() before each (per-read noise).
 std::vector<std::int8_t> predict_batches(const nn::QuantModel& model, const Cifar10& data, int batch,
-                                         const nn::MvmOverride* mvm) {
+                                         const nn::MvmOverride* mvm, ArrayMvm* array = nullptr) {
     std::vector<std::int8_t> pred(data.size());
     Tensor logits;
     for (std::size_t b = 0; b < data.size(); b += static_cast<std::size_t>(batch)) {
         const int n = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(batch), data.size() - b));
+        if (array) array->begin_batch(b);
         model.forward(data.image(b), n, logits, nullptr, mvm);
         for (int i = 0; i < n; ++i) {
             const float* r = logits.image(i);
@@ -299,6 +302,8 @@ struct UnitContext {
     const Cifar10& data;
     const std::vector<device::Card>& cards;    // per point
     const std::vector<ChipSettings>& chips;    // per point
+    const std::vector<ArraySettings>& arrays;  // per point
+    const CalibrationInputs* calibration;      // null unless some point calibrates its ADCs on images
 };
 
 // What one unit produces: the contents of its slots in SweepResults.
@@ -314,16 +319,24 @@ struct UnitResult {
 // arguments (its own streams), so any thread or process may run it.
 UnitResult evaluate_unit(const UnitContext& c, long p, long t) {
     const auto t0 = Clock::now();
-    const Chip chip = sample_chip(c.model, c.analog, c.cards[static_cast<std::size_t>(p)], c.chips[static_cast<std::size_t>(p)],
-                                  c.spec.seed, p, t);
-    ChipMvm mvm(c.model, chip, c.spec.layer_errors);
+    const auto pp = static_cast<std::size_t>(p);
+    const Chip chip = sample_chip(c.model, c.analog, c.cards[pp], c.chips[pp], c.arrays[pp].analog.mapping, c.spec.seed, p, t);
+    std::unique_ptr<TrackedMvm> mvm;
+    ArrayMvm* array = nullptr;
+    if (c.arrays[pp].is_static()) {
+        mvm = std::make_unique<StaticMvm>(c.model, chip, c.cards[pp], c.chips[pp], c.spec.layer_errors);
+    } else {
+        auto a = std::make_unique<ArrayMvm>(c.model, chip, c.cards[pp], c.chips[pp], c.arrays[pp], c.calibration, c.spec.layer_errors);
+        array = a.get();
+        mvm = std::move(a);
+    }
     UnitResult res;
-    res.predictions = predict_batches(c.model, c.data, c.spec.batch, &mvm);
+    res.predictions = predict_batches(c.model, c.data, c.spec.batch, mvm.get(), array);
     long hits = 0;
     for (std::size_t k = 0; k < c.data.size(); ++k) hits += res.predictions[k] == static_cast<std::int8_t>(c.data.labels[k]);
     res.accuracy = static_cast<double>(hits) / static_cast<double>(c.data.size());
-    res.layer_error = c.spec.layer_errors ? mvm.rms_relative_error() : std::vector<double>(c.analog.size(), kNaN);
-    res.stream_keys = chip.keys;
+    res.layer_error = c.spec.layer_errors ? mvm->rms_relative_error() : std::vector<double>(c.analog.size(), kNaN);
+    res.stream_keys = chip.keys();
     res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return res;
 }
@@ -428,12 +441,26 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
 
     std::vector<device::Card> cards;
     std::vector<ChipSettings> chips;
+    std::vector<ArraySettings> arrays;
+    bool calibrate = false;
+    int calibration_images = 0;
     for (long p = 0; p < r.points; ++p) {
         cards.push_back(spec.point_card(p));
         chips.push_back(spec.point_chip(p));
+        arrays.push_back(spec.point_array(p));
+        if (!arrays.back().is_static() && arrays.back().analog.adc.calibration == array::RangeCalibration::calibration) {
+            calibrate = true;
+            calibration_images = std::max(calibration_images, arrays.back().calibration_images);
+        }
+    }
+    // ADC ranges from calibration images: the first training images (never the test images).
+    std::optional<CalibrationInputs> calibration;
+    if (calibrate) {
+        const Cifar10 train = read_cifar10_train(spec.data_dir, static_cast<std::size_t>(calibration_images));
+        calibration = calibration_inputs(model, analog, train.image(0), static_cast<int>(train.size()));
     }
 
-    const UnitContext ctx{spec, model, analog, data, cards, chips};
+    const UnitContext ctx{spec, model, analog, data, cards, chips, arrays, calibration ? &*calibration : nullptr};
     auto last_write = Clock::now();
     write_results(out.output, r);  // the first checkpoint: the file exists from here on
     bool stop = false;

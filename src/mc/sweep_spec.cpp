@@ -31,6 +31,43 @@ const std::vector<ChipKey>& chip_keys() {
     return keys;
 }
 
+ArraySettings::ArraySettings() {
+    analog.ir = array::IrModel::none;
+    analog.adc.bits = 0;
+}
+
+bool ArraySettings::is_static() const {
+    const bool no_ir = analog.ir == array::IrModel::none || (analog.wires.r_bl_ohm == 0 && analog.wires.r_sl_ohm == 0);
+    return no_ir && analog.adc.bits == 0 && read_noise == ReadNoise::off;
+}
+
+const std::vector<ArrayKey>& array_keys() {
+    using A = ArraySettings;
+    static const std::vector<ArrayKey> keys = {
+        {"tile_rows", 1, 65536, true, [](const A& a) { return double(a.analog.mapping.tile_rows); },
+         [](A& a, double v) { a.analog.mapping.tile_rows = static_cast<int>(v); }},
+        {"tile_cols", 2, 65536, true, [](const A& a) { return double(a.analog.mapping.tile_cols); },
+         [](A& a, double v) { a.analog.mapping.tile_cols = static_cast<int>(v); }},
+        {"r_bl_ohm", 0, 1e6, false, [](const A& a) { return a.analog.wires.r_bl_ohm; },
+         [](A& a, double v) { a.analog.wires.r_bl_ohm = v; }},
+        {"r_sl_ohm", 0, 1e6, false, [](const A& a) { return a.analog.wires.r_sl_ohm; },
+         [](A& a, double v) { a.analog.wires.r_sl_ohm = v; }},
+        {"adc_bits", 0, 24, true, [](const A& a) { return double(a.analog.adc.bits); },
+         [](A& a, double v) { a.analog.adc.bits = static_cast<int>(v); }},
+        {"adc_margin", 0.1, 10, false, [](const A& a) { return a.analog.adc.calibration_margin; },
+         [](A& a, double v) { a.analog.adc.calibration_margin = v; }},
+        {"adc_gain_sigma_rel", 0, 0.5, false, [](const A& a) { return a.analog.adc.gain_sigma_rel; },
+         [](A& a, double v) { a.analog.adc.gain_sigma_rel = v; }},
+        {"adc_offset_sigma_lsb", 0, 100, false, [](const A& a) { return a.analog.adc.offset_sigma_lsb; },
+         [](A& a, double v) { a.analog.adc.offset_sigma_lsb = v; }},
+        {"adc_sense_offset_sigma_a", 0, 1e-3, false, [](const A& a) { return a.analog.adc.sense_offset_sigma_a; },
+         [](A& a, double v) { a.analog.adc.sense_offset_sigma_a = v; }},
+        {"calibration_images", 1, 10000, true, [](const A& a) { return double(a.calibration_images); },
+         [](A& a, double v) { a.calibration_images = static_cast<int>(v); }},
+    };
+    return keys;
+}
+
 SweepSpec::SweepSpec() : spec_accuracy(std::numeric_limits<double>::quiet_NaN()) {}
 
 long SweepSpec::points() const {
@@ -80,7 +117,7 @@ ChipSettings SweepSpec::point_chip(long point) const {
     ChipSettings c = chip;
     const auto v = point_values(point);
     for (std::size_t i = 0; i < axes.size(); ++i) {
-        if (axes[i].is_device()) continue;
+        if (!axes[i].parameter.starts_with("chip.")) continue;
         const std::string key = axes[i].parameter.substr(5);
         for (const auto& k : chip_keys())
             if (key == k.key) c.*(k.field) = v[i];
@@ -88,9 +125,52 @@ ChipSettings SweepSpec::point_chip(long point) const {
     return c;
 }
 
+ArraySettings SweepSpec::point_array(long point) const {
+    ArraySettings a = array;
+    const auto v = point_values(point);
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+        if (!axes[i].parameter.starts_with("array.")) continue;
+        for (const auto& k : array_keys())
+            if (axes[i].parameter.substr(6) == k.key) k.set(a, v[i]);
+    }
+    return a;
+}
+
 namespace {
 
 constexpr Range kAny{-1e300, 1e300};
+
+const ArrayKey* find_array_key(const std::string& key) {
+    for (const auto& k : array_keys())
+        if (key == k.key) return &k;
+    return nullptr;
+}
+
+void read_array(const TomlSection& t, const std::string& source, ArraySettings& a) {
+    for (const auto& k : array_keys()) {
+        if (!t.has(k.key)) continue;
+        double v = k.get(a);
+        t.read(k.key, v, Range{k.lo, k.hi});
+        if (k.integer && v != std::floor(v)) fail(source, ": key 'array.", k.key, "' = ", v, " must be an integer");
+        k.set(a, v);
+    }
+    std::string s = array::to_string(a.analog.mapping.mapping);
+    t.read("mapping", s, {"differential", "offset"});
+    a.analog.mapping.mapping = array::parse_weight_mapping(s);
+    s = array::to_string(a.analog.encoding);
+    t.read("encoding", s, {"pulse_width", "bit_serial"});
+    a.analog.encoding = array::parse_input_encoding(s);
+    s = a.analog.ir == array::IrModel::none ? "none" : array::to_string(a.analog.fast.model);
+    t.read("ir_model", s, {"none", "linear", "curvature", "feedback"});
+    a.analog.ir = s == "none" ? array::IrModel::none : array::IrModel::fast;
+    if (s != "none") a.analog.fast.model = array::parse_fast_ir_model(s);
+    s = a.analog.adc.calibration == array::RangeCalibration::max_current ? "max_current" : "calibration";
+    t.read("adc_range", s, {"max_current", "calibration"});
+    a.analog.adc.calibration = s == "max_current" ? array::RangeCalibration::max_current : array::RangeCalibration::calibration;
+    s = a.read_noise == ReadNoise::off ? "off" : "per_batch";
+    t.read("read_noise", s, {"off", "per_batch"});
+    a.read_noise = s == "off" ? ReadNoise::off : ReadNoise::per_batch;
+}
 
 SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides) {
     doc.set_all(overrides);
@@ -131,6 +211,8 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     // Temperatures default to the card's reference (set below once the card is read).
     const bool has_verify_t = chip.has("verify_temperature_c"), has_read_t = chip.has("read_temperature_c");
     for (const auto& k : chip_keys()) chip.read(k.key, s.chip.*(k.field), Range{k.lo, k.hi});
+
+    read_array(doc.section("array"), s.source, s.array);
 
     auto axes = doc.section("axis");
     std::set<std::string> seen;
@@ -204,9 +286,20 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                 if (!(v >= found->lo && v <= found->hi))
                     fail(s.source, ": axis '", a.name, "': ", a.parameter, " = ", v, " is out of range [", found->lo, ", ",
                          found->hi, "]");
+        } else if (a.parameter.starts_with("array.")) {
+            const ArrayKey* found = find_array_key(a.parameter.substr(6));
+            if (!found) {
+                std::string allowed;
+                for (const auto& k : array_keys()) allowed += std::string(allowed.empty() ? "" : ", ") + "array." + k.key;
+                fail(s.source, ": key '", key, "' = \"", a.parameter, "\" is not a numeric array setting; allowed: ", allowed);
+            }
+            for (double v : a.values)
+                if (!(v >= found->lo && v <= found->hi) || (found->integer && v != std::floor(v)))
+                    fail(s.source, ": axis '", a.name, "': ", a.parameter, " = ", v, " is out of range [", found->lo, ", ",
+                         found->hi, "]", found->integer ? " or not an integer" : "");
         } else if (!a.is_device() || a.parameter.size() <= 7) {
             fail(s.source, ": key '", key, "' = \"", a.parameter,
-                 "\" must be device.<section>.<key> (a card parameter) or chip.<key> (a run setting)");
+                 "\" must be device.<section>.<key> (a card parameter), chip.<key> (a run setting) or array.<key>");
         }
     }
     for (long p = 0; p < s.points(); ++p) {

@@ -55,7 +55,9 @@ void QuantModel::prepare(bool require_logits) {
     mult_.assign(n, {});
     shapes_.assign(n, {});
     input_lut_.clear();
-    std::vector<double> bound(n, 0.0);  // largest |value| a node can output
+    bounds_.assign(n, 0.0);
+    signed_.assign(n, true);
+    std::vector<double>& bound = bounds_;
     for (std::size_t i = 0; i < n; ++i) {
         QNode& q = nodes[i];
         const std::string where = "quantized model node " + std::to_string(i) + " '" + q.name + "' (" + op_name(q.op) + ")";
@@ -119,6 +121,7 @@ void QuantModel::prepare(bool require_logits) {
                 sc.assign(sa->size(), q.out_scale);
                 for (double s : *sa) mult_[i].push_back(FixedMultiplier::from(s / q.out_scale));
                 bound[i] = (1 << q.bits) - 1;
+                signed_[i] = false;
                 break;
             }
             case QNode::Op::Add: {
@@ -140,6 +143,7 @@ void QuantModel::prepare(bool require_logits) {
                 if (q.pool < 1 || shape[2] <= 0) fail(where, ": bad pool size");
                 sc = *sa;
                 bound[i] = bound[static_cast<std::size_t>(a)];
+                signed_[i] = signed_[static_cast<std::size_t>(a)];
                 if (q.op == QNode::Op::AvgPool) {
                     for (auto& s : sc) s /= q.pool * q.pool;
                     bound[i] *= q.pool * q.pool;
@@ -152,6 +156,7 @@ void QuantModel::prepare(bool require_logits) {
                 const int hw = in[0][2] * in[0][3];
                 for (auto& s : sc) s /= hw;
                 bound[i] = bound[static_cast<std::size_t>(a)] * hw;
+                signed_[i] = signed_[static_cast<std::size_t>(a)];
                 break;
             }
             case QNode::Op::ShortcutA: {
@@ -160,12 +165,14 @@ void QuantModel::prepare(bool require_logits) {
                 sc = *sa;
                 sc.resize(static_cast<std::size_t>(q.shortcut_out_c), (*sa)[0]);
                 bound[i] = bound[static_cast<std::size_t>(a)];
+                signed_[i] = signed_[static_cast<std::size_t>(a)];
                 break;
             }
             case QNode::Op::Identity:
                 shape = in[0];
                 sc = *sa;
                 bound[i] = bound[static_cast<std::size_t>(a)];
+                signed_[i] = signed_[static_cast<std::size_t>(a)];
                 break;
         }
         if (bound[i] >= 2147483647.0) fail(where, ": values may overflow 32 bits");

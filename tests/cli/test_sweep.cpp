@@ -111,6 +111,24 @@ TEST_CASE("flashmc sweep: end to end, deterministic over threads, resume and sha
         REQUIRE_THAT(i.output, Catch::Contains("12 of 12 units done (complete)"));
         REQUIRE_THAT(i.output, Catch::Contains("RMS relative MVM error"));
     }
+    SECTION("the array path (IR drop, ADC, per-batch read noise) is deterministic over threads") {
+        const std::string arr = spec + " --set array.tile_rows=64 --set array.r_bl_ohm=20 --set array.r_sl_ohm=20" +
+                                " --set array.ir_model=\"linear\" --set array.read_noise=\"per_batch\"" +
+                                " --set array.adc_range=\"calibration\" --set array.calibration_images=8" +
+                                " --set axis.read_t.parameter=\"array.adc_bits\" --set axis.read_t.values=[4,8]";
+        auto x1 = run_cli("sweep " + arr + " --threads 1 --out " + dir / "x1.h5");
+        INFO(x1.output);
+        REQUIRE(x1.code == 0);
+        auto x2 = run_cli("sweep " + arr + " --threads 2 --out " + dir / "x2.h5");
+        REQUIRE(x2.code == 0);
+        const mc::SweepResults r1 = mc::read_results(dir / "x1.h5");
+        require_same_results(r1, mc::read_results(dir / "x2.h5"));
+        REQUIRE(r1.point_values[3] == 8.0);  // [point][axis]: point 1 = (σ 0, 8 bits)
+        REQUIRE(r1.accuracy != ra.accuracy);
+        // coarser ADCs, larger MVM errors (layer errors averaged over the chips of a point)
+        for (long l = 0; l < r1.layers(); ++l)
+            REQUIRE(mc::point_stats(r1, 0).layer_error_mean[l] > mc::point_stats(r1, 1).layer_error_mean[l]);
+    }
     SECTION("a bad sweep file stops with file, key and value") {
         auto e = run_cli("sweep " + spec + " --set axis.read_t.values=[25.0,999.0]");
         REQUIRE(e.code != 0);

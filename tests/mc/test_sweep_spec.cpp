@@ -59,6 +59,17 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     const mc::SweepSpec a = parse({"adaptive.ci_half_width=0.01", "adaptive.max_trials=12"});
     REQUIRE(a.adaptive.enabled);
     REQUIRE(a.trial_capacity() == 12);
+    // [array]: ideal by default (the static path); keys and array.<key> axes
+    REQUIRE(s.array.is_static());
+    const mc::SweepSpec r = parse({"array.r_bl_ohm=2.5", "array.ir_model=\"curvature\"", "array.mapping=\"offset\"",
+                                   "axis.read_t.parameter=\"array.adc_bits\"", "axis.read_t.values=[0, 6]"});
+    REQUIRE_FALSE(r.array.is_static());
+    REQUIRE(r.array.analog.wires.r_bl_ohm == 2.5);
+    REQUIRE(r.array.analog.fast.model == array::FastIrModel::curvature);
+    REQUIRE(r.array.analog.mapping.mapping == array::WeightMapping::offset);
+    REQUIRE(r.point_array(0).analog.adc.bits == 0);
+    REQUIRE(r.point_array(1).analog.adc.bits == 6);
+    REQUIRE(r.point_array(1).analog.wires.r_bl_ohm == 2.5);
 }
 
 TEST_CASE("sweep files are validated strictly", "[mc][spec]") {
@@ -86,4 +97,10 @@ TEST_CASE("sweep files are validated strictly", "[mc][spec]") {
     REQUIRE_THAT(error_of({"axis.sigma_vth.linspace=[0.0, 0.04, 2.5]"}), Catch::Contains("must be an integer count"));
     REQUIRE_THAT(error_of({"adaptive.ci_half_width=0.01", "adaptive.max_trials=2"}), Catch::Contains("below sweep.trials"));
     REQUIRE_THAT(error_of({"device.set=[\"variation.bogus=1\"]"}), Catch::Contains("unknown key 'bogus' in [variation]"));
+    REQUIRE_THAT(error_of({"array.r_bl=1.0"}), Catch::Contains("unknown key 'r_bl' in [array]; valid keys: adc_bits"));
+    REQUIRE_THAT(error_of({"array.ir_model=\"exact\""}), Catch::Contains("not one of: none, linear, curvature, feedback"));
+    REQUIRE_THAT(error_of({"array.adc_bits=4.5"}), Catch::Contains("array.adc_bits"));
+    REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.adc_bits\"", "axis.read_t.values=[4.5, 6.0]"}),
+                 Catch::Contains("array.adc_bits = 4.5 is out of range [0, 24] or not an integer"));
+    REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.wires\""}), Catch::Contains("not a numeric array setting; allowed: array.tile_rows"));
 }

@@ -45,6 +45,10 @@ public:
     // adc.calibration_margin. Only meaningful with RangeCalibration::calibration.
     void calibrate(const float* codes, int n);
 
+    // Replaces the tiles' operating points (e.g. a fresh noisy read of the same cells), keeping
+    // the ADC errors and full scales.
+    void set_operating_points(std::vector<TileOperatingPoint> ops);
+
     // codes [n][K] (integer-valued activation codes) → out [n][outputs] in accumulator units
     // (weight code × activation code). stats (if given) receives the conversions and clips.
     void forward(const float* codes, int n, float* out, AdcStats* stats = nullptr) const;

@@ -1,28 +1,33 @@
 #pragma once
-// One sampled chip with static errors only: every analog layer's weights programmed into
-// differential pairs of NOR-Flash cells, aged, and read once without per-read noise. The chip
-// then reduces to effective weight matrices, and a trial is the quantized model's forward pass
-// with plain GEMMs on them (QuantModel::accumulate_with).
+// One sampled chip: every analog layer's weights mapped onto tiles of NOR-Flash cells
+// (array::map_layer), each tile's cells sampled, erased, programmed and aged (device module).
+// Two ways to run the test images through it, both nn::MvmOverride:
+//   StaticMvm  static per-cell errors only (no IR drop, ideal ADC, no per-read noise): the chip
+//              collapses to effective weight matrices, read once, and plain GEMMs
+//              (QuantModel::accumulate_with). The fast path.
+//   ArrayMvm   the array module per layer (array::AnalogLayer): DAC encoding, cell currents with
+//              the fast IR-drop model, per-pair ADC with its static errors, digital sum of the
+//              tiles; optionally a fresh noisy read of every cell per batch of images.
+// With ideal array settings both compute the same products (up to float summation order), which
+// tests/mc/chip_test.cpp checks.
 //
-// Effective weight of a pair: w_eff = (I⁺ − I⁻)/I_unit, I at the read temperature after aging.
-// The unit I_unit is the card's levels.unit_current_a, i.e. the spacing of the per-level target
-// currents at the *verify* temperature (level_targets: I_k = k·I_unit there). A read at another
-// temperature is not re-calibrated: its gain and offset errors show in w_eff, as on silicon whose
-// references were trimmed at the verify temperature. A level-0 cell reads the off current, so an
-// ideal pair with one side at 0 gives w − I_off/I_unit (I_off below 1 % of I_unit on nor40_cim).
+// Effective weight of a pair: w_eff = (I⁺ − I⁻)/I_unit (offset mapping: (I_o − I_ref)/I_unit),
+// I at the read temperature after aging. I_unit is the card's levels.unit_current_a, the level
+// spacing at the *verify* temperature: a read at another temperature is not re-calibrated, so
+// its gain and offset errors show, as on silicon whose references were trimmed at verify.
 //
-// Cell layout and streams: layer `node` of (point, trial) draws from
-// Streams(hash_keys(seed, {point, trial, node})); cell g = (2·o + side)·K + j for output o,
-// side 0 = I⁺ / 1 = I⁻, and input j < K = in_c·k·k, so a bit line (column) holds one side of one
-// output and the layer is one tile (Grid{K, 2·out_c}). The array module's tiling will replace
-// this layout in the per-read path (IR drop, ADC, read noise); ChipMvm is the seam: that path is
-// another MvmOverride.
+// Streams: layer `node` of (point, trial) has key L = hash_keys(seed, {point, trial, node});
+// tile t's cells draw from Streams(hash_keys(L, {t})) with cell index col·rows + row (its
+// column and tile offsets included), and the layer's ADCs from Streams(L).at({kAdcStreamKey, t, a}).
+// Reads with noise use the tile streams with read key = index of the batch's first image + 1.
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "flashmc/array/analog_layer.hpp"
 #include "flashmc/core/rng.hpp"
 #include "flashmc/device/card.hpp"
+#include "flashmc/device/cells.hpp"
 #include "flashmc/mc/sweep_spec.hpp"
 #include "flashmc/nn/quant_model.hpp"
 
@@ -38,36 +43,96 @@ inline std::uint64_t layer_stream_key(std::uint64_t seed, long point, long trial
                             static_cast<std::uint64_t>(node)});
 }
 
-// Effective weights [out_c][K] of one layer: split, sample, erase, program, age, read once.
-FloatVec effective_weights(const nn::QNode& node, const device::Card& card, const ChipSettings& chip,
-                           const device::LevelTargets& targets, const Streams& streams);
-
-// The static-error chip of one (point, trial): effective weights of every analog layer.
-struct Chip {
-    std::vector<int> nodes;            // analog node indices
-    std::vector<FloatVec> weights;     // per analog node, [out_c][K]
-    std::vector<std::uint64_t> keys;   // per analog node, its stream-key hash
+// The cells of one analog layer, one CellArray per tile of `mapping` (column-major, as mapped).
+struct LayerCells {
+    int node = -1;
+    std::uint64_t key = 0;
+    array::LayerMapping mapping;
+    std::vector<device::CellArray> tiles;
+    Streams tile_streams(int t) const { return Streams(hash_keys(key, {static_cast<std::uint64_t>(t)})); }
 };
-Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, const device::Card& card,
-                 const ChipSettings& chip, std::uint64_t seed, long point, long trial);
 
-// Runs the chip's analog layers as GEMMs on their effective weights; other layers stay digital.
-// With track_error, also accumulates per analog layer Σ(a − d)² and Σ d² over every product,
-// a = analog and d = digital accumulator (bias excluded) for the same input: the RMS relative
-// error of the analog MVM is sqrt(Σ(a − d)²/Σ d²). One ChipMvm per thread (it is mutable).
-class ChipMvm : public nn::MvmOverride {
+struct Chip {
+    std::vector<LayerCells> layers;  // per analog node, in node order
+    std::vector<std::uint64_t> keys() const;
+};
+
+// Maps, samples, erases, programs and ages every analog layer of one (point, trial).
+Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, const device::Card& card,
+                 const ChipSettings& chip, const array::MappingParams& mapping, std::uint64_t seed, long point, long trial);
+
+// Effective weights [out_c][K] of one layer: one noise-free read of its cells.
+FloatVec effective_weights(const LayerCells& layer, const device::Card& card, double read_temperature_c);
+
+// The MvmOverride part shared by both paths: which nodes are analog, and with track_error the
+// per-layer Σ(a − d)² and Σ d² over every product, a = analog and d = digital accumulator (bias
+// excluded) for the same input; the RMS relative error of the analog MVM is sqrt(Σ(a − d)²/Σ d²).
+// One instance per thread (it is mutable).
+class TrackedMvm : public nn::MvmOverride {
 public:
-    ChipMvm(const nn::QuantModel& model, const Chip& chip, bool track_error);
-    bool accumulate(int node_index, const nn::QNode& node, const Tensor& x, Tensor& acc) const override;
+    TrackedMvm(const nn::QuantModel& model, const std::vector<int>& nodes, bool track_error);
+    bool accumulate(int node_index, const nn::QNode& node, const Tensor& x, Tensor& acc) const final;
     std::vector<double> rms_relative_error() const;  // per analog node
+
+protected:
+    virtual void analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const = 0;
 
 private:
     const nn::QuantModel& model_;
-    const Chip& chip_;
     bool track_;
     std::vector<int> slot_;  // node index → analog slot, −1 if digital
     mutable std::vector<double> err2_, ref2_;
     mutable Tensor digital_;
+};
+
+// Static path: GEMMs on the effective weights.
+class StaticMvm : public TrackedMvm {
+public:
+    StaticMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
+              bool track_error);
+    // Given effective weights per node (e.g. the exact codes, for tests).
+    StaticMvm(const nn::QuantModel& model, const std::vector<int>& nodes, std::vector<FloatVec> weights, bool track_error);
+    const std::vector<FloatVec>& weights() const { return weights_; }
+
+private:
+    void analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const override;
+    std::vector<FloatVec> weights_;  // per analog node, [out_c][K]
+};
+
+// ADC calibration inputs: per analog node, input code vectors [n][K] of the ideal model on
+// calibration images (array.adc_range = "calibration").
+struct CalibrationInputs {
+    std::vector<FloatVec> codes;  // per analog node
+    std::vector<int> vectors;     // per analog node
+};
+// Runs the digital model on `n` images and keeps up to `max_vectors` input vectors per analog
+// node (every patch of a conv, evenly strided when there are more).
+CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vector<int>& analog,
+                                     const std::uint8_t* images, int n, int max_vectors = 8192);
+
+// Array path. Layer inputs are integer codes: unsigned activations (0 … 2^b − 1) or the signed
+// network input, applied as two reads (x⁺ then x⁻, each on the word lines as magnitudes) whose
+// digital results are subtracted. Call begin_batch() before each batch when read noise is on.
+class ArrayMvm : public TrackedMvm {
+public:
+    ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
+             const ArraySettings& array, const CalibrationInputs* calibration, bool track_error);
+    // Per-read noise: a fresh read of every cell (RTN states, current noise) for the next batch.
+    void begin_batch(std::uint64_t first_image);
+    array::AdcStats adc_stats() const { return adc_stats_; }
+
+private:
+    void analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const override;
+    std::vector<array::TileOperatingPoint> operating_points(std::size_t slot, bool noisy, std::uint64_t read_key) const;
+    const Chip& chip_;
+    const device::Card& card_;
+    device::ReadConditions read_;
+    ArraySettings array_;
+    std::vector<array::AnalogLayer> layers_;  // per analog node
+    std::vector<int> max_code_;               // per analog node: largest input code magnitude
+    std::vector<bool> signed_input_;          // per analog node
+    mutable array::AdcStats adc_stats_;
+    mutable std::vector<float> codes_, out_;
 };
 
 }  // namespace flashmc::mc

@@ -10,7 +10,10 @@
 //   [device]  card, set = ["section.key=value", ...]
 //   [chip]    program (verify | open-loop | statistical), pe_cycles, verify_temperature_c,
 //             retention_time_s, retention_temperature_c, read_temperature_c
-//   [axis.a]  parameter = "device.<section>.<key>" | "chip.<key>", and one of
+//   [array]   tile_rows, tile_cols, mapping, encoding, r_bl_ohm, r_sl_ohm, ir_model, adc_bits,
+//             adc_range, adc_margin, adc_gain_sigma_rel, adc_offset_sigma_lsb,
+//             adc_sense_offset_sigma_a, read_noise, calibration_images
+//   [axis.a]  parameter = "device.<section>.<key>" | "chip.<key>" | "array.<key>", and one of
 //             values = [...], linspace = [start, stop, n], logspace = [start, stop, n]
 //   [adaptive] ci_half_width, max_trials  (the table's presence turns adaptive stopping on)
 //
@@ -19,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "flashmc/array/analog_layer.hpp"
 #include "flashmc/device/card.hpp"
 
 namespace flashmc::mc {
@@ -44,9 +48,35 @@ struct ChipKey {
 };
 const std::vector<ChipKey>& chip_keys();
 
+// Per-read noise (RTN and current noise of the card's [read_noise]): off, or one fresh read of
+// every cell per batch of [data] batch images (batch = 1: per image).
+enum class ReadNoise { off, per_batch };
+
+// The [array] table: tiles, input encoding, wires, ADC, read noise. The defaults are ideal
+// (no wire resistance, ideal ADC, no read noise); a chip is then fully described by its static
+// cell errors and runs as effective weights and GEMMs (the static path, docs/results-format.md).
+struct ArraySettings {
+    array::AnalogParams analog;        // mapping (tile size, differential | offset), encoding, wires, IR model, ADC
+    ReadNoise read_noise = ReadNoise::off;
+    int calibration_images = 64;       // adc_range = "calibration": training images that set the ADC range
+    ArraySettings();                   // ideal: ir = none, adc.bits = 0
+    // True when the array changes nothing but the cell layout: no IR drop, ideal ADC, no read noise.
+    bool is_static() const;
+};
+
+// The numeric [array] keys, which an axis may vary ("array.<key>"), with their ranges.
+struct ArrayKey {
+    const char* key;
+    double lo, hi;
+    bool integer;
+    double (*get)(const ArraySettings&);
+    void (*set)(ArraySettings&, double);
+};
+const std::vector<ArrayKey>& array_keys();
+
 struct Axis {
     std::string name;        // the [axis.NAME] table
-    std::string parameter;   // "device.variation.sigma_vth_v" or "chip.read_temperature_c"
+    std::string parameter;   // "device.variation.sigma_vth_v", "chip.read_temperature_c" or "array.r_bl_ohm"
     std::string spacing;     // "values", "linspace" or "logspace"
     std::vector<double> values;
     bool is_device() const { return parameter.starts_with("device."); }
@@ -76,6 +106,7 @@ struct SweepSpec {
     std::vector<std::string> card_overrides;
     device::Card card;      // the base card (with card_overrides)
     ChipSettings chip;
+    ArraySettings array;
     std::vector<Axis> axes;
     Adaptive adaptive;
 
@@ -87,6 +118,7 @@ struct SweepSpec {
     // The device card and chip settings of one point (the base card with the axis overrides).
     device::Card point_card(long point) const;
     ChipSettings point_chip(long point) const;
+    ArraySettings point_array(long point) const;
     std::vector<std::string> point_card_overrides(long point) const;
 };
 

@@ -85,6 +85,9 @@ public:
     std::vector<int> predict(const std::uint8_t* images, int n) const;
     // Scale (per channel) of each node's output.
     const std::vector<std::vector<double>>& scales() const { return scales_; }
+    // Largest |value| node i can output (an integer bound), and whether it can be negative.
+    double output_bound(std::size_t i) const { return bounds_.at(i); }
+    bool output_signed(std::size_t i) const { return signed_.at(i); }
     // The accumulator of one MVM node for input codes x (float-valued integers), as the digital
     // reference; the Monte Carlo engine substitutes an analog version.
     void accumulate(const QNode& node, const Tensor& x, Tensor& acc) const;
@@ -99,6 +102,8 @@ public:
 
 private:
     std::vector<std::vector<double>> scales_;             // per node, per channel
+    std::vector<double> bounds_;                          // per node: largest |output|
+    std::vector<bool> signed_;                            // per node: output may be negative
     std::vector<std::vector<FixedMultiplier>> mult_;      // requant: per channel; add: per channel
     std::vector<std::array<int, 4>> shapes_;              // per node (N = 1)
     std::vector<std::array<float, 256>> input_lut_;       // per input channel: pixel -> code
