@@ -14,27 +14,13 @@
 #include "flashmc/nn/conv2d.hpp"
 #include "flashmc/nn/loss.hpp"
 #include "flashmc/nn/zoo.hpp"
+#include "bench_util.hpp"
 
 using namespace flashmc;
 using namespace flashmc::nn;
-using Clock = std::chrono::steady_clock;
+using namespace flashmc::bench;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Runs f repeatedly for at least `min_s` seconds (after one warm-up); returns seconds per call.
-template <class F>
-double time_it(F&& f, double min_s) {
-    f();
-    int reps = 0;
-    auto t0 = Clock::now();
-    do {
-        f();
-        ++reps;
-    } while (seconds_since(t0) < min_s);
-    return seconds_since(t0) / reps;
-}
 
 Tensor random_batch(int n, int c, int h, int w) {
     Tensor t(n, c, h, w);
@@ -57,15 +43,7 @@ int main(int argc, char** argv) {
     std::printf("flashmc bench_nn: %d threads\n\n", threads);
 
     // 1. SGEMM peak: Eigen float GEMM, square matrices.
-    double peak = 0;
-    for (int n : {512, 1024, 2048}) {
-        Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
-        double s = time_it([&] { c.noalias() = a * b; }, min_s);
-        double gf = 2.0 * n * n * n / s / 1e9;
-        peak = std::max(peak, gf);
-        std::printf("sgemm %4d^3: %7.1f GFLOP/s\n", n, gf);
-    }
-    std::printf("SGEMM peak (practical roof): %.1f GFLOP/s\n\n", peak);
+    const double peak = sgemm_peak_gflops(min_s);
 
     // 2. Conv forward per ResNet-18 layer shape, batch 32.
     struct Shape { int cin, cout, hw, k, stride; };

@@ -1,0 +1,129 @@
+// Monte Carlo benchmark (issue: MC throughput and per-trial overhead), on ResNet-20 W4A4 shapes:
+//   1. digital integer inference, images/s and effective GFLOP/s (2·MACs per image);
+//   2. static-error trials as the sweep runs them (one unit = one chip + its images, units spread
+//      over the threads): effective GFLOP/s against the measured SGEMM peak (target ≥ 50 %), and
+//      the per-trial overhead (sample + erase + program + age every cell, then read the effective
+//      weights) against the time to run 1,000 test images on the chip (target ≤ 10 %);
+//   3. the array path (fast IR drop, 8-bit ADCs, per-batch read noise) for comparison.
+// The network is an untrained ResNet-20 quantized after a random calibration batch: its shapes,
+// and therefore the costs, are those of the shipped model; accuracy is not measured here.
+//   bench_mc [--threads N] [--images N] [--trials N] [--program statistical|verify|open-loop]
+#include <omp.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "bench_util.hpp"
+#include "flashmc/core/parallel.hpp"
+#include "flashmc/device/card.hpp"
+#include "flashmc/mc/chip.hpp"
+#include "flashmc/nn/qat.hpp"
+#include "flashmc/nn/zoo.hpp"
+
+using namespace flashmc;
+using namespace flashmc::bench;
+
+namespace {
+
+struct UnitTimes {
+    double chip_s = 0, run_s = 0;
+};
+
+// One unit as the sweep runs it: sample the chip, build the MVM override, run the images.
+UnitTimes run_unit(const nn::QuantModel& q, const std::vector<int>& analog, const device::Card& card,
+                   const mc::ChipSettings& chip, const mc::ArraySettings& arr, const std::vector<std::uint8_t>& images,
+                   int n_images, long trial) {
+    UnitTimes t;
+    auto t0 = Clock::now();
+    const mc::Chip c = mc::sample_chip(q, analog, card, chip, arr.analog.mapping, 1, 0, trial);
+    std::unique_ptr<mc::TrackedMvm> mvm;
+    mc::ArrayMvm* array = nullptr;
+    if (arr.is_static()) {
+        mvm = std::make_unique<mc::StaticMvm>(q, c, card, chip, false);
+    } else {
+        auto a = std::make_unique<mc::ArrayMvm>(q, c, card, chip, arr, nullptr, false);
+        array = a.get();
+        mvm = std::move(a);
+    }
+    t.chip_s = seconds_since(t0);
+    t0 = Clock::now();
+    Tensor logits;
+    for (int b = 0; b < n_images; b += 250) {
+        const int n = std::min(250, n_images - b);
+        if (array) array->begin_batch(static_cast<std::uint64_t>(b));
+        q.forward(images.data() + static_cast<std::size_t>(b) * 3072, n, logits, nullptr, mvm.get());
+    }
+    t.run_s = seconds_since(t0);
+    return t;
+}
+
+// `trials` units over the threads (units in parallel, each single-threaded, as in run_sweep).
+void run_units(const char* label, const nn::QuantModel& q, const std::vector<int>& analog, const device::Card& card,
+               const mc::ChipSettings& chip, const mc::ArraySettings& arr, const std::vector<std::uint8_t>& images,
+               int n_images, int trials, double macs, double peak) {
+    std::vector<UnitTimes> t(static_cast<std::size_t>(trials));
+    const auto t0 = Clock::now();
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < trials; ++i) t[static_cast<std::size_t>(i)] = run_unit(q, analog, card, chip, arr, images, n_images, i);
+    const double wall = seconds_since(t0);
+    double chip_s = 0, run_s = 0;
+    for (const auto& u : t) chip_s += u.chip_s, run_s += u.run_s;
+    chip_s /= trials, run_s /= trials;
+    const double gflops = 2.0 * macs * n_images * trials / wall / 1e9;
+    std::printf("%-28s %7.2f s/unit  %8.0f img/s  %7.1f GFLOP/s eff  %5.1f%% of peak  chip %6.3f s = %5.1f%% of %d images\n",
+                label, wall / trials, n_images * trials / wall, gflops, 100 * gflops / peak, chip_s,
+                100 * chip_s / (run_s * 1000.0 / n_images), 1000);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int threads = 2, images_n = 1000, trials = 4;
+    std::string program = "statistical";
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--images") && i + 1 < argc) images_n = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--trials") && i + 1 < argc) trials = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--program") && i + 1 < argc) program = argv[++i];
+    }
+    set_threads(threads);
+    std::printf("flashmc bench_mc: %d threads, resnet20 w4a4, %d images, %d trials per case\n\n", threads, images_n, trials);
+    const double peak = sgemm_peak_gflops(1.0);
+
+    nn::Model m = nn::build_model("resnet20", 1);
+    const double macs = static_cast<double>(m.macs_per_image());
+    Tensor calib(32, 3, 32, 32);
+    Stream r = Streams(3).at({1});
+    for (auto& v : calib.data) v = static_cast<float>(r.normal());
+    nn::prepare_qat(m, nn::parse_quant("w4a4"), calib);
+    const nn::QuantModel q = nn::export_quantized(m);
+    std::vector<std::uint8_t> images(static_cast<std::size_t>(images_n) * 3072);
+    for (auto& p : images) p = static_cast<std::uint8_t>(r.below(256));
+    const auto analog = mc::analog_nodes(q, {});
+    const device::Card card = device::load_card(std::string(FLASHMC_SOURCE_DIR) + "/devices/nor40_cim.toml");
+
+    // 1. Digital integer inference (all threads on one batch stream).
+    Tensor logits;
+    const double t_dig = time_it([&] {
+        for (int b = 0; b < images_n; b += 250) q.forward(images.data() + static_cast<std::size_t>(b) * 3072, std::min(250, images_n - b), logits);
+    }, 2.0);
+    std::printf("%-28s %8.0f img/s  %7.1f GFLOP/s eff  %5.1f%% of peak\n\n", "digital integer inference", images_n / t_dig,
+                2 * macs * images_n / t_dig / 1e9, 100 * 2 * macs * images_n / t_dig / 1e9 / peak);
+
+    // 2. Static-error trials, 3. the array path.
+    mc::ChipSettings chip;
+    chip.program = program == "verify" ? mc::ProgramMode::verify
+                   : program == "open-loop" ? mc::ProgramMode::open_loop : mc::ProgramMode::statistical;
+    chip.retention_time_s = 3.15e7;  // one year, so that aging is in the per-trial cost
+    mc::ArraySettings ideal;
+    run_units(("static, " + program).c_str(), q, analog, card, chip, ideal, images, images_n, trials, macs, peak);
+    mc::ArraySettings arr;
+    arr.analog.ir = array::IrModel::fast;
+    arr.analog.wires = {1.0, 1.0};
+    arr.analog.adc.bits = 8;
+    arr.read_noise = mc::ReadNoise::per_batch;
+    const int arr_images = std::max(1, images_n / 10);
+    run_units("array (IR, 8-bit ADC, noise)", q, analog, card, chip, arr, images, arr_images, threads, macs, peak);
+    return 0;
+}
