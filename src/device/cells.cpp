@@ -162,30 +162,37 @@ void program_verify(const Card& card, const LevelTargets& targets, std::span<con
         const int k = levels[i];
         const double i_target = targets.current_a[k];
         Stream rng = cell_stream(streams, Stage::program, g);
-        const double step = p.step_v * efficiency(rng, p.efficiency_sigma);
-        const double sigma_inj = injection_sigma_v(step, p.cpp_f, p.injection_fano);
+        const double eta = efficiency(rng, p.efficiency_sigma);
         const double nvt = cells.slope_n[i] * vt;
         const float* amp = cells.trap_amplitude_v.data() + cells.trap_begin[i];
         const float* occ = cells.trap_occupancy.data() + cells.trap_begin[i];
         const std::uint32_t traps = cells.trap_count(i);
-        // Verify read: RTN states and current noise drawn afresh; passes once I <= I_target.
-        auto verify = [&](double vth_ref) {
+        // Verify read at the gate voltage lowered by `margin` (0: the verify proper; the
+        // pre-verify of double verify passes at V_th ≳ target − margin): RTN states and current
+        // noise drawn afresh; passes once I <= I_target.
+        auto verify = [&](double vth_ref, double margin) {
             const double vth_eff = vth_ref - targets.vth_shift_v + rtn_shift_v(amp, occ, traps, rng);
-            const double current = i0 * normalized_current((targets.read_vgs_v - vth_eff) / nvt, d) *
+            const double current = i0 * normalized_current((targets.read_vgs_v - margin - vth_eff) / nvt, d) *
                                    current_noise_factor(sigma_i, rng);
             return current <= i_target;
         };
         double v = cells.vth_v[i];
         int pulses = 0;
         std::uint8_t failed = 0;
-        while (!verify(v)) {
-            if (pulses == p.max_pulses) {
-                failed = 1;
-                break;
+        auto ladder = [&](double step_v, double margin) {
+            const double step = step_v * eta;
+            const double sigma_inj = injection_sigma_v(step, p.cpp_f, p.injection_fano);
+            while (!verify(v, margin)) {
+                if (pulses == p.max_pulses) {
+                    failed = 1;
+                    break;
+                }
+                v += step + (sigma_inj > 0.0 ? sigma_inj * rng.normal() : 0.0);
+                ++pulses;
             }
-            v += step + (sigma_inj > 0.0 ? sigma_inj * rng.normal() : 0.0);
-            ++pulses;
-        }
+        };
+        if (p.double_verify()) ladder(p.coarse_step_v, p.coarse_margin_v);
+        if (!failed) ladder(p.step_v, 0.0);
         cells.vth_v[i] = static_cast<float>(v);
         cells.pulses[i] = static_cast<std::uint16_t>(pulses);
         cells.program_failed[i] = failed;
@@ -229,8 +236,7 @@ void program_statistical(const Card& card, const LevelTargets& targets, std::spa
         const std::uint64_t g = cells.first_cell + static_cast<std::uint64_t>(i);
         const int k = levels[i];
         Stream rng = cell_stream(streams, Stage::program, g);
-        const double step = p.step_v * efficiency(rng, p.efficiency_sigma);
-        const double sigma_inj = injection_sigma_v(step, p.cpp_f, p.injection_fano);
+        const double eta = efficiency(rng, p.efficiency_sigma);
         const double nvt = cells.slope_n[i] * vt;
         const double target = targets.vth_v(k, cells.slope_n[i]);
         const float* amp = cells.trap_amplitude_v.data() + cells.trap_begin[i];
@@ -244,26 +250,32 @@ void program_statistical(const Card& card, const LevelTargets& targets, std::spa
             const double f = sigma_i > 0.0 ? std::max(current_noise_factor(sigma_i, rng), 1e-3) : 1.0;
             return r - volts_per_ln_current * std::log(f);
         };
-        const double erased = cells.vth_v[i];
-        double v = erased;
+        double v = cells.vth_v[i];
         int pulses = 0;
         std::uint8_t failed = 0;
-        // Pre-verify: skipped (as failing) when even the largest noise cannot lift the erased cell
-        // to the target: all traps occupied plus an 8σ current-noise draw (p < 1e-15).
+        // First verify: skipped (as failing) when even the largest noise cannot lift the cell
+        // to the level: all traps occupied plus an 8σ current-noise draw (p < 1e-15).
         double noise_bound = 8.0 * sigma_i < 1.0 ? -volts_per_ln_current * std::log1p(-8.0 * sigma_i)
                                                  : std::numeric_limits<double>::infinity();
         for (std::uint32_t j = 0; j < traps; ++j) noise_bound += amp[j];
-        if (erased + noise_bound < target || erased + verify_noise() < target) {
-            const double needed = std::ceil((target - erased) / step);
-            if (needed > p.max_pulses) {
+        // One ladder from v to `level` (the fine one: the target; the coarse one: target − margin).
+        auto ladder = [&](double step_v, double level) {
+            const double step = step_v * eta;
+            const double sigma_inj = injection_sigma_v(step, p.cpp_f, p.injection_fano);
+            if (!(v + noise_bound < level || v + verify_noise() < level)) return;
+            const double needed = std::max(1.0, std::ceil((level - v) / step));
+            if (pulses + needed > p.max_pulses) {
+                const int left = p.max_pulses - pulses;
                 pulses = p.max_pulses;
                 failed = 1;
-                v = erased + pulses * step + std::sqrt(double(pulses)) * sigma_inj * rng.normal();
+                v += left * step + std::sqrt(double(left)) * sigma_inj * rng.normal();
             } else {
-                pulses = std::max(1, static_cast<int>(needed));
-                v = target + ispp_overshoot_v(step, sigma_inj, rng) - verify_noise();
+                pulses += static_cast<int>(needed);
+                v = level + ispp_overshoot_v(step, sigma_inj, rng) - verify_noise();
             }
-        }
+        };
+        if (p.double_verify()) ladder(p.coarse_step_v, target - p.coarse_margin_v);
+        if (!failed) ladder(p.step_v, target);
         cells.vth_v[i] = static_cast<float>(v);
         cells.pulses[i] = static_cast<std::uint16_t>(pulses);
         cells.program_failed[i] = failed;

@@ -12,7 +12,12 @@ void EraseParams::validate() const {
              " (the erase verify would reject most of the erased distribution)");
 }
 
-void ProgramParams::validate() const { validate_fields(*this); }
+void ProgramParams::validate() const {
+    validate_fields(*this);
+    if (double_verify() && coarse_margin_v < coarse_step_v)
+        fail("program.coarse_margin_v = ", coarse_margin_v, " must be at least program.coarse_step_v = ", coarse_step_v,
+             " (the coarse ladder must stop below the target)");
+}
 
 double ispp_overshoot_v(double step_v, double sigma_v, Stream& rng) {
     const double u = rng.uniform();

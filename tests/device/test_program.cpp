@@ -5,6 +5,7 @@
 
 #include "flashmc/device/cells.hpp"
 #include "stats.hpp"
+#include "../test_util.hpp"
 
 using namespace flashmc;
 using namespace flashmc::device;
@@ -83,6 +84,9 @@ TEST_CASE("pulse-level and statistical ISPP-verify agree (KS) when noise is smal
     card.program.injection_fano = 1.0;
     card.program.cpp_f = 0.7e-15;  // σ_inj ≈ 1.5 mV per 10 mV pulse
     card.read_noise = {1.0, 0.0005, 0.005};
+    const bool double_verify = GENERATE(false, true);
+    CAPTURE(double_verify);
+    if (double_verify) card.program.coarse_step_v = 0.05, card.program.coarse_margin_v = 0.1;
     const LevelTargets t = level_targets(card.iv, card.levels, 25.0);
     auto run = [&](bool statistical, std::uint64_t seed) {
         Streams streams(seed);
@@ -104,6 +108,34 @@ TEST_CASE("pulse-level and statistical ISPP-verify agree (KS) when noise is smal
     REQUIRE(d_uniform > test::ks_critical(kCells));
     std::vector<double> p1(pulse.pulses.begin(), pulse.pulses.end()), p2(closed.pulses.begin(), closed.pulses.end());
     REQUIRE(std::abs(test::mean(p1) - test::mean(p2)) < 4 * test::sd(p1) * std::sqrt(2.0 / kCells) + 0.5);
+}
+
+TEST_CASE("double-verify ISPP: far fewer pulses, the same precision, no failures on the shipped card", "[device][program]") {
+    Card card = load_card(test::source_dir() + "/devices/nor40_cim.toml");
+    REQUIRE(card.program.double_verify());
+    Card single = card;
+    single.program.coarse_step_v = 0.0;
+    const LevelTargets t = level_targets(card.iv, card.levels, 25.0);
+    const std::size_t n = 20000;
+    auto run = [&](const Card& c) {
+        Streams streams(77);
+        CellArray cells = sample_cells(c, n, 0, streams);
+        erase_cells(c, streams, cells);
+        program_verify(c, t, all_level(n, 0), streams, cells);  // level 0: the longest ladder
+        return cells;
+    };
+    const CellArray a = run(card), b = run(single);
+    std::vector<double> pa(a.pulses.begin(), a.pulses.end()), pb(b.pulses.begin(), b.pulses.end());
+    REQUIRE(test::mean(pa) < test::mean(pb) / 3);
+    long fails = 0;
+    for (auto f : a.program_failed) fails += f;
+    REQUIRE(fails == 0);
+    // The final V_th sits within one fine step (plus noise) above the target in both.
+    const auto oa = overshoot(a, t, 0), ob = overshoot(b, t, 0);
+    REQUIRE(std::abs(test::mean(oa) - test::mean(ob)) < 0.2 * card.program.step_v);
+    // A coarse step larger than its margin is refused on load.
+    REQUIRE_THROWS_WITH(load_card(test::source_dir() + "/devices/nor40_cim.toml", {"program.coarse_margin_v=0.01"}),
+                        Catch::Contains("must be at least program.coarse_step_v"));
 }
 
 TEST_CASE("with every noise source off the targets are reproduced exactly", "[device][program]") {

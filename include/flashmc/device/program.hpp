@@ -5,7 +5,8 @@
 // of cells pushed lower by an exponentially distributed extra shift).
 // Program: incremental step pulse programming (ISPP) with verify. Each pulse raises V_th by η·ΔV_pp
 // (η: per-cell efficiency, Gaussian around 1) plus electron-injection shot noise; a verify read
-// (with read noise) after each pulse stops the ladder once I ≤ I_target.
+// (with read noise) after each pulse stops the ladder once I ≤ I_target. Optionally two ladders
+// (double verify): coarse steps to a pre-verify level below the target, then fine steps.
 #include <cmath>
 
 #include "flashmc/core/rng.hpp"
@@ -41,7 +42,12 @@ struct ProgramParams {
     double efficiency_sigma = 0.1;    // σ of the per-cell efficiency η (mean 1)
     double cpp_f = 0.8e-15;           // C_pp: control-gate–floating-gate capacitance
     double injection_fano = 1.0;      // F: 1 = Poisson injection, < 1 sub-Poissonian, 0 = no shot noise
-    int max_pulses = 600;             // the ladder gives up here: the cell is a program failure
+    int max_pulses = 600;             // the ladder gives up here (both phases): a program failure
+    // Double-verify ISPP (Miccoli et al., IRPS 2011): a coarse ladder of coarse_step_v until a
+    // pre-verify at the gate voltage lowered by coarse_margin_v passes (V_th ≳ target − margin),
+    // then the fine ladder of step_v to the target. coarse_step_v = 0: one ladder of step_v.
+    double coarse_step_v = 0.0;
+    double coarse_margin_v = 0.0;
 
     template <class Self, class F>
     static void each_field(Self& p, F&& f) {
@@ -50,8 +56,11 @@ struct ProgramParams {
         f("cpp_f", p.cpp_f, Range{1e-18, 1e-12});
         f("injection_fano", p.injection_fano, Range{0, 1});
         f("max_pulses", p.max_pulses, Range{1, 65535});
+        f("coarse_step_v", p.coarse_step_v, Range{0, 1});
+        f("coarse_margin_v", p.coarse_margin_v, Range{0, 2});
     }
-    void validate() const;
+    bool double_verify() const { return coarse_step_v > 0.0; }
+    void validate() const;  // also: with a coarse step, coarse_margin_v >= coarse_step_v
 };
 
 // Per-cell efficiencies are clamped here so that a pulse never lowers V_th.
