@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -103,4 +104,16 @@ TEST_CASE("sweep files are validated strictly", "[mc][spec]") {
     REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.adc_bits\"", "axis.read_t.values=[4.5, 6.0]"}),
                  Catch::Contains("array.adc_bits = 4.5 is out of range [0, 24] or not an integer"));
     REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.wires\""}), Catch::Contains("not a numeric array setting; allowed: array.tile_rows"));
+}
+
+TEST_CASE("every shipped sweep file in experiments/ is valid", "[mc][spec]") {
+    int files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(test::source_dir() + "/experiments")) {
+        if (e.path().extension() != ".toml") continue;
+        CAPTURE(e.path().string());
+        const mc::SweepSpec s = mc::load_sweep_spec(e.path().string(), {card_set()});
+        REQUIRE(s.points() >= 1);
+        ++files;
+    }
+    REQUIRE(files >= 10);
 }
