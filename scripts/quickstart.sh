@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Command (1) of the README: installs dependencies, builds, prepares CIFAR-10 and runs the main
-# job: integer-only evaluation of the shipped W4A4 ResNet-20 on the 10,000 test images.
+# job: the quickstart robustness sweep (experiments/quickstart.toml) of the shipped W4A4 ResNet-20
+# on sampled NOR-Flash chips; prints its table and the paths of its HDF5 file and plot.
+# The sweep takes about a minute on 2 cores; re-running it resumes (and finishes at once).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,4 +15,8 @@ if [ ! -f "$model" ]; then
   echo "quickstart: to train it yourself: scripts/train-resnet20.sh (hours on 2 cores; resumable)." >&2
   exit 1
 fi
-build/release/flashmc eval --model "$model" --compare
+out=results/quickstart.h5
+build/release/flashmc sweep experiments/quickstart.toml --out "$out" --resume
+build/release/flashmc inspect "$out"
+/usr/bin/python3 scripts/plot_sweep.py "$out" -o results/quickstart.png
+echo "quickstart: results in $out (HDF5, docs/results-format.md), plot in results/quickstart.png"
