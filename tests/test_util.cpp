@@ -9,8 +9,10 @@
 
 namespace flashmc::test {
 
-RunResult run_cli(const std::string& args) {
-    std::string cmd = std::string(FLASHMC_BINARY) + " " + args + " 2>&1";
+RunResult run_cli(const std::string& args) { return run_shell(std::string(FLASHMC_BINARY) + " " + args); }
+
+RunResult run_shell(const std::string& command) {
+    std::string cmd = command + " 2>&1";
     RunResult r{-1, ""};
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return r;

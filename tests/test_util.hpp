@@ -27,6 +27,8 @@ struct RunResult {
 
 // Runs `flashmc <args>` through the shell and captures its output.
 RunResult run_cli(const std::string& args);
+// Runs a shell command line and captures its output.
+RunResult run_shell(const std::string& command);
 
 inline std::string source_dir() { return FLASHMC_SOURCE_DIR; }
 

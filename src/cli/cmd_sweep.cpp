@@ -1,9 +1,11 @@
 // flashmc sweep: run a Monte Carlo sweep file (experiments/*.toml) and write its HDF5 results.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "command.hpp"
 #include "flashmc/core/error.hpp"
+#include "flashmc/mc/mpi.hpp"
 #include "flashmc/mc/sweep.hpp"
 
 namespace flashmc::cli {
@@ -21,7 +23,30 @@ and the results are checkpointed into the HDF5 output (schema: docs/results-form
   --set k=v       override a sweep-file key, e.g. --set sweep.trials=16 or
                   --set 'device.set=["variation.sigma_vth_v=0.03"]' (repeatable)
   --checkpoint-s S  least seconds between checkpoint rewrites (default 30)
-  --quiet         no progress bar)";
+  --quiet         no progress bar
+
+Under MPI (mpirun -np K flashmc sweep ..., or srun), the K ranks share the units: each rank
+evaluates units on its --threads OpenMP threads, rank 0 alone writes the output file, and the
+file equals a one-process run's. With --shard, the ranks share that shard's units.)";
+
+int sweep(const std::string& file, const std::vector<std::string>& overrides, const mc::SweepOptions& o) {
+    const mc::SweepSpec spec = mc::load_sweep_spec(file, overrides);
+    const bool root = mc::mpi::root();  // only rank 0 prints
+    if (root) {
+        std::printf("sweep %s: %ld points x %ld trials%s, %ld images, seed %llu\n", file.c_str(), spec.points(), spec.trials,
+                    spec.adaptive.enabled ? " (adaptive)" : "", spec.test_images, static_cast<unsigned long long>(spec.seed));
+        std::fflush(stdout);
+    }
+    const mc::SweepOutcome r = mc::run_sweep(spec, o);
+    if (!root) return 0;
+    if (r.stopped) {
+        std::printf("stopped after %ld units (%ld done in %s); continue with --resume\n", r.units_run, r.units_done, r.output.c_str());
+        return 3;
+    }
+    std::printf("%ld units run, %ld in file; %s\n", r.units_run, r.units_done, r.complete ? "complete" : "incomplete");
+    std::printf("results: %s\n", r.output.c_str());
+    return 0;
+}
 
 int run(Args& a) {
     if (a.positional().size() != 1) fail("sweep: expects exactly one sweep file (FILE.toml); see flashmc help sweep");
@@ -44,18 +69,16 @@ int run(Args& a) {
         o.shard_index = i;
         o.shard_count = n;
     }
-    const mc::SweepSpec spec = mc::load_sweep_spec(file, overrides);
-    std::printf("sweep %s: %ld points x %ld trials%s, %ld images, seed %llu\n", file.c_str(), spec.points(), spec.trials,
-                spec.adaptive.enabled ? " (adaptive)" : "", spec.test_images, static_cast<unsigned long long>(spec.seed));
-    std::fflush(stdout);
-    const mc::SweepOutcome r = mc::run_sweep(spec, o);
-    if (r.stopped) {
-        std::printf("stopped after %ld units (%ld done in %s); continue with --resume\n", r.units_run, r.units_done, r.output.c_str());
-        return 3;
+    mc::mpi::Session mpi;  // MPI_Init when started by mpirun or srun
+    try {
+        return sweep(file, overrides, o);
+    } catch (const std::exception& e) {
+        if (mc::mpi::size() == 1) throw;
+        // One rank failed: say which, and end every rank (the others may wait for it).
+        std::fprintf(stderr, "flashmc sweep: error: %s (rank %d of %d)\n", e.what(), mc::mpi::rank(), mc::mpi::size());
+        std::fflush(stderr);
+        mc::mpi::abort(1);
     }
-    std::printf("%ld units run, %ld in file; %s\n", r.units_run, r.units_done, r.complete ? "complete" : "incomplete");
-    std::printf("results: %s\n", r.output.c_str());
-    return 0;
 }
 
 const Registration reg({"sweep", "run a Monte Carlo sweep file over device non-idealities (HDF5 results)", kUsage, run});

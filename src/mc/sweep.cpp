@@ -17,6 +17,7 @@
 #include "flashmc/io/cifar10.hpp"
 #include "flashmc/io/hdf5.hpp"
 #include "flashmc/mc/chip.hpp"
+#include "flashmc/mc/mpi.hpp"
 #include "flashmc/nn/model_file.hpp"
 
 namespace flashmc::mc {
@@ -404,8 +405,10 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     r.labels = data.labels;
     const std::size_t units = static_cast<std::size_t>(r.points * r.capacity), N = data.size(), L = analog.size();
 
+    // Under MPI, rank 0 alone reads and writes the file; the other ranks only evaluate units.
+    const bool root = mpi::root();
     bool resumed = false;
-    if (opt.resume && std::filesystem::exists(out.output)) {
+    if (root && opt.resume && std::filesystem::exists(out.output)) {
         SweepResults old = read_results(out.output);
         auto check = [&](const char* what, bool ok) {
             if (!ok) fail("sweep --resume: ", out.output, " was written by a different sweep (", what, " differs); ",
@@ -427,7 +430,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
         r.unit_seconds = std::move(old.unit_seconds);
         resumed = true;
     }
-    if (!resumed) {
+    if (!resumed && root) {
         const auto t0 = Clock::now();
         r.ideal_predictions = predict_batches(model, data, spec.batch, nullptr);
         r.ideal_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -462,24 +465,62 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
 
     const UnitContext ctx{spec, model, analog, data, cards, chips, arrays, calibration ? &*calibration : nullptr};
     auto last_write = Clock::now();
-    write_results(out.output, r);  // the first checkpoint: the file exists from here on
+    if (root) write_results(out.output, r);  // the first checkpoint: the file exists from here on
     bool stop = false;
-    long run_here = 0;
+    long run_here = 0;  // units stored here (at rank 0: by every rank)
     for (;;) {
         std::vector<long> pending;
-        for (long p = 0; p < r.points; ++p) {
+        for (long p = 0; p < r.points && root && !stop; ++p) {
             const long n = r.planned_trials(p);
             for (long t = 0; t < n; ++t) {
                 const auto u = static_cast<long>(r.unit(p, t));
                 if (!r.done[static_cast<std::size_t>(u)] && u % opt.shard_count == opt.shard_index) pending.push_back(u);
             }
         }
-        if (pending.empty() || stop) break;
+        mpi::broadcast(pending);  // every rank runs the same rounds
+        if (pending.empty()) break;
         std::optional<Progress> progress;
-        if (opt.progress) progress.emplace("sweep " + (spec.name.empty() ? spec.source : spec.name), static_cast<long>(pending.size()));
+        if (opt.progress && root) progress.emplace("sweep " + (spec.name.empty() ? spec.source : spec.name), static_cast<long>(pending.size()));
         long finished = 0;
         Error failure("");
         bool failed = false;
+        // At rank 0, one finished unit: store it, count it, report it, checkpoint now and then.
+        auto finish_unit = [&](long u, const UnitResult& res) {
+            store_unit(r, u, res);
+            ++finished;
+            ++run_here;
+            if (opt.stop_after_units >= 0 && run_here >= opt.stop_after_units) stop = true;
+            if (progress) progress->update(finished);
+            if (!stop && std::chrono::duration<double>(Clock::now() - last_write).count() >= opt.checkpoint_interval_s) {
+                write_results(out.output, r);
+                last_write = Clock::now();
+            }
+        };
+        if (mpi::size() > 1) {
+            // Results travel to rank 0 as bytes: every field of UnitResult, in this order.
+            static_assert(sizeof(UnitResult) == 2 * sizeof(double) + 3 * sizeof(std::vector<double>),
+                          "UnitResult changed: send the new field to rank 0 below (pack and unpack)");
+            auto evaluate = [&](long u) {
+                const UnitResult res = evaluate_unit(ctx, u / r.capacity, u % r.capacity);
+                mpi::Packer pack;
+                pack.put(u).put(res.accuracy).put(res.seconds).put(res.predictions).put(res.layer_error).put(res.stream_keys);
+                return std::move(pack.bytes);
+            };
+            auto finish = [&](std::span<const std::byte> bytes) {
+                mpi::Unpacker unpack(bytes);
+                long u = 0;
+                UnitResult res;
+                unpack.get(u);
+                unpack.get(res.accuracy);
+                unpack.get(res.seconds);
+                unpack.get(res.predictions);
+                unpack.get(res.layer_error);
+                unpack.get(res.stream_keys);
+                finish_unit(u, res);
+                return !stop;
+            };
+            if (auto message = mpi::run_round(pending, evaluate, finish)) failed = true, failure = Error(*message);
+        } else  // one process: its OpenMP threads take the units one at a time
 #pragma omp parallel for schedule(dynamic, 1)
         for (std::size_t i = 0; i < pending.size(); ++i) {
             bool skip;
@@ -490,17 +531,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
             try {
                 const UnitResult res = evaluate_unit(ctx, p, t);
 #pragma omp critical(flashmc_sweep_store)
-                {
-                    store_unit(r, u, res);
-                    ++finished;
-                    ++run_here;
-                    if (opt.stop_after_units >= 0 && run_here >= opt.stop_after_units) stop = true;
-                    if (progress) progress->update(finished);
-                    if (!stop && std::chrono::duration<double>(Clock::now() - last_write).count() >= opt.checkpoint_interval_s) {
-                        write_results(out.output, r);
-                        last_write = Clock::now();
-                    }
-                }
+                finish_unit(u, res);
             } catch (const std::exception& e) {
 #pragma omp critical(flashmc_sweep_store)
                 if (!failed) failed = true, failure = Error(e.what());
@@ -512,11 +543,12 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
         }
         if (progress) progress->finish();
     }
-    write_results(out.output, r);
     out.units_run = run_here;
+    out.stopped = stop;
+    if (!root) return out;
+    write_results(out.output, r);
     out.units_done = r.units_done();
     out.complete = r.complete();
-    out.stopped = stop;
     return out;
 }
 

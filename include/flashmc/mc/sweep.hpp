@@ -7,7 +7,9 @@
 //
 // Scheduling is a flat list of pending unit numbers per round (rounds only matter for adaptive
 // stopping, which adds trials to a point after its previous round is complete); any scheduler that
-// hands out unit numbers (OpenMP here; MPI ranks later) gives the same results.
+// hands out unit numbers (OpenMP threads; MPI ranks, mc/mpi.hpp) gives the same results. Under MPI
+// (MPI initialized by mpi::Session, more than one rank) run_sweep shares the units among the ranks
+// and only rank 0 reads and writes the output file.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -88,8 +90,8 @@ struct SweepOptions {
 
 struct SweepOutcome {
     std::string output;
-    long units_run = 0;    // in this process
-    long units_done = 0;   // in the file
+    long units_run = 0;    // in this process (under MPI: at rank 0, in the whole job)
+    long units_done = 0;   // in the file (known at rank 0 only, as `complete`)
     bool complete = false;
     bool stopped = false;  // by stop_after_units
 };
