@@ -14,8 +14,11 @@ namespace {
 const char* kUsage = R"(flashmc sweep FILE.toml [--out F.h5] [--threads N] [--resume] [--shard i/N] [--set key=value]...
 
 Runs a Monte Carlo sweep: for every point of the sweep grid and every trial, one chip is sampled
-(cells programmed, aged and read once: static errors), the test images are classified through it,
-and the results are checkpointed into the HDF5 output (schema: docs/results-format.md).
+(every analog layer's cells on their tiles, erased, programmed and aged), the test images are
+classified through it, and the results are checkpointed into the HDF5 output (schema and sweep-file
+keys: docs/results-format.md). With the [array] defaults the chip has static errors only and runs
+as effective weights and GEMMs; IR drop, ADCs or per-batch read noise in [array] run every analog
+layer through the array model (DAC, cell currents, IR drop, ADC) instead.
   --out F.h5      output file (default: sweep.output of the file)
   --threads N     OpenMP threads; results are bit-identical for any N
   --resume        continue from the units already in the output file
