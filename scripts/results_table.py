@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Markdown table of flashmc sweep files: one row per point with its axis values, chips, images,
 mean accuracy and 95 % CI, drop against the ideal quantized model (paired, with its CI), yield,
-and the sweep's wall time (sum of unit times; divide by the thread count for elapsed time).
+and the sweep's wall time (attribute elapsed_seconds) and thread time spent in units.
 
 Usage: python3 scripts/results_table.py results/*.h5   (Debian's python3-h5py)
 """
@@ -31,12 +31,13 @@ def main():
                                                    "drop_ci_hi", "yield")}
             ideal = f["stats"].attrs["ideal_accuracy"]
             secs = np.nansum(f["unit_seconds"][...])
+            wall = float(f.attrs.get("elapsed_seconds", float("nan")))
             images = int(f.attrs["images"])
             spec = float(f.attrs["spec_accuracy"])
             done = int(f.attrs["units_done"])
             print(f"### {text(f.attrs['name'])} (`{path}`)\n")
             print(f"{images} test images per chip, {done} chips, ideal (digital W4A4) accuracy {pct(ideal)}%, "
-                  f"unit time {secs / 60:.1f} CPU-thread minutes" +
+                  f"wall time {wall / 60:.1f} min ({secs / 60:.1f} thread-minutes in units)" +
                   (f", yield spec {100 * spec:.0f}%" if np.isfinite(spec) else "") + "\n")
             head = params + ["chips", "accuracy %", "95% CI", "drop (points)", "drop 95% CI", "yield"]
             print("| " + " | ".join(head) + " |")

@@ -38,6 +38,7 @@ int run(Args& a) {
     std::printf("model %s, ideal (digital) accuracy %s%%; analog layers: %zu\n", r.model_file.c_str(), pct(ideal.ideal_accuracy).c_str(),
                 r.layer_names.size());
     if (!std::isnan(r.spec_accuracy)) std::printf("spec accuracy for yield: %s%%\n", pct(r.spec_accuracy).c_str());
+    std::printf("wall time %.1f s (ideal model %.1f s)\n", r.elapsed_seconds, r.ideal_seconds);
     std::printf("accuracies in %%\n");
     std::string head;
     for (const auto& ax : r.axes) {

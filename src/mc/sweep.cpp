@@ -150,6 +150,7 @@ void write_results(const std::string& path, const SweepResults& r) {
     root.write("labels", r.labels);
     root.write("ideal_predictions", r.ideal_predictions);
     root.set_attr("ideal_seconds", r.ideal_seconds);
+    root.set_attr("elapsed_seconds", r.elapsed_seconds);
     root.write("done", r.done.data(), {P, T});
     root.write("accuracy", r.accuracy.data(), {P, T});
     root.write("predictions", r.predictions.data(), {P * T, N}, true);
@@ -220,6 +221,7 @@ SweepResults read_results(const std::string& path) {
     r.labels = root.read<std::uint8_t>("labels");
     r.ideal_predictions = root.read<std::int8_t>("ideal_predictions");
     r.ideal_seconds = root.attr_double("ideal_seconds");
+    r.elapsed_seconds = root.has_attr("elapsed_seconds") ? root.attr_double("elapsed_seconds") : 0.0;
     r.done = root.read<std::uint8_t>("done");
     r.accuracy = root.read<double>("accuracy");
     r.predictions = root.read<std::int8_t>("predictions");
@@ -242,6 +244,7 @@ SweepResults merge_results(const std::vector<std::string>& paths) {
     SweepResults m = read_results(paths[0]);
     for (std::size_t i = 1; i < paths.size(); ++i) {
         SweepResults s = read_results(paths[i]);
+        m.elapsed_seconds += s.elapsed_seconds;
         auto same = [&](const char* what, bool ok) {
             if (!ok) fail("merge: ", paths[i], " and ", paths[0], " come from different sweeps (", what, " differs)");
         };
@@ -355,6 +358,7 @@ void store_unit(SweepResults& r, long u, const UnitResult& res) {
 }  // namespace
 
 SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
+    const auto started = Clock::now();
     SweepOutcome out;
     out.output = opt.output.empty() ? spec.output : opt.output;
     if (opt.shard_count < 1 || opt.shard_index < 0 || opt.shard_index >= opt.shard_count)
@@ -422,6 +426,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
         check("shape", old.points == r.points && old.capacity == r.capacity && old.images == r.images && old.layer_nodes == r.layer_nodes);
         r.ideal_predictions = old.ideal_predictions;
         r.ideal_seconds = old.ideal_seconds;
+        r.elapsed_seconds = old.elapsed_seconds;
         r.done = std::move(old.done);
         r.accuracy = std::move(old.accuracy);
         r.predictions = std::move(old.predictions);
@@ -465,7 +470,13 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
 
     const UnitContext ctx{spec, model, analog, data, cards, chips, arrays, calibration ? &*calibration : nullptr};
     auto last_write = Clock::now();
-    if (root) write_results(out.output, r);  // the first checkpoint: the file exists from here on
+    // Every write records the wall time spent so far (earlier runs of a resumed sweep included).
+    const double elapsed_before = r.elapsed_seconds;
+    auto save = [&] {
+        r.elapsed_seconds = elapsed_before + std::chrono::duration<double>(Clock::now() - started).count();
+        write_results(out.output, r);
+    };
+    if (root) save();  // the first checkpoint: the file exists from here on
     bool stop = false;
     long run_here = 0;  // units stored here (at rank 0: by every rank)
     for (;;) {
@@ -492,7 +503,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
             if (opt.stop_after_units >= 0 && run_here >= opt.stop_after_units) stop = true;
             if (progress) progress->update(finished);
             if (!stop && std::chrono::duration<double>(Clock::now() - last_write).count() >= opt.checkpoint_interval_s) {
-                write_results(out.output, r);
+                save();
                 last_write = Clock::now();
             }
         };
@@ -538,7 +549,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
             }
         }
         if (failed) {
-            write_results(out.output, r);  // keep what was done
+            save();  // keep what was done
             throw failure;
         }
         if (progress) progress->finish();
@@ -546,7 +557,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     out.units_run = run_here;
     out.stopped = stop;
     if (!root) return out;
-    write_results(out.output, r);
+    save();
     out.units_done = r.units_done();
     out.complete = r.complete();
     return out;

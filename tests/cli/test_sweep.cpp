@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "../test_util.hpp"
+#include "sweep_fixture.hpp"
 #include "flashmc/io/hdf5.hpp"
 #include "flashmc/mc/sweep.hpp"
 
@@ -27,18 +28,7 @@ void require_same_results(const mc::SweepResults& a, const mc::SweepResults& b) 
 
 TEST_CASE("flashmc sweep: end to end, deterministic over threads, resume and shards", "[mc][cli][sweep]") {
     test::TempDir dir("sweep");
-    test::write_synthetic_cifar(dir / "data", 100);
-    const std::string data = " --data " + dir / "data --threads 2 --quiet --test-limit 100";
-    auto fp = run_cli("train --model tiny --epochs 2 --batch 50 --lr 0.05" + data + " --out " + dir / "fp.h5 --checkpoint " + dir / "fp.ckpt");
-    INFO(fp.output);
-    REQUIRE(fp.code == 0);
-    auto q = run_cli("train --init " + dir / "fp.h5 --quant w4a4 --epochs 1 --batch 50 --lr 0.01" + data + " --out " + dir / "q.h5 --checkpoint " + dir / "q.ckpt");
-    INFO(q.output);
-    REQUIRE(q.code == 0);
-
-    const std::string spec = test::source_dir() + "/experiments/test_tiny.toml --quiet --checkpoint-s 0" +
-                             " --set model.file=" + dir / "q.h5" + " --set data.dir=" + dir / "data" +
-                             " --set device.card=" + test::source_dir() + "/devices/nor40_cim.toml";
+    const std::string spec = test::tiny_sweep_args(dir);
     auto a = run_cli("sweep " + spec + " --threads 1 --out " + dir / "a.h5");
     INFO(a.output);
     REQUIRE(a.code == 0);

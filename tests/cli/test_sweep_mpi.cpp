@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "sweep_fixture.hpp"
 #include "flashmc/io/hdf5.hpp"
 #include "flashmc/mc/sweep.hpp"
 
@@ -79,17 +80,7 @@ int count(const std::string& s, const std::string& what) {
 
 TEST_CASE("flashmc sweep: mpirun -np 2 writes the same file as one process", "[mc][cli][sweep][mpi]") {
     test::TempDir dir("sweep-mpi");
-    test::write_synthetic_cifar(dir / "data", 100);
-    const std::string data = " --data " + dir / "data --threads 2 --quiet --test-limit 100";
-    auto fp = run_cli("train --model tiny --epochs 2 --batch 50 --lr 0.05" + data + " --out " + dir / "fp.h5 --checkpoint " + dir / "fp.ckpt");
-    INFO(fp.output);
-    REQUIRE(fp.code == 0);
-    auto q = run_cli("train --init " + dir / "fp.h5 --quant w4a4 --epochs 1 --batch 50 --lr 0.01" + data + " --out " + dir / "q.h5 --checkpoint " + dir / "q.ckpt");
-    INFO(q.output);
-    REQUIRE(q.code == 0);
-    const std::string spec = "sweep " + test::source_dir() + "/experiments/test_tiny.toml --quiet --checkpoint-s 0" +
-                             " --set model.file=" + dir / "q.h5" + " --set data.dir=" + dir / "data" +
-                             " --set device.card=" + test::source_dir() + "/devices/nor40_cim.toml";
+    const std::string spec = "sweep " + test::tiny_sweep_args(dir);
 
     // 2 ranks x 1 thread against 1 process x 2 threads
     auto one = run_cli(spec + " --threads 2 --out " + dir / "one.h5");

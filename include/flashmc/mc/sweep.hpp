@@ -45,6 +45,7 @@ struct SweepResults {
     std::vector<std::uint8_t> labels;        // [image]
     std::vector<std::int8_t> ideal_predictions;  // [image]
     double ideal_seconds = 0;
+    double elapsed_seconds = 0;  // wall time of the runs that wrote the file (resumes and merged shards summed)
     // per unit
     std::vector<std::uint8_t> done;          // [point][trial]
     std::vector<double> accuracy;            // NaN where not done
