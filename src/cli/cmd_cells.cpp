@@ -37,7 +37,8 @@ const char* kUsage =
     "                  (default 1x1: every cell independent)\n"
     "  --seed          random seed (default 1)\n"
     "  --set           override a card value, e.g. --set variation.sigma_vth_v=0.03 (repeatable)\n"
-    "  --out           per-cell results: .csv or .h5\n";
+    "  --out           per-cell results: .csv or .h5\n"
+    "  --threads       OpenMP threads (results are the same for any count)\n";
 
 struct Summary {
     double mean = 0, sd = 0, p1 = 0, p50 = 0, p99 = 0;
@@ -94,6 +95,7 @@ int run(Args& a) {
     const long seed = a.integer("seed", 1);
     const auto overrides = a.all("set");
     const std::string out = a.str("out", "");
+    a.threads();
     a.finish();
 
     const Card card = load_card(device_path, overrides);

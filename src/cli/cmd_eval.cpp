@@ -21,6 +21,7 @@ the float graph.
   --float       run the model's float (fake-quantized) graph instead of integer inference
   --compare     quantized models: also run the fake-quantized float graph and count the images
                 whose prediction differs from integer inference
+  --batch N     images per batch (500)
   --threads N   OpenMP threads)";
 
 int run(Args& a) {
@@ -29,8 +30,9 @@ int run(Args& a) {
     const std::string dir = a.str("data", default_cifar10_dir());
     const bool use_float = a.flag("float"), compare = a.flag("compare");
     const int batch = static_cast<int>(a.integer("batch", 500));
-    a.has("threads");
+    a.threads();
     a.finish();
+    if (batch < 1 || batch > 100000) fail("eval: --batch expects 1 to 100000 images, got ", batch);
     nn::ModelFile f = nn::load_model_file(path);
     Cifar10 test = read_cifar10_test(dir, limit);
     auto t0 = std::chrono::steady_clock::now();

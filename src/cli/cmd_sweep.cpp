@@ -56,7 +56,7 @@ int run(Args& a) {
     const std::string file = a.positional()[0];
     mc::SweepOptions o;
     o.output = a.str("out", "");
-    o.threads = static_cast<int>(a.integer("threads", 0));
+    o.threads = a.threads();
     o.resume = a.flag("resume");
     o.checkpoint_interval_s = a.number("checkpoint-s", 30.0);
     o.stop_after_units = a.integer("stop-after-units", -1);  // testing: stop as if killed

@@ -72,7 +72,7 @@ int run(Args& a) {
     c.resume = a.flag("resume");
     c.stop_after_steps = a.integer("stop-after-steps", 0);
     c.quiet = a.flag("quiet");
-    a.has("threads");
+    a.threads();
     a.finish();
     if (c.epochs < 1 || c.batch < 1 || c.lr <= 0 || c.momentum < 0 || c.momentum >= 1 || c.weight_decay < 0 ||
         c.label_smoothing < 0 || c.label_smoothing >= 1)
@@ -80,7 +80,7 @@ int run(Args& a) {
     if (c.init_path.empty() && !c.quant.empty())
         std::fprintf(stderr, "train: note: quantization-aware training from scratch; the paper's method fine-tunes an FP32 model (--init)\n");
     for (const auto& s : a.positional()) fail("train: unexpected argument '", s, "'");
-    c.command_line = "flashmc train";
+    c.command_line = a.command_line();
     std::fprintf(stderr, "train: %s%s%s, %d epochs, checkpoint %s\n", c.init_path.empty() ? c.model.c_str() : c.init_path.c_str(),
                  c.quant.empty() ? "" : " quantized ", c.quant.c_str(), c.epochs, c.checkpoint.c_str());
     double acc = nn::train(c);

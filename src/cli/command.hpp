@@ -21,9 +21,12 @@ public:
     bool has(const std::string& name);
     const std::vector<std::string>& positional() const { return positional_; }
     void finish();                                            // throws on unread options
+    int threads();                                            // --threads N (0: all cores), applied to OpenMP
+    std::string command_line() const;                         // "flashmc CMD ARGS..." as given (provenance)
 
 private:
     std::string command_;
+    std::vector<std::string> argv_;
     std::multimap<std::string, std::string> options_;
     std::map<std::string, bool> used_;
     std::vector<std::string> positional_;

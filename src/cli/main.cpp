@@ -18,7 +18,7 @@ std::map<std::string, Command>& registry() {
     return r;
 }
 
-Args::Args(std::string command, std::vector<std::string> argv) : command_(std::move(command)) {
+Args::Args(std::string command, std::vector<std::string> argv) : command_(std::move(command)), argv_(argv) {
     for (std::size_t i = 0; i < argv.size(); ++i) {
         const std::string& a = argv[i];
         if (a.size() > 2 && a.rfind("--", 0) == 0) {
@@ -109,6 +109,29 @@ std::vector<std::string> Args::all(const std::string& name) {
     return out;
 }
 
+int Args::threads() {
+    const long n = integer("threads", 0);
+    if (n < 0 || n > 4096) fail(command_, ": option --threads expects 0 (all cores) to 4096, got ", n);
+    set_threads(static_cast<int>(n));
+    return static_cast<int>(n);
+}
+
+std::string Args::command_line() const {
+    std::string s = "flashmc " + command_;
+    for (const auto& a : argv_) {
+        // Quote what a shell would split or expand.
+        const bool plain = !a.empty() && a.find_first_of(" \t\"'\\$`*?[]{}();&|<>~#!") == std::string::npos;
+        if (plain) {
+            s += " " + a;
+            continue;
+        }
+        s += " '";
+        for (char ch : a) s += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+        s += "'";
+    }
+    return s;
+}
+
 void Args::finish() {
     for (auto& [k, v] : options_)
         if (!used_.count(k)) fail(command_, ": unknown option --", k, " (see 'flashmc help ", command_, "')");
@@ -151,7 +174,6 @@ int main(int argc, char** argv) {
             std::printf("flashmc %s: %s\n\n%s\n", it->second.name, it->second.summary, it->second.usage);
             return 0;
         }
-        flashmc::set_threads(static_cast<int>(args.integer("threads", 0)));
         return it->second.run(args);
     } catch (const flashmc::Error& e) {
         std::fprintf(stderr, "flashmc %s: error: %s\n", argv[1], e.what());

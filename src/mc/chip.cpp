@@ -300,18 +300,16 @@ void ArrayMvm::analog(int slot, const nn::QNode& q, const Tensor& x, Tensor& acc
     input_vectors(q, x, codes_, count, oh, ow);
     const std::size_t O = static_cast<std::size_t>(q.out_c);
     out_.assign(static_cast<std::size_t>(count) * O, 0.0f);
-    array::AdcStats st;
     if (!signed_input_[s]) {
-        layer.forward(codes_.data(), count, out_.data(), &st);
+        layer.forward(codes_.data(), count, out_.data());
     } else {
         std::vector<float> part(codes_.size()), neg(out_.size());
         for (std::size_t i = 0; i < part.size(); ++i) part[i] = std::max(codes_[i], 0.0f);
-        layer.forward(part.data(), count, out_.data(), &st);
+        layer.forward(part.data(), count, out_.data());
         for (std::size_t i = 0; i < part.size(); ++i) part[i] = std::max(-codes_[i], 0.0f);
-        layer.forward(part.data(), count, neg.data(), &st);
+        layer.forward(part.data(), count, neg.data());
         for (std::size_t i = 0; i < out_.size(); ++i) out_[i] -= neg[i];
     }
-    adc_stats_ += st;
     // [n·P][O] → NCHW accumulator, plus the digital bias.
     const int P = oh * ow;
     if (q.op == nn::QNode::Op::Linear) acc.resize(x.n(), q.out_c);

@@ -250,6 +250,7 @@ SweepResults merge_results(const std::vector<std::string>& paths) {
         };
         same("sweep_text", s.sweep_text == m.sweep_text);
         same("seed", s.seed == m.seed);
+        same("card_text", s.card_text == m.card_text);
         same("model_sha256", s.model_sha256 == m.model_sha256);
         same("dataset_sha256", s.dataset_sha256 == m.dataset_sha256);
         same("shape", s.points == m.points && s.capacity == m.capacity && s.images == m.images && s.layers() == m.layers());
@@ -420,6 +421,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
         };
         check("sweep file text", old.sweep_text == r.sweep_text);
         check("seed", old.seed == r.seed);
+        check("device card text", old.card_text == r.card_text);
         check("model checksum", old.model_sha256 == r.model_sha256);
         check("dataset checksum", old.dataset_sha256 == r.dataset_sha256);
         check("shard", old.shard_index == r.shard_index && old.shard_count == r.shard_count);

@@ -90,13 +90,11 @@ std::vector<double> SweepSpec::point_values(long point) const {
 
 namespace {
 
+// A value as text that reads back to the same double (17 significant digits).
 std::string exact(double v) {
     std::ostringstream os;
     os << std::setprecision(17) << v;
-    std::string s = os.str();
-    // Keep the TOML type a float where the card expects one ("3" would read as an integer and
-    // still pass, since the card reader accepts integers for numbers).
-    return s;
+    return os.str();
 }
 
 }  // namespace
@@ -121,6 +119,8 @@ ChipSettings SweepSpec::point_chip(long point) const {
         const std::string key = axes[i].parameter.substr(5);
         for (const auto& k : chip_keys())
             if (key == k.key) c.*(k.field) = v[i];
+        // An unset read temperature is the verify temperature, also where an axis moves the latter.
+        if (read_follows_verify && key == "verify_temperature_c") c.read_temperature_c = v[i];
     }
     return c;
 }
@@ -269,6 +269,7 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     // Parameter paths: run settings by name, device parameters through the card reader itself.
     s.card = device::load_card(s.card_file, s.card_overrides);
     if (!has_verify_t) s.chip.verify_temperature_c = s.card.iv.reference_temperature_c;
+    s.read_follows_verify = !has_read_t;
     if (!has_read_t) s.chip.read_temperature_c = s.chip.verify_temperature_c;
     for (const auto& a : s.axes) {
         const std::string key = "axis." + a.name + ".parameter";
@@ -293,6 +294,9 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                 for (const auto& k : array_keys()) allowed += std::string(allowed.empty() ? "" : ", ") + "array." + k.key;
                 fail(s.source, ": key '", key, "' = \"", a.parameter, "\" is not a numeric array setting; allowed: ", allowed);
             }
+            if (found->key == std::string("calibration_images"))
+                fail(s.source, ": key '", key, "' = \"", a.parameter,
+                     "\" cannot be an axis: one ADC calibration set serves the whole sweep (set array.calibration_images)");
             for (double v : a.values)
                 if (!(v >= found->lo && v <= found->hi) || (found->integer && v != std::floor(v)))
                     fail(s.source, ": axis '", a.name, "': ", a.parameter, " = ", v, " is out of range [", found->lo, ", ",
@@ -303,6 +307,13 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
         }
     }
     for (long p = 0; p < s.points(); ++p) {
+        const ArraySettings a = s.point_array(p);
+        const auto& w = a.analog.wires;
+        if (a.analog.ir == array::IrModel::none && (w.r_bl_ohm > 0 || w.r_sl_ohm > 0))
+            fail(s.source, ": array.r_bl_ohm = ", w.r_bl_ohm, " and array.r_sl_ohm = ", w.r_sl_ohm, " (at point ", p,
+                 ") need an IR-drop model: set array.ir_model to linear, curvature or feedback (it is \"none\")");
+        if (a.analog.adc.bits == 1)
+            fail(s.source, ": array.adc_bits = 1 (at point ", p, ") is not allowed: 0 (ideal ADC) or 2 to 24 bits");
         try {
             (void)s.point_card(p);
         } catch (const Error& e) {

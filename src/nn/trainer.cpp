@@ -74,6 +74,7 @@ std::string identity(const TrainConfig& c) {
        << " batch=" << c.batch << " lr=" << c.lr << " schedule=" << c.schedule << " wd=" << c.weight_decay
        << " momentum=" << c.momentum << " smoothing=" << c.label_smoothing << " seed=" << c.seed
        << " train_limit=" << c.train_limit;
+    if (c.schedule == "cosine") os << " warmup_epochs=" << c.warmup_epochs;  // onecycle has no warm-up setting
     return os.str();
 }
 

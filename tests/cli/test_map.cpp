@@ -1,11 +1,31 @@
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <sstream>
+
 #include "../test_util.hpp"
+#include "flashmc/array/mapping.hpp"
 #include "flashmc/nn/model_file.hpp"
 #include "flashmc/nn/qat.hpp"
 #include "flashmc/nn/zoo.hpp"
 
 using namespace flashmc;
+
+namespace {
+// The fields after the layer name on its row of the map table, single-spaced ("" if no such row).
+std::string row_of(const std::string& output, const std::string& layer) {
+    std::istringstream lines(output);
+    for (std::string line; std::getline(lines, line);) {
+        std::istringstream f(line);
+        std::string name, field, rest;
+        f >> name;
+        if (name != layer) continue;
+        while (f >> field) rest += (rest.empty() ? "" : " ") + field;
+        return rest;
+    }
+    return "";
+}
+}  // namespace
 
 TEST_CASE("flashmc map reports tiles, cells and utilization per layer", "[cli][array]") {
     test::TempDir dir("map");
@@ -21,10 +41,21 @@ TEST_CASE("flashmc map reports tiles, cells and utilization per layer", "[cli][a
     REQUIRE(out.code == 0);
     // s3b1_conv2: K = 64·9 = 576 rows -> 3 row tiles; 64 outputs on 128 bit lines -> 1 column tile;
     // cells used = 576 · 128.
-    REQUIRE_THAT(out.output, Catch::Contains("s3b1_conv2") && Catch::Contains("576") && Catch::Contains("73728"));
+    // (bits, rows K, outputs, tiles, cells used, cells available, utilization), on that layer's row.
+    REQUIRE(row_of(out.output, "s3b1_conv2") == "4 576 64 3 73728 196608 37.5%");
     auto off = test::run_cli("map --model " + dir / "q.h5 --mapping offset --tile-rows 128 --tile-cols 64");
+    INFO(off.output);
     REQUIRE(off.code == 0);
-    REQUIRE_THAT(off.output, Catch::Contains("offset mapping"));
+    REQUIRE_THAT(off.output, Catch::Contains("128 x 64 tiles, offset mapping"));
+    array::MappingParams op;
+    op.tile_rows = 128;
+    op.tile_cols = 64;
+    op.mapping = array::WeightMapping::offset;
+    const auto rep = array::map_layer(576, 64, op).report();
+    char expect[128];
+    std::snprintf(expect, sizeof expect, "4 576 64 %d %ld %ld %.1f%%", rep.tiles, rep.cells_used, rep.cells_available, 100 * rep.utilization());
+    REQUIRE(row_of(off.output, "s3b1_conv2") == expect);
+    REQUIRE(rep.tiles > 3);  // 128-row tiles and a reference column need more tiles than the default
     auto bad = test::run_cli("map --model " + dir / "q.h5 --mapping diagonal");
     REQUIRE(bad.code == 1);
     REQUIRE_THAT(bad.output, Catch::Contains("diagonal"));

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "../test_util.hpp"
 #include "sweep_fixture.hpp"
@@ -84,6 +85,16 @@ TEST_CASE("flashmc sweep: end to end, deterministic over threads, resume and sha
         REQUIRE(x.code != 0);
         REQUIRE_THAT(x.output, Catch::Contains("different sweep"));
     }
+    SECTION("a device card edited between stop and --resume is refused") {
+        std::filesystem::copy_file(test::source_dir() + "/devices/nor40_cim.toml", dir / "card.toml");
+        const std::string with_card = spec + " --set device.card=" + dir / "card.toml";
+        REQUIRE(run_cli("sweep " + with_card + " --stop-after-units 5 --out " + dir / "e.h5").code == 3);
+        std::ofstream(dir / "card.toml", std::ios::app) << "\n# edited after the stop\n";
+        auto x = run_cli("sweep " + with_card + " --resume --out " + dir / "e.h5");
+        INFO(x.output);
+        REQUIRE(x.code != 0);
+        REQUIRE_THAT(x.output, Catch::Contains("different sweep (device card text differs)"));
+    }
     SECTION("shards merged equal a single run; inspect prints the table") {
         REQUIRE(run_cli("sweep " + spec + " --shard 0/2 --out " + dir / "s0.h5").code == 0);
         REQUIRE(run_cli("sweep " + spec + " --shard 1/2 --out " + dir / "s1.h5").code == 0);
@@ -94,6 +105,10 @@ TEST_CASE("flashmc sweep: end to end, deterministic over threads, resume and sha
         const mc::SweepResults rm = mc::read_results(dir / "m.h5");
         require_same_results(ra, rm);
         REQUIRE(rm.complete());
+        // options a command does not take are errors (--threads too)
+        auto t = run_cli("inspect " + dir / "m.h5 --threads 4");
+        REQUIRE(t.code == 1);
+        REQUIRE_THAT(t.output, Catch::Contains("unknown option --threads"));
         auto i = run_cli("inspect " + dir / "m.h5 --layers");
         INFO(i.output);
         REQUIRE(i.code == 0);

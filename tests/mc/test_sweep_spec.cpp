@@ -71,6 +71,13 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE(r.point_array(0).analog.adc.bits == 0);
     REQUIRE(r.point_array(1).analog.adc.bits == 6);
     REQUIRE(r.point_array(1).analog.wires.r_bl_ohm == 2.5);
+    // With no [chip] read_temperature_c, the read temperature follows a verify-temperature axis.
+    const mc::SweepSpec v = parse({"axis.read_t.parameter=\"chip.verify_temperature_c\""});
+    REQUIRE(v.point_chip(1).verify_temperature_c == 35.0);
+    REQUIRE(v.point_chip(1).read_temperature_c == 35.0);
+    const mc::SweepSpec vr = parse({"axis.read_t.parameter=\"chip.verify_temperature_c\"", "chip.read_temperature_c=50.0"});
+    REQUIRE(vr.point_chip(1).verify_temperature_c == 35.0);
+    REQUIRE(vr.point_chip(1).read_temperature_c == 50.0);
 }
 
 TEST_CASE("sweep files are validated strictly", "[mc][spec]") {
@@ -104,6 +111,14 @@ TEST_CASE("sweep files are validated strictly", "[mc][spec]") {
     REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.adc_bits\"", "axis.read_t.values=[4.5, 6.0]"}),
                  Catch::Contains("array.adc_bits = 4.5 is out of range [0, 24] or not an integer"));
     REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.wires\""}), Catch::Contains("not a numeric array setting; allowed: array.tile_rows"));
+    // settings that would silently do nothing
+    REQUIRE_THAT(error_of({"array.r_bl_ohm=10.0"}), Catch::Contains("need an IR-drop model: set array.ir_model"));
+    REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.r_sl_ohm\"", "axis.read_t.values=[0.0, 5.0]"}),
+                 Catch::Contains("array.r_sl_ohm = 5 (at point 1) need an IR-drop model"));
+    REQUIRE(error_of({"array.r_bl_ohm=10.0", "array.ir_model=\"linear\""}).empty());
+    REQUIRE_THAT(error_of({"array.adc_bits=1"}), Catch::Contains("array.adc_bits = 1 (at point 0) is not allowed: 0 (ideal ADC) or 2 to 24"));
+    REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.calibration_images\"", "axis.read_t.values=[10.0, 20.0]"}),
+                 Catch::Contains("cannot be an axis: one ADC calibration set serves the whole sweep"));
 }
 
 TEST_CASE("every shipped sweep file in experiments/ is valid", "[mc][spec]") {

@@ -112,6 +112,8 @@ TEST_CASE("W4A4 fine-tune, export and integer-only inference agree with the trai
     REQUIRE(q.code == 0);
     auto f = nn::load_model_file(dir / "q.h5");
     REQUIRE(f.quantized.has_value());
+    // Provenance holds the command as given.
+    REQUIRE_THAT(f.provenance.at("command"), Catch::StartsWith("flashmc train --init " + dir / "fp.h5 --quant w4a4 --epochs 1"));
     // Every conv/FC has 4-bit codes; every activation is a 4-bit requantizer.
     for (const auto& n : f.quantized->nodes) {
         if (n.is_mvm()) {
@@ -129,6 +131,9 @@ TEST_CASE("W4A4 fine-tune, export and integer-only inference agree with the trai
     REQUIRE(std::stod(e.output.substr(pos + 10)) > 60.0);
     const auto d = e.output.find("differing from integer inference: ");
     REQUIRE(std::stoi(e.output.substr(d + 34)) <= 4);  // of 200
+    auto b = run_cli("eval --model " + dir / "q.h5 --batch 0 --data " + dir / "data");
+    REQUIRE(b.code == 1);
+    REQUIRE_THAT(b.output, Catch::Contains("--batch expects 1 to 100000 images, got 0"));
 }
 
 TEST_CASE("truncated, corrupted or inconsistent model files give one clear error", "[nn][cli]") {

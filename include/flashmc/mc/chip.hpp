@@ -119,7 +119,6 @@ public:
              const ArraySettings& array, const CalibrationInputs* calibration, bool track_error);
     // Per-read noise: a fresh read of every cell (RTN states, current noise) for the next batch.
     void begin_batch(std::uint64_t first_image);
-    array::AdcStats adc_stats() const { return adc_stats_; }
 
 private:
     void analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const override;
@@ -131,7 +130,6 @@ private:
     std::vector<array::AnalogLayer> layers_;  // per analog node
     std::vector<int> max_code_;               // per analog node: largest input code magnitude
     std::vector<bool> signed_input_;          // per analog node
-    mutable array::AdcStats adc_stats_;
     mutable std::vector<float> codes_, out_;
 };
 

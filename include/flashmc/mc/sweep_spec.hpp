@@ -106,6 +106,7 @@ struct SweepSpec {
     std::vector<std::string> card_overrides;
     device::Card card;      // the base card (with card_overrides)
     ChipSettings chip;
+    bool read_follows_verify = true;  // no [chip] read_temperature_c: read at the (point's) verify temperature
     ArraySettings array;
     std::vector<Axis> axes;
     Adaptive adaptive;
