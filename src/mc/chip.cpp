@@ -120,7 +120,7 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, do
 // ---- TrackedMvm ------------------------------------------------------------------------------
 
 TrackedMvm::TrackedMvm(const nn::QuantModel& model, const std::vector<int>& nodes, bool track_error)
-    : model_(model), track_(track_error), slot_(model.nodes.size(), -1), err2_(nodes.size(), 0.0), ref2_(nodes.size(), 0.0) {
+    : model_(model), track_(track_error), active_(track_error), slot_(model.nodes.size(), -1), err2_(nodes.size(), 0.0), ref2_(nodes.size(), 0.0) {
     for (std::size_t s = 0; s < nodes.size(); ++s) slot_[static_cast<std::size_t>(nodes[s])] = static_cast<int>(s);
 }
 
@@ -128,7 +128,7 @@ bool TrackedMvm::accumulate(int node_index, const nn::QNode& node, const Tensor&
     const int s = slot_[static_cast<std::size_t>(node_index)];
     if (s < 0) return false;
     analog(s, node, x, acc);
-    if (track_) {
+    if (active_) {
         model_.accumulate(node, x, digital_);
         const std::size_t per_c = acc.size() / (static_cast<std::size_t>(acc.n()) * static_cast<std::size_t>(node.out_c));
         double e2 = 0, r2 = 0;

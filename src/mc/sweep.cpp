@@ -282,12 +282,14 @@ SweepResults merge_results(const std::vector<std::string>& paths) {
 namespace {
 
 // Top-1 predictions in batches; an ArrayMvm gets begin_batch() before each (per-read noise).
+// Predictions batch by batch; a chip's per-layer errors are tracked on the first batch only.
 std::vector<std::int8_t> predict_batches(const nn::QuantModel& model, const Cifar10& data, int batch,
-                                         const nn::MvmOverride* mvm, ArrayMvm* array = nullptr) {
+                                         TrackedMvm* mvm, ArrayMvm* array = nullptr) {
     std::vector<std::int8_t> pred(data.size());
     Tensor logits;
     for (std::size_t b = 0; b < data.size(); b += static_cast<std::size_t>(batch)) {
         const int n = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(batch), data.size() - b));
+        if (mvm) mvm->set_tracking(b == 0);
         if (array) array->begin_batch(b);
         model.forward(data.image(b), n, logits, nullptr, mvm);
         for (int i = 0; i < n; ++i) {

@@ -72,14 +72,17 @@ class TrackedMvm : public nn::MvmOverride {
 public:
     TrackedMvm(const nn::QuantModel& model, const std::vector<int>& nodes, bool track_error);
     bool accumulate(int node_index, const nn::QNode& node, const Tensor& x, Tensor& acc) const final;
-    std::vector<double> rms_relative_error() const;  // per analog node
+    std::vector<double> rms_relative_error() const;  // per analog node, over the products tracked
+    // With track_error: whether the next products count towards the error (each costs one extra
+    // digital GEMM; the sweep tracks its first batch only).
+    void set_tracking(bool on) { active_ = track_ && on; }
 
 protected:
     virtual void analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const = 0;
 
 private:
     const nn::QuantModel& model_;
-    bool track_;
+    bool track_, active_;
     std::vector<int> slot_;  // node index → analog slot, −1 if digital
     mutable std::vector<double> err2_, ref2_;
     mutable Tensor digital_;
