@@ -5,6 +5,8 @@
 #include <span>
 
 #include "flashmc/core/error.hpp"
+#include "flashmc/device/cycling.hpp"
+#include "flashmc/device/retention.hpp"
 #include "flashmc/nn/conv2d.hpp"
 
 namespace flashmc::mc {
@@ -94,10 +96,31 @@ Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, co
     return c;
 }
 
-FloatVec effective_weights(const LayerCells& layer, const device::Card& card, double read_temperature_c) {
+double read_unit_current_a(const device::Card& card, const ChipSettings& chip, const array::MappingParams& mapping) {
+    if (chip.read_reference == ReadReference::fixed) return card.levels.unit_current_a;
+    const device::LevelTargets targets = mapping_targets(card, layer_mapping_params(card, mapping), chip.verify_temperature_c);
+    const int top = targets.max_level();
+    const device::ReadConditions read = device::read_conditions(card, chip.read_temperature_c);
+    const device::ReadConditions verify = device::read_conditions(card, chip.verify_temperature_c);
+    const double vth = targets.vth_v(top, card.iv.slope_n);
+    // The reference ages with the array's median charge loss (worn by the chip's P/E cycles):
+    // V_ref(t) = V_n + (V_ref − V_n)(1 − β_med·ln(1 + AF(T)·t/τ_0)), device/retention.hpp.
+    const device::RetentionParams& r = card.retention;
+    const double beta = r.beta_median * device::wear_after(card.cycling, chip.pe_cycles).beta_factor;
+    const double t_eq = device::acceleration_factor(r, chip.retention_temperature_c) * chip.retention_time_s;
+    const double aged = vth + device::retention_shift_v(vth, r.neutral_vth_v, beta, t_eq, r.tau0_s);
+    auto ref = [&](double v, const device::ReadConditions& c) {
+        return device::drain_current_a(card.iv, c.vgs_v, c.vds_v, v, card.iv.slope_n, c.temperature_c);
+    };
+    // I_unit · I_ref(aged, T_read)/I_ref(fresh, T_verify): exactly I_unit for a fresh chip read at
+    // its verify temperature.
+    return card.levels.unit_current_a * (ref(aged, read) / ref(vth, verify));
+}
+
+FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip) {
     const array::LayerMapping& m = layer.mapping;
-    const device::ReadConditions read = device::read_conditions(card, read_temperature_c);
-    const double inv_unit = 1.0 / card.levels.unit_current_a;
+    const device::ReadConditions read = device::read_conditions(card, chip.read_temperature_c);
+    const double inv_unit = 1.0 / read_unit_current_a(card, chip, m.params);
     const bool diff = m.params.mapping == array::WeightMapping::differential;
     FloatVec w(static_cast<std::size_t>(m.outputs) * static_cast<std::size_t>(m.inputs));
     std::vector<float> current;
@@ -165,7 +188,7 @@ std::vector<int> chip_nodes(const Chip& chip) {
 StaticMvm::StaticMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
                      bool track_error)
     : TrackedMvm(model, chip_nodes(chip), track_error) {
-    for (const auto& l : chip.layers) weights_.push_back(effective_weights(l, card, settings.read_temperature_c));
+    for (const auto& l : chip.layers) weights_.push_back(effective_weights(l, card, settings));
 }
 
 StaticMvm::StaticMvm(const nn::QuantModel& model, const std::vector<int>& nodes, std::vector<FloatVec> weights, bool track_error)
@@ -271,7 +294,8 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
         array::AnalogParams p = array.analog;
         p.mapping = l.mapping.params;
         p.input_bits = bits_for(max_code_.back());
-        layers_.emplace_back(l.mapping, operating_points(s, false, 0), card.levels.unit_current_a, p, Streams(l.key));
+        layers_.emplace_back(l.mapping, operating_points(s, false, 0), read_unit_current_a(card, settings, l.mapping.params), p,
+                             Streams(l.key));
         if (p.adc.calibration == array::RangeCalibration::calibration) {
             if (!calibration) fail("array.adc_range = \"calibration\" needs calibration inputs");
             const FloatVec& codes = calibration->codes[s];

@@ -48,9 +48,10 @@ AccuracyStats accuracy_stats(std::span<const double> a) {
     s.min = v.front();
     s.p5 = percentile_sorted(v, 5), s.p50 = percentile_sorted(v, 50), s.p95 = percentile_sorted(v, 95);
     if (a.size() > 1) {
-        const double h = student_t_quantile(0.975, n - 1) * s.std / std::sqrt(n);
-        s.ci = {s.mean - h, s.mean + h};
+        s.half = student_t_quantile(0.975, n - 1) * s.std / std::sqrt(n);
+        s.ci = {std::max(0.0, s.mean - s.half), std::min(1.0, s.mean + s.half)};
     } else {
+        s.half = kNaN;
         s.ci = {kNaN, kNaN};
     }
     return s;

@@ -211,6 +211,9 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     // Temperatures default to the card's reference (set below once the card is read).
     const bool has_verify_t = chip.has("verify_temperature_c"), has_read_t = chip.has("read_temperature_c");
     for (const auto& k : chip_keys()) chip.read(k.key, s.chip.*(k.field), Range{k.lo, k.hi});
+    std::string reference = "tracking";
+    chip.read("read_reference", reference, {"tracking", "fixed"});
+    s.chip.read_reference = reference == "fixed" ? ReadReference::fixed : ReadReference::tracking;
 
     read_array(doc.section("array"), s.source, s.array);
 

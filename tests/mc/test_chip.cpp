@@ -102,6 +102,99 @@ TEST_CASE("sampled chips: effective weights near the codes, deterministic, keyed
     REQUIRE_THROWS_WITH(mc::sample_chip(f.model, analog, two_bit, verify, tiles, 3, 0, 0), Catch::Contains("leave this layer digital"));
 }
 
+TEST_CASE("read temperature: a tracking reference removes the common gain, the subthreshold compression remains", "[mc][chip]") {
+    Fixture f;
+    const auto analog = mc::analog_nodes(f.model, {});
+    const array::MappingParams tiles;
+    mc::ChipSettings at25;  // verify and read at 25 °C
+    mc::ChipSettings hot = at25, hot_fixed = at25;
+    hot.read_temperature_c = hot_fixed.read_temperature_c = 85.0;
+    hot_fixed.read_reference = mc::ReadReference::fixed;
+    const double tv = units::kelvin(25.0), t = units::kelvin(85.0);
+    // I_k(85 °C)/I_k(25 °C) of an ideal cell at level k's verify target, from the I–V itself.
+    auto heating = [&](const device::Card& card, int k) {
+        const device::LevelTargets lt = device::level_targets(card.iv, card.levels, 25.0);
+        const auto r25 = device::read_conditions(card, 25.0), r85 = device::read_conditions(card, 85.0);
+        const double v = lt.vth_v(k, card.iv.slope_n), n = card.iv.slope_n;
+        return device::drain_current_a(card.iv, r85.vgs_v, r85.vds_v, v, n, 85.0) /
+               device::drain_current_a(card.iv, r25.vgs_v, r25.vds_v, v, n, 25.0);
+    };
+    // Mean over the cells of code ±k of w(85 °C)/w(25 °C), per-cell ratios (placement errors cancel).
+    auto mean_ratio = [&](const mc::Chip& chip, const std::vector<FloatVec>& hot_w, const std::vector<FloatVec>& w25, int k) {
+        double sum = 0;
+        int n = 0;
+        for (std::size_t s = 0; s < chip.layers.size(); ++s) {
+            const auto& q = f.model.nodes[static_cast<std::size_t>(chip.layers[s].node)];
+            for (std::size_t i = 0; i < q.codes.size(); ++i)
+                if (std::abs(q.codes[i]) == k) sum += hot_w[s][i] / w25[s][i], ++n;
+        }
+        REQUIRE(n >= 20);
+        return sum / n;
+    };
+    // Per-cell slope factors spread a ratio by a few % (σ_n/n ≈ 3 % of a shift of about 2 n·V_T);
+    // the mean over n ≥ 20 cells lies well within 3 % of the ideal cell's value.
+    SECTION("deep subthreshold (no V_th temperature shift): levels compress as (k/L)^(T_v/T)") {
+        device::Card card = f.card;
+        card.iv.vth_temp_coeff_v_per_k = 0;
+        const mc::Chip chip = mc::sample_chip(f.model, analog, card, at25, tiles, 5, 0, 0);
+        REQUIRE(mc::read_unit_current_a(card, at25, chip.layers[0].mapping.params) == card.levels.unit_current_a);
+        REQUIRE(mc::read_unit_current_a(card, hot_fixed, chip.layers[0].mapping.params) == card.levels.unit_current_a);
+        auto weights = [&](const mc::ChipSettings& st) { return mc::StaticMvm(f.model, chip, card, st, false).weights(); };
+        const auto w25 = weights(at25), w85 = weights(hot);
+        // I_k ∝ exp(u_k), u_k − u_L = ln(k/L) at T_v, scaled by T_v/T at T; the reference at
+        // L = 7 takes out I_0(T) and the V_DS factor: w_k(T)/w_k(T_v) = (k/7)^(T_v/T − 1).
+        for (int k : {1, 3, 7}) REQUIRE(mean_ratio(chip, w85, w25, k) == Approx(std::pow(k / 7.0, tv / t - 1.0)).epsilon(0.03));
+    }
+    SECTION("the card's V_th(T): gain without tracking, cells near moderate inversion compress further") {
+        const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, at25, tiles, 5, 0, 0);
+        const auto w25 = f.weights(chip, at25), w85 = f.weights(chip, hot), w85_fixed = f.weights(chip, hot_fixed);
+        const double common = heating(f.card, 7);
+        REQUIRE(common > 1.5);  // a gain error no 4-bit network survives
+        for (int k : {1, 3, 7}) {
+            const double expected = heating(f.card, k) / common;
+            CAPTURE(k, expected);
+            REQUIRE(mean_ratio(chip, w85, w25, k) == Approx(expected).epsilon(0.03));
+            REQUIRE(mean_ratio(chip, w85_fixed, w25, k) == Approx(expected * common).epsilon(0.03));
+        }
+        REQUIRE(heating(f.card, 1) / common > std::pow(1.0 / 7.0, tv / t - 1.0));  // more than the deep-subthreshold law
+    }
+}
+
+TEST_CASE("a tracking reference ages with the median charge loss", "[mc][chip]") {
+    Fixture f;
+    device::Card card = f.card;
+    card.retention.beta_sigma_ln = 0;  // every cell loses the median fraction
+    card.retention.tail_fraction = 0;
+    const auto analog = mc::analog_nodes(f.model, {});
+    mc::ChipSettings fresh, baked;
+    baked.retention_time_s = 10 * 3.156e7;  // 10 years at 85 °C
+    baked.retention_temperature_c = 85;
+    mc::ChipSettings baked_fixed = baked;
+    baked_fixed.read_reference = mc::ReadReference::fixed;
+    const array::MappingParams tiles;
+    const mc::Chip c0 = mc::sample_chip(f.model, analog, card, fresh, tiles, 9, 0, 0);
+    const mc::Chip c1 = mc::sample_chip(f.model, analog, card, baked, tiles, 9, 0, 0);
+    auto w = [&](const mc::Chip& c, const mc::ChipSettings& st) { return mc::StaticMvm(f.model, c, card, st, false).weights(); };
+    const auto w0 = w(c0, fresh), w1 = w(c1, baked), w1f = w(c1, baked_fixed);
+    // Top-level cells (±7) lose as much charge as the reference: their weights stay, up to the
+    // slope-factor spread; untracked, they read the full drift, I ∝ exp(ΔV/(n V_T)).
+    const double vth7 = device::level_targets(card.iv, card.levels, 25.0).vth_v(7, card.iv.slope_n);
+    const double t_eq = device::acceleration_factor(card.retention, 85.0) * baked.retention_time_s;
+    const double dv = -device::retention_shift_v(vth7, card.retention.neutral_vth_v, card.retention.beta_median, t_eq,
+                                                card.retention.tau0_s);
+    REQUIRE(dv > 0.01);  // > 10 mV of charge loss
+    double tracked = 0, fixed = 0;
+    int n = 0;
+    for (std::size_t s = 0; s < c0.layers.size(); ++s) {
+        const auto& q = f.model.nodes[static_cast<std::size_t>(c0.layers[s].node)];
+        for (std::size_t i = 0; i < q.codes.size(); ++i)
+            if (std::abs(q.codes[i]) == 7) tracked += w1[s][i] / w0[s][i], fixed += w1f[s][i] / w0[s][i], ++n;
+    }
+    REQUIRE(n >= 5);
+    REQUIRE(tracked / n == Approx(1.0).epsilon(0.02));
+    REQUIRE(fixed / n == Approx(std::exp(dv / (card.iv.slope_n * units::thermal_voltage_v(25.0)))).epsilon(0.03));
+}
+
 namespace {
 // Each analog node's accumulator under `mvm`, for the digital model's own inputs to that node.
 std::vector<Tensor> node_products(const nn::QuantModel& model, const std::vector<int>& analog, const std::uint8_t* images,

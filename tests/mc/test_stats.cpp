@@ -24,6 +24,11 @@ TEST_CASE("accuracy statistics match hand-computed values", "[mc][stats]") {
     REQUIRE(s.ci.lo == Approx(0.83 - h));
     REQUIRE(s.ci.hi == Approx(0.83 + h));
     REQUIRE(s.half_width() == Approx(h));
+    // Near 100 % the interval of an accuracy stops at 1; the half-width stays the t interval's.
+    const mc::AccuracyStats top = mc::accuracy_stats(std::vector<double>{0.99, 0.93});
+    REQUIRE(top.ci.hi == 1.0);
+    REQUIRE(top.ci.lo == Approx(0.96 - top.half_width()));
+    REQUIRE(top.half_width() == Approx(12.7062047 * std::sqrt(0.0018) / std::sqrt(2.0)).epsilon(1e-6));
     // One trial: no spread, no interval.
     const mc::AccuracyStats one = mc::accuracy_stats(std::vector<double>{0.5});
     REQUIRE(one.mean == 0.5);

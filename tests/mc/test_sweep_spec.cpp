@@ -40,6 +40,9 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE(s.chip.program == mc::ProgramMode::statistical);
     REQUIRE(s.chip.pe_cycles == 100);
     REQUIRE(s.chip.verify_temperature_c == 25);  // the card's reference temperature
+    REQUIRE(s.chip.read_reference == mc::ReadReference::tracking);
+    REQUIRE(parse({"chip.read_reference=\"fixed\""}).chip.read_reference == mc::ReadReference::fixed);
+    REQUIRE_THAT(error_of({"chip.read_reference=\"trimmed\""}), Catch::Contains("not one of: tracking, fixed"));
     REQUIRE(s.axes.size() == 2);
     REQUIRE(s.axes[0].values == std::vector<double>{0.0, 0.04});
     // The last axis varies fastest.

@@ -11,10 +11,15 @@
 // With ideal array settings both compute the same products (up to float summation order), which
 // tests/mc/chip_test.cpp checks.
 //
-// Effective weight of a pair: w_eff = (I⁺ − I⁻)/I_unit (offset mapping: (I_o − I_ref)/I_unit),
-// I at the read temperature after aging. I_unit is the card's levels.unit_current_a, the level
-// spacing at the *verify* temperature: a read at another temperature is not re-calibrated, so
-// its gain and offset errors show, as on silicon whose references were trimmed at verify.
+// Effective weight of a pair: w_eff = (I⁺ − I⁻)/I_unit,read (offset mapping: (I_o − I_ref)/I_unit,read),
+// I at the read temperature after aging. I_unit,read (read_unit_current_a) depends on the chip's
+// read_reference: "fixed" is the card's levels.unit_current_a, the level spacing at the verify
+// temperature, as on silicon whose periphery was trimmed once at verify; "tracking" (default) is
+// the current of a reference cell at the mapping's top level L, read with the array, over L: the
+// periphery's gain follows the common temperature scaling of all cells (I_0(T), dV_th/dT) and
+// the median retention drift, which a real macro's reference columns provide. What remains at T ≠ T_verify is physics the reference
+// cannot remove: in subthreshold ln(I_k/I_L) scales as T_verify/T, so lower levels drift against
+// the top one (I_k/I_L → (k/L)^(T_v/T)).
 //
 // Streams: layer `node` of (point, trial) has key L = hash_keys(seed, {point, trial, node});
 // tile t's cells draw from Streams(hash_keys(L, {t})) with cell index col·rows + row (its
@@ -61,8 +66,14 @@ struct Chip {
 Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, const device::Card& card,
                  const ChipSettings& chip, const array::MappingParams& mapping, std::uint64_t seed, long point, long trial);
 
-// Effective weights [out_c][K] of one layer: one noise-free read of its cells.
-FloatVec effective_weights(const LayerCells& layer, const device::Card& card, double read_temperature_c);
+// The current of one weight unit at the chip's read conditions, as the periphery sees it (above).
+// The tracking reference is a cell at the top level's verify target without variation, aged with
+// the median charge loss β_median (times the chip's cycling wear) by the chip's retention bake.
+double read_unit_current_a(const device::Card& card, const ChipSettings& chip, const array::MappingParams& mapping);
+
+// Effective weights [out_c][K] of one layer: one noise-free read of its cells, in units of
+// read_unit_current_a(card, chip, layer.mapping.params).
+FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip);
 
 // The MvmOverride part shared by both paths: which nodes are analog, and with track_error the
 // per-layer Σ(a − d)² and Σ d² over every product, a = analog and d = digital accumulator (bias

@@ -27,8 +27,9 @@ double percentile_sorted(std::span<const double> sorted, double q);
 struct AccuracyStats {
     long n = 0;
     double mean = 0, std = 0, min = 0, p5 = 0, p50 = 0, p95 = 0;
-    Interval ci{0, 0};  // 95 % interval of the mean
-    double half_width() const { return 0.5 * (ci.hi - ci.lo); }
+    double half = 0;    // t(0.975, n − 1)·s/√n, the half-width adaptive stopping compares
+    Interval ci{0, 0};  // 95 % interval of the mean, mean ± half clipped to [0, 1] (an accuracy)
+    double half_width() const { return half; }
 };
 AccuracyStats accuracy_stats(std::span<const double> accuracy);
 

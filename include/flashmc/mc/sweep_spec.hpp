@@ -30,6 +30,10 @@ namespace flashmc::mc {
 enum class ProgramMode { verify, open_loop, statistical };
 const char* program_mode_name(ProgramMode m);
 
+// How the periphery converts bit-line currents to weight units at the read temperature (mc/chip.hpp):
+// fixed: I_unit trimmed at verify; tracking: I_unit follows a reference cell read with the array.
+enum class ReadReference { tracking, fixed };
+
 // The run settings of one chip (the [chip] table, possibly changed by axes).
 struct ChipSettings {
     ProgramMode program = ProgramMode::verify;
@@ -38,6 +42,7 @@ struct ChipSettings {
     double retention_time_s = 0;          // bake after programming (0: none)
     double retention_temperature_c = 25;
     double read_temperature_c = 25;
+    ReadReference read_reference = ReadReference::tracking;
 };
 
 // The run settings an axis may vary ("chip.<key>"), with their ranges.
