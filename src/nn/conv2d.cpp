@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 #include "flashmc/core/error.hpp"
@@ -52,6 +53,69 @@ void im2col(const float* x, int c, int h, int w, int k, int stride, int pad, int
                             d[ox] = (ix >= 0 && ix < w) ? src[ix] : 0.0f;
                         }
                     }
+                }
+            }
+}
+
+ConvPanel::ConvPanel(int c_, int h_, int w_, int k_, int stride_, int pad_)
+    : c(c_), h(h_), w(w_), k(k_), stride(stride_), pad(pad_), oh((h_ + 2 * pad_ - k_) / stride_ + 1), ow((w_ + 2 * pad_ - k_) / stride_ + 1) {}
+
+// Planes (ci, a, kx) for the row phases a < min(stride, k), each of oh + (k − 1)/stride rows of
+// ow: plane row r holds input row r·stride + a − pad at columns ox·stride + kx − pad.
+std::size_t ConvPanel::size() const {
+    return static_cast<std::size_t>(c) * std::min(stride, k) * k * static_cast<std::size_t>(oh + (k - 1) / stride) * ow;
+}
+
+std::vector<std::ptrdiff_t> ConvPanel::offsets() const {
+    std::vector<std::ptrdiff_t> off;
+    const std::ptrdiff_t phases = std::min(stride, k), rows = oh + (k - 1) / stride;
+    for (int ci = 0; ci < c; ++ci)
+        for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) off.push_back(((ci * phases + ky % stride) * k + kx) * rows * ow + (ky / stride) * ow);
+    return off;
+}
+
+void ConvPanel::fill(const float* x, float* panel) const {
+    const int rows = oh + (k - 1) / stride;
+    float* d = panel;
+    for (int ci = 0; ci < c; ++ci)
+        for (int a = 0; a < std::min(stride, k); ++a)
+            for (int kx = 0; kx < k; ++kx) {
+                // Output columns [lo, hi) read inside the input: 0 ≤ ox·stride + kx − pad < w.
+                const int lo = std::min(ow, pad > kx ? (pad - kx + stride - 1) / stride : 0);
+                const int hi = std::max(lo, std::min(ow, w + pad > kx ? (w + pad - kx + stride - 1) / stride : 0));
+                if (stride == 1 && ow == w) {
+                    // "Same" padding: the plane is the channel shifted by kx − pad as one block
+                    // copy, between pad zero rows above and below; then the columns shifted in
+                    // from the neighbouring rows are zeroed.
+                    const int hw = h * w, shift = kx - pad, j0 = std::max(0, -shift), j1 = std::min(hw, hw - shift);
+                    const float* s = x + static_cast<std::size_t>(ci) * hw;
+                    float* body = d + pad * ow;
+                    std::fill(d, body + j0, 0.0f);
+                    std::copy(s + j0 + shift, s + j1 + shift, body + j0);
+                    std::fill(body + j1, d + rows * ow, 0.0f);
+                    for (float* row = body; row < body + hw; row += ow) {
+                        std::fill(row, row + lo, 0.0f);
+                        std::fill(row + hi, row + ow, 0.0f);
+                    }
+                    d += rows * ow;
+                    continue;
+                }
+                for (int r = 0; r < rows; ++r, d += ow) {
+                    const int iy = r * stride + a - pad;
+                    if (iy < 0 || iy >= h) {
+                        std::fill(d, d + ow, 0.0f);
+                        continue;
+                    }
+                    const float* s = x + (static_cast<std::size_t>(ci) * h + iy) * w + kx - pad;
+                    std::fill(d, d + lo, 0.0f);
+                    if (stride == 1)  // a constant stride vectorizes
+                        for (int ox = lo; ox < hi; ++ox) d[ox] = s[ox];
+                    else if (stride == 2)
+                        for (int ox = lo; ox < hi; ++ox) d[ox] = s[2 * ox];
+                    else
+                        for (int ox = lo; ox < hi; ++ox) d[ox] = s[ox * stride];
+                    std::fill(d + hi, d + ow, 0.0f);
                 }
             }
 }

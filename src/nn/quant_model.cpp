@@ -10,6 +10,7 @@
 #include "flashmc/nn/activation.hpp"
 #include "flashmc/nn/conv2d.hpp"
 #include "flashmc/nn/linear.hpp"
+#include "flashmc/nn/panel_gemm.hpp"
 #include "flashmc/nn/pooling.hpp"
 #include "flashmc/nn/quantizer.hpp"
 #include "flashmc/nn/residual.hpp"
@@ -27,6 +28,31 @@ QNode::Op op_from(const std::string& s, const std::string& where) {
         if (s == kOpNames[i]) return static_cast<QNode::Op>(i);
     fail(where, ": unknown operation '", s, "'");
 }
+// Storage for node outputs, kept per thread across forward passes: once a thread has run a batch
+// of a given size, a pass neither allocates nor page-faults.
+class TensorPool {
+public:
+    // Gives t the pooled buffer that best fits `size` floats: the smallest that holds it, else the
+    // largest (which t.resize grows).
+    void take(Tensor& t, std::size_t size) {
+        if (free_.empty()) return;
+        std::size_t best = 0;
+        for (std::size_t b = 1; b < free_.size(); ++b) {
+            const std::size_t c = free_[b].capacity(), cb = free_[best].capacity();
+            if (cb >= size ? (c >= size && c < cb) : c > cb) best = b;
+        }
+        t.data = std::move(free_[best]);
+        free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
+    }
+    void give(Tensor& t) {
+        if (t.data.capacity() > 0) free_.push_back(std::move(t.data));
+        t.data = {};
+    }
+
+private:
+    std::vector<FloatVec> free_;
+};
+
 bool uniform(const std::vector<double>& s) {
     for (double v : s)
         if (std::abs(v - s[0]) > 1e-12 * std::abs(s[0])) return false;
@@ -57,6 +83,7 @@ void QuantModel::prepare(bool require_logits) {
     input_lut_.clear();
     bounds_.assign(n, 0.0);
     signed_.assign(n, true);
+    last_use_.assign(n, -1);
     std::vector<double>& bound = bounds_;
     for (std::size_t i = 0; i < n; ++i) {
         QNode& q = nodes[i];
@@ -65,6 +92,7 @@ void QuantModel::prepare(bool require_logits) {
         for (int j : q.inputs) {
             if (j < 0 ? q.op != QNode::Op::Input : (j >= static_cast<int>(i))) fail(where, ": input ", j, " does not precede it");
             if (j >= 0) in.push_back(shapes_[static_cast<std::size_t>(j)]);
+            if (j >= 0) last_use_[static_cast<std::size_t>(j)] = static_cast<int>(i);
         }
         const std::size_t expected_inputs = q.op == QNode::Op::Add ? 2 : (q.op == QNode::Op::Input ? 1 : 1);
         if (q.inputs.size() != expected_inputs) fail(where, ": has ", q.inputs.size(), " inputs, expected ", expected_inputs);
@@ -196,27 +224,49 @@ void QuantModel::accumulate_with(const QNode& q, const float* weights, const Ten
             for (int c = 0; c < q.out_c; ++c) acc.image(i)[c] += static_cast<float>(q.bias_q[static_cast<std::size_t>(c)]);
         return;
     }
-    const int oh = (x.h() + 2 * q.pad - q.k) / q.stride + 1, ow = (x.w() + 2 * q.pad - q.k) / q.stride + 1, P = oh * ow;
-    acc.resize(n, q.out_c, oh, ow);
+    const ConvPanel shape(q.in_c, x.h(), x.w(), q.k, q.stride, q.pad);
+    const int P = shape.oh * shape.ow;
+    acc.resize(n, q.out_c, shape.oh, shape.ow);
+    FloatVec packed;
+    pack_panel_weights(weights, q.out_c, K, packed);
+    const std::vector<float> bias(q.bias_q.begin(), q.bias_q.end());
+    const std::vector<std::ptrdiff_t> off = shape.offsets();
+    // Images per GEMM: their panels (about kGroupFloats) stay in the core's L2 cache. The grouping
+    // depends on the shapes only, never on the thread count.
+    constexpr std::size_t kGroupFloats = std::size_t{1} << 18;
+    const std::size_t per = (shape.size() + kPanelAlign - 1) / kPanelAlign * kPanelAlign;
+    const int group = static_cast<int>(std::clamp<std::size_t>(kGroupFloats / per, 1, static_cast<std::size_t>(n)));
+    const int groups = (n + group - 1) / group;
 #pragma omp parallel
     {
-        FloatVec col(static_cast<std::size_t>(K) * P);
+        // Reused across calls: no allocation or page faults per layer. The slack covers the
+        // columns a last, partial vector reads past its panel.
+        thread_local FloatVec panel;
+        thread_local std::vector<PanelVector> vectors;
+        panel.resize(group * per + kPanelAlign);
 #pragma omp for schedule(static)
-        for (int i = 0; i < n; ++i) {
-            im2col(x.image(i), q.in_c, x.h(), x.w(), q.k, q.stride, q.pad, oh, ow, col.data());
-            MapR Y(acc.image(i), q.out_c, P);
-            Y.noalias() = W * CMapR(col.data(), K, P);
-            for (int c = 0; c < q.out_c; ++c) Y.row(c).array() += static_cast<float>(q.bias_q[static_cast<std::size_t>(c)]);
+        for (int g = 0; g < groups; ++g) {
+            const int i0 = g * group, m = std::min(group, n - i0);
+            vectors.clear();
+            for (int i = 0; i < m; ++i) {
+                float* pi = panel.data() + i * per;
+                shape.fill(x.image(i0 + i), pi);
+                for (int j = 0; j < P; j += kPanelAlign) vectors.push_back({pi + j, acc.image(i0 + i) + j, std::min(kPanelAlign, P - j)});
+            }
+            panel_gemm(packed, q.out_c, K, off.data(), vectors, static_cast<std::size_t>(P), bias.data());
         }
     }
 }
 
 void QuantModel::forward(const std::uint8_t* images, int n, Tensor& logits, std::vector<Tensor>* trace,
                          const MvmOverride* mvm) const {
+    thread_local TensorPool pool;
     std::vector<Tensor> out(nodes.size());
     for (std::size_t i = 0; i < nodes.size(); ++i) {
         const QNode& q = nodes[i];
         Tensor& y = out[i];
+        const auto& shape = shapes_[i];
+        pool.take(y, static_cast<std::size_t>(n) * shape[1] * shape[2] * shape[3]);
         const Tensor* x = q.inputs[0] >= 0 ? &out[static_cast<std::size_t>(q.inputs[0])] : nullptr;
         switch (q.op) {
             case QNode::Op::Input:
@@ -296,24 +346,37 @@ void QuantModel::forward(const std::uint8_t* images, int n, Tensor& logits, std:
             case QNode::Op::ShortcutA: {
                 const int oh = (x->h() + q.stride - 1) / q.stride, ow = (x->w() + q.stride - 1) / q.stride;
                 y.resize(n, q.shortcut_out_c, oh, ow);
-                y.zero();
-                for (int b = 0; b < n; ++b)
+                for (int b = 0; b < n; ++b) {
                     for (int c = 0; c < x->c(); ++c)
-                        for (int yy = 0; yy < oh; ++yy)
-                            for (int xx = 0; xx < ow; ++xx) y.at(b, c, yy, xx) = x->at(b, c, yy * q.stride, xx * q.stride);
+                        for (int yy = 0; yy < oh; ++yy) {
+                            const float* s = x->image(b) + (static_cast<std::size_t>(c) * x->h() + yy * q.stride) * x->w();
+                            float* d = y.image(b) + (static_cast<std::size_t>(c) * oh + yy) * ow;
+                            if (q.stride == 2)  // a constant stride vectorizes
+                                for (int xx = 0; xx < ow; ++xx) d[xx] = s[2 * xx];
+                            else
+                                for (int xx = 0; xx < ow; ++xx) d[xx] = s[xx * q.stride];
+                        }
+                    std::fill(y.image(b) + static_cast<std::size_t>(x->c()) * oh * ow, y.image(b) + y.per_image(), 0.0f);  // added channels
+                }
                 break;
             }
             case QNode::Op::Identity:
                 y = *x;
                 break;
         }
+        // Inputs read for the last time go back to the pool (all are kept for a trace).
+        if (!trace)
+            for (int j : q.inputs)
+                if (j >= 0 && last_use_[static_cast<std::size_t>(j)] == static_cast<int>(i)) pool.give(out[static_cast<std::size_t>(j)]);
     }
     const Tensor& last = out.back();
     const auto& sc = scales_.back();
-    if (trace) *trace = out;
     logits.resize(n, last.c());
     for (int b = 0; b < n; ++b)
         for (int c = 0; c < last.c(); ++c) logits.image(b)[c] = static_cast<float>(last.image(b)[c] * sc[static_cast<std::size_t>(c)]);
+    if (trace) *trace = std::move(out);
+    else
+        for (Tensor& t : out) pool.give(t);
 }
 
 std::vector<int> QuantModel::predict(const std::uint8_t* images, int n) const {

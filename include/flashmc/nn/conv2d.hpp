@@ -25,4 +25,17 @@ public:
 void im2col(const float* x, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float* col);
 void col2im(const float* col, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float* x);
 
+// The conv panel of one image: im2col without most of its k²-fold copy. Row (ci, ky, kx) of the
+// im2col matrix (oh·ow columns) is panel + offsets[(ci·k + ky)·k + kx]. The panel holds, per
+// (ci, kx) and row phase ky mod stride, the padded input rows of that phase sampled at columns
+// ox·stride + kx, and row (ci, ky, kx) starts ky/stride rows in: at stride 1, k copies of the
+// input instead of k² (3 instead of 9 for 3×3); at stride 2, 6 quarter-size copies instead of 9.
+struct ConvPanel {
+    int c, h, w, k, stride, pad, oh, ow;
+    ConvPanel(int c, int h, int w, int k, int stride, int pad);
+    std::size_t size() const;                   // floats of one image's panel
+    std::vector<std::ptrdiff_t> offsets() const;  // c·k·k row offsets
+    void fill(const float* x, float* panel) const;  // x: one image [c][h][w]
+};
+
 }  // namespace flashmc::nn

@@ -54,9 +54,11 @@ struct FixedMultiplier {
     int shift = 0;
     static FixedMultiplier from(double real);
     // round(v · M), ties away from zero, in 64-bit integer arithmetic.
+    // Branch-free (selects only), so that loops over a channel vectorize.
     std::int64_t apply(std::int64_t v) const {
         const std::int64_t p = v * m, half = std::int64_t{1} << (shift - 1);
-        return p >= 0 ? (p + half) >> shift : -((-p + half) >> shift);
+        const std::int64_t r = ((p < 0 ? -p : p) + half) >> shift;
+        return p < 0 ? -r : r;
     }
 };
 
@@ -106,6 +108,7 @@ private:
     std::vector<bool> signed_;                            // per node: output may be negative
     std::vector<std::vector<FixedMultiplier>> mult_;      // requant: per channel; add: per channel
     std::vector<std::array<int, 4>> shapes_;              // per node (N = 1)
+    std::vector<int> last_use_;                           // per node: the last node reading it (−1: none)
     std::vector<std::array<float, 256>> input_lut_;       // per input channel: pixel -> code
 };
 
