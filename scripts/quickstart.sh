@@ -15,8 +15,10 @@ if [ ! -f "$model" ]; then
   echo "quickstart: to train it yourself: scripts/train-resnet20.sh (hours on 2 cores; resumable)." >&2
   exit 1
 fi
-out=results/quickstart.h5
+# The run writes under the git-ignored build/ (results/quickstart.{h5,png} are the committed
+# reference run); --resume continues a killed run there.
+out=build/quickstart.h5
 build/release/flashmc sweep experiments/quickstart.toml --out "$out" --resume
 build/release/flashmc inspect "$out"
-/usr/bin/python3 scripts/plot_sweep.py "$out" -o results/quickstart.png
-echo "quickstart: results in $out (HDF5, docs/results-format.md), plot in results/quickstart.png"
+/usr/bin/python3 scripts/plot_sweep.py "$out" -o build/quickstart.png
+echo "quickstart: results in $out (HDF5, docs/results-format.md), plot in build/quickstart.png (committed reference run: results/quickstart.h5)"
