@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include <omp.h>
+
 #include "flashmc/core/error.hpp"
 
 namespace flashmc::device {
@@ -12,9 +14,8 @@ namespace {
 
 using i64 = std::int64_t;
 
-Stream cell_stream(const Streams& s, Stage stage, std::uint64_t cell) {
-    return s.at({static_cast<std::uint64_t>(stage), cell});
-}
+// The streams of one stage: stage_streams(s, stage).at(cell) is s.at({stage, cell}).
+StreamFamily stage_streams(const Streams& s, Stage stage) { return s.family({static_cast<std::uint64_t>(stage)}); }
 
 // N(μ, σ²) conditioned on x <= max_v. Rejection from the untruncated normal while the acceptance
 // is >= 16 % (cut at or above μ − σ); beyond, Robert's exponential proposal for the far tail
@@ -78,24 +79,44 @@ CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, co
     const double exp_minus_traps = std::exp(-traps_mean);
     const i64 n = static_cast<i64>(count);
 
+    const StreamFamily column_streams = stage_streams(streams, Stage::column_offset),
+                       tile_streams = stage_streams(streams, Stage::tile_offset),
+                       static_streams = stage_streams(streams, Stage::statics),
+                       trap_streams = stage_streams(streams, Stage::traps);
+    const double amplitude = card.read_noise.rtn_amplitude_mean_v;
+    // One pass: each thread keeps the traps of its cells (a static schedule gives it one
+    // contiguous range) and they are concatenated in cell order afterwards.
+    std::vector<std::vector<float>> thread_amplitude(static_cast<std::size_t>(omp_get_max_threads())),
+        thread_occupancy(thread_amplitude.size());
 #pragma omp parallel
     {
         // Column and tile offsets, cached while consecutive cells share them.
         std::uint64_t last_col = std::numeric_limits<std::uint64_t>::max(), last_tile = last_col;
         double col_off = 0.0, tile_off = 0.0;
+        std::vector<float>& amp = thread_amplitude[static_cast<std::size_t>(omp_get_thread_num())];
+        std::vector<float>& occ = thread_occupancy[static_cast<std::size_t>(omp_get_thread_num())];
+        i64 next = -1;  // the cell after the previous one of this thread
+        std::uint64_t col = 0, row = 0, tile = 0;
 #pragma omp for schedule(static)
         for (i64 i = 0; i < n; ++i) {
             const std::uint64_t g = first_cell + static_cast<std::uint64_t>(i);
-            const std::uint64_t col = g / grid.rows_per_column, tile = col / grid.columns_per_tile;
+            // col = g / rows, tile = col / columns: divided once per thread, then counted.
+            if (i != next) {
+                col = g / grid.rows_per_column, row = g % grid.rows_per_column, tile = col / grid.columns_per_tile;
+            } else if (++row == grid.rows_per_column) {
+                row = 0, ++col;
+                tile = col / grid.columns_per_tile;
+            }
+            next = i + 1;
             if (var.sigma_vth_column_v > 0.0 && col != last_col) {
-                col_off = var.sigma_vth_column_v * cell_stream(streams, Stage::column_offset, col).normal();
+                col_off = var.sigma_vth_column_v * column_streams.at(col).normal();
                 last_col = col;
             }
             if (var.sigma_vth_tile_v > 0.0 && tile != last_tile) {
-                tile_off = var.sigma_vth_tile_v * cell_stream(streams, Stage::tile_offset, tile).normal();
+                tile_off = var.sigma_vth_tile_v * tile_streams.at(tile).normal();
                 last_tile = tile;
             }
-            Stream rng = cell_stream(streams, Stage::statics, g);
+            Stream rng = static_streams.at(g);
             const double z_vth = rng.normal(), z_n = rng.normal(), z_beta = rng.normal(), u_tail = rng.uniform();
             const double offset = var.sigma_vth_v * z_vth + col_off + tile_off;
             c.vth_offset_v[i] = static_cast<float>(offset);
@@ -103,8 +124,13 @@ CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, co
             c.beta[i] = static_cast<float>(beta_median * std::exp(ret.beta_sigma_ln * z_beta) *
                                            (u_tail < ret.tail_fraction ? ret.tail_beta_factor : 1.0));
             c.vth_v[i] = static_cast<float>(ret.neutral_vth_v + offset);
-            Stream traps = cell_stream(streams, Stage::traps, g);
-            c.trap_begin[i + 1] = poisson_small(traps_mean, exp_minus_traps, traps);
+            Stream traps = trap_streams.at(g);
+            const std::uint32_t k = poisson_small(traps_mean, exp_minus_traps, traps);
+            c.trap_begin[i + 1] = k;
+            for (std::uint32_t j = 0; j < k; ++j) {
+                amp.push_back(static_cast<float>(amplitude > 0.0 ? traps.exponential(amplitude) : 0.0));
+                occ.push_back(static_cast<float>(traps.uniform()));
+            }
         }
     }
     std::uint64_t total = 0;
@@ -113,19 +139,11 @@ CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, co
         if (total > std::numeric_limits<std::uint32_t>::max()) fail("sample_cells: more than 2^32 RTN traps");
         c.trap_begin[i] = static_cast<std::uint32_t>(total);
     }
-    c.trap_amplitude_v.resize(total);
-    c.trap_occupancy.resize(total);
-    const double amplitude = card.read_noise.rtn_amplitude_mean_v;
-#pragma omp parallel for schedule(static)
-    for (i64 i = 0; i < n; ++i) {
-        const std::uint32_t k = c.trap_count(i);
-        if (k == 0) continue;
-        Stream traps = cell_stream(streams, Stage::traps, first_cell + static_cast<std::uint64_t>(i));
-        poisson_small(traps_mean, exp_minus_traps, traps);  // the count drawn above
-        for (std::uint32_t j = c.trap_begin[i]; j < c.trap_begin[i + 1]; ++j) {
-            c.trap_amplitude_v[j] = static_cast<float>(amplitude > 0.0 ? traps.exponential(amplitude) : 0.0);
-            c.trap_occupancy[j] = static_cast<float>(traps.uniform());
-        }
+    c.trap_amplitude_v.reserve(total);
+    c.trap_occupancy.reserve(total);
+    for (std::size_t t = 0; t < thread_amplitude.size(); ++t) {
+        c.trap_amplitude_v.insert(c.trap_amplitude_v.end(), thread_amplitude[t].begin(), thread_amplitude[t].end());
+        c.trap_occupancy.insert(c.trap_occupancy.end(), thread_occupancy[t].begin(), thread_occupancy[t].end());
     }
     return c;
 }
@@ -134,9 +152,10 @@ void erase_cells(const Card& card, const Streams& streams, CellArray& cells) {
     const Card worn = worn_card(card, cells.pe_cycles);
     const EraseParams& e = worn.erase;
     const i64 n = static_cast<i64>(cells.size());
+    const StreamFamily erase_streams = stage_streams(streams, Stage::erase);
 #pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {
-        Stream rng = cell_stream(streams, Stage::erase, cells.first_cell + static_cast<std::uint64_t>(i));
+        Stream rng = erase_streams.at(cells.first_cell + static_cast<std::uint64_t>(i));
         double v = normal_below(e.mean_vth_v, e.sigma_vth_v, e.verify_vth_v, rng);
         if (rng.uniform() < e.over_erase_fraction && e.over_erase_mean_v > 0.0) v -= rng.exponential(e.over_erase_mean_v);
         cells.vth_v[i] = static_cast<float>(v);
@@ -156,12 +175,13 @@ void program_verify(const Card& card, const LevelTargets& targets, std::span<con
     const double d = card.levels.read_vds_v / vt;
     const double sigma_i = card.read_noise.current_sigma_rel;
     const i64 n = static_cast<i64>(cells.size());
+    const StreamFamily program_streams = stage_streams(streams, Stage::program);
 #pragma omp parallel for schedule(dynamic, 256)
     for (i64 i = 0; i < n; ++i) {
         const std::uint64_t g = cells.first_cell + static_cast<std::uint64_t>(i);
         const int k = levels[i];
         const double i_target = targets.current_a[k];
-        Stream rng = cell_stream(streams, Stage::program, g);
+        Stream rng = program_streams.at(g);
         const double eta = efficiency(rng, p.efficiency_sigma);
         const double nvt = cells.slope_n[i] * vt;
         const float* amp = cells.trap_amplitude_v.data() + cells.trap_begin[i];
@@ -208,11 +228,12 @@ void program_open_loop(const Card& card, const LevelTargets& targets, std::span<
     const double shift = wear_after(card.cycling, cells.pe_cycles).window_shift_v;
     const double vn = card.retention.neutral_vth_v;
     const i64 n = static_cast<i64>(cells.size());
+    const StreamFamily program_streams = stage_streams(streams, Stage::program);
 #pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {
         const std::uint64_t g = cells.first_cell + static_cast<std::uint64_t>(i);
         const double charge = targets.vth_v(levels[i], card.iv.slope_n) - vn;  // nominal V_th shift to place
-        Stream rng = cell_stream(streams, Stage::program, g);
+        Stream rng = program_streams.at(g);
         const double placed = efficiency(rng, p.efficiency_sigma) * charge;
         const double sigma_inj = injection_sigma_v(placed, p.cpp_f, p.injection_fano);
         const double noise = sigma_inj > 0.0 ? sigma_inj * rng.normal() : 0.0;
@@ -230,12 +251,15 @@ void program_statistical(const Card& card, const LevelTargets& targets, std::spa
     const ProgramParams& p = worn.program;
     const double vt = targets.thermal_voltage_v;
     const double sigma_i = card.read_noise.current_sigma_rel;
+    // ln(1 − 8σ_I): the most negative ln of an 8σ current-noise draw, for the first-verify bound.
+    const double ln_low_current = 8.0 * sigma_i < 1.0 ? std::log1p(-8.0 * sigma_i) : 0.0;
     const i64 n = static_cast<i64>(cells.size());
+    const StreamFamily program_streams = stage_streams(streams, Stage::program);
 #pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {
         const std::uint64_t g = cells.first_cell + static_cast<std::uint64_t>(i);
         const int k = levels[i];
-        Stream rng = cell_stream(streams, Stage::program, g);
+        Stream rng = program_streams.at(g);
         const double eta = efficiency(rng, p.efficiency_sigma);
         const double nvt = cells.slope_n[i] * vt;
         const double target = targets.vth_v(k, cells.slope_n[i]);
@@ -255,7 +279,7 @@ void program_statistical(const Card& card, const LevelTargets& targets, std::spa
         std::uint8_t failed = 0;
         // First verify: skipped (as failing) when even the largest noise cannot lift the cell
         // to the level: all traps occupied plus an 8σ current-noise draw (p < 1e-15).
-        double noise_bound = 8.0 * sigma_i < 1.0 ? -volts_per_ln_current * std::log1p(-8.0 * sigma_i)
+        double noise_bound = 8.0 * sigma_i < 1.0 ? -volts_per_ln_current * ln_low_current
                                                  : std::numeric_limits<double>::infinity();
         for (std::uint32_t j = 0; j < traps; ++j) noise_bound += amp[j];
         // One ladder from v to `level` (the fine one: the target; the coarse one: target − margin).
@@ -290,12 +314,13 @@ void age_cells(const Card& card, double time_s, double temperature_c, CellArray&
     const RetentionParams& r = card.retention;
     const double t_old = cells.retention_equivalent_s;
     const double t_new = t_old + acceleration_factor(r, temperature_c) * time_s;
+    const double f_old = loss_time_factor(t_old, r.tau0_s), f_new = loss_time_factor(t_new, r.tau0_s);
     const i64 n = static_cast<i64>(cells.size());
 #pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {
         const double neutral = r.neutral_vth_v + cells.vth_offset_v[i];
-        const double lost_old = charge_loss_fraction(cells.beta[i], t_old, r.tau0_s);
-        const double lost_new = charge_loss_fraction(cells.beta[i], t_new, r.tau0_s);
+        const double lost_old = charge_loss_fraction(cells.beta[i], f_old);
+        const double lost_new = charge_loss_fraction(cells.beta[i], f_new);
         // V(t) = V_n + (V_0 − V_n)(1 − L(t)): recover V_0 − V_n from the present V, then advance.
         const double v = lost_old >= 1.0 ? neutral
                                          : neutral + (cells.vth_v[i] - neutral) * (1.0 - lost_new) / (1.0 - lost_old);
@@ -320,12 +345,12 @@ void read_currents_a(const Card& card, const CellArray& cells, const ReadConditi
     const double sigma_i = card.read_noise.current_sigma_rel;
     current_a.resize(cells.size());
     const i64 n = static_cast<i64>(cells.size());
+    const StreamFamily read_streams = streams.family({static_cast<std::uint64_t>(Stage::read), read_key});
 #pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {
         double vth = cells.vth_v[i] - vth_shift, factor = 1.0;
         if (noise == Noise::on) {
-            Stream rng = streams.at({static_cast<std::uint64_t>(Stage::read), read_key,
-                                     cells.first_cell + static_cast<std::uint64_t>(i)});
+            Stream rng = read_streams.at(cells.first_cell + static_cast<std::uint64_t>(i));
             vth += rtn_shift_v(cells.trap_amplitude_v.data() + cells.trap_begin[i],
                                cells.trap_occupancy.data() + cells.trap_begin[i], cells.trap_count(i), rng);
             factor = current_noise_factor(sigma_i, rng);
@@ -343,10 +368,10 @@ void sample_read_noise(const Card& card, const CellArray& cells, const Streams& 
     rtn_shift.resize(cells.size());
     current_factor.resize(cells.size());
     const i64 n = static_cast<i64>(cells.size());
+    const StreamFamily read_streams = streams.family({static_cast<std::uint64_t>(Stage::read), read_key});
 #pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {
-        Stream rng = streams.at({static_cast<std::uint64_t>(Stage::read), read_key,
-                                 cells.first_cell + static_cast<std::uint64_t>(i)});
+        Stream rng = read_streams.at(cells.first_cell + static_cast<std::uint64_t>(i));
         rtn_shift[i] = static_cast<float>(rtn_shift_v(cells.trap_amplitude_v.data() + cells.trap_begin[i],
                                                       cells.trap_occupancy.data() + cells.trap_begin[i],
                                                       cells.trap_count(i), rng));

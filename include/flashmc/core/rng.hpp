@@ -3,6 +3,8 @@
 // and a tuple of keys (point, trial, layer, tile, cell, image, ...), so a result cannot depend on
 // thread or rank count. Generator: xoshiro256** (Blackman & Vigna 2018), seeded by splitmix64;
 // distributions from Boost.Random, whose algorithms (unlike std::) are fixed across platforms.
+#include <boost/random/exponential_distribution.hpp>
+#include <boost/random/normal_distribution.hpp>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
@@ -17,30 +19,64 @@ constexpr std::uint64_t splitmix64(std::uint64_t x) {
     return x ^ (x >> 31);
 }
 
-// Order-sensitive hash of a key tuple.
+// Order-sensitive hash of a key tuple: h₀ = mix(seed ⊕ c₁), h ← mix(h ⊕ mix(k + c₂)) per key.
+constexpr std::uint64_t hash_seed(std::uint64_t seed) { return splitmix64(seed ^ 0x6A09E667F3BCC909ULL); }
+constexpr std::uint64_t hash_key(std::uint64_t h, std::uint64_t k) {
+    return splitmix64(h ^ splitmix64(k + 0x3C6EF372FE94F82BULL));
+}
 constexpr std::uint64_t hash_keys(std::uint64_t seed, std::initializer_list<std::uint64_t> keys) {
-    std::uint64_t h = splitmix64(seed ^ 0x6A09E667F3BCC909ULL);
-    for (std::uint64_t k : keys) h = splitmix64(h ^ splitmix64(k + 0x3C6EF372FE94F82BULL));
+    std::uint64_t h = hash_seed(seed);
+    for (std::uint64_t k : keys) h = hash_key(h, k);
     return h;
 }
 
+// The draws of per-cell streams are the hot loop of chip sampling: the generator and the
+// continuous distributions are inline.
 class Stream {
 public:
     using result_type = std::uint64_t;
-    explicit Stream(std::uint64_t key_hash);
+    explicit Stream(std::uint64_t key_hash) {
+        std::uint64_t x = key_hash;
+        for (auto& s : s_) {
+            x += 0x9E3779B97F4A7C15ULL;
+            s = splitmix64(x);
+        }
+    }
     static constexpr result_type min() { return 0; }
     static constexpr result_type max() { return std::numeric_limits<result_type>::max(); }
-    result_type operator()();
+    result_type operator()() {
+        const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+        const std::uint64_t t = s_[1] << 17;
+        s_[2] ^= s_[0];
+        s_[3] ^= s_[1];
+        s_[1] ^= s_[2];
+        s_[0] ^= s_[3];
+        s_[2] ^= t;
+        s_[3] = rotl(s_[3], 45);
+        return result;
+    }
 
-    double uniform();                      // [0, 1), 53 random bits
-    double normal();                       // N(0, 1), Boost ziggurat
+    double uniform() { return static_cast<double>((*this)() >> 11) * 0x1.0p-53; }  // [0, 1), 53 bits
+    double normal() { return boost::random::normal_distribution<double>(0.0, 1.0)(*this); }  // Boost ziggurat
     double normal(double mean, double sd) { return mean + sd * normal(); }
-    double exponential(double mean);       // Exp with the given mean
+    double exponential(double mean) { return boost::random::exponential_distribution<double>(1.0 / mean)(*this); }
     std::uint64_t poisson(double mean);    // Poisson(mean)
     std::uint64_t below(std::uint64_t n);  // uniform integer in [0, n), unbiased
 
 private:
+    static constexpr std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
     std::uint64_t s_[4];
+};
+
+// The streams under a fixed key prefix: at(k) is Streams::at({prefix..., k}) with the prefix's
+// hash computed once (one mixing step per stream instead of one per key).
+class StreamFamily {
+public:
+    explicit StreamFamily(std::uint64_t prefix_hash) : h_(prefix_hash) {}
+    Stream at(std::uint64_t key) const { return Stream(hash_key(h_, key)); }
+
+private:
+    std::uint64_t h_;
 };
 
 // The seed of a run; at(keys...) gives the stream for one (point, trial, layer, ...) tuple.
@@ -49,6 +85,7 @@ public:
     explicit Streams(std::uint64_t seed) : seed_(seed) {}
     std::uint64_t seed() const { return seed_; }
     Stream at(std::initializer_list<std::uint64_t> keys) const { return Stream(hash_keys(seed_, keys)); }
+    StreamFamily family(std::initializer_list<std::uint64_t> prefix) const { return StreamFamily(hash_keys(seed_, prefix)); }
 
 private:
     std::uint64_t seed_;

@@ -45,9 +45,12 @@ inline double acceleration_factor(const RetentionParams& p, double temperature_c
 }
 
 // Fraction of the stored charge lost after an equivalent time t_eq at T_ref: β·ln(1 + t_eq/τ_0),
-// capped at 1 (charge loss ends at the neutral V_th; the log law does not hold past it).
+// capped at 1 (charge loss ends at the neutral V_th; the log law does not hold past it). The
+// time factor ln(1 + t_eq/τ_0) is common to all cells of an array: loss_time_factor.
+inline double loss_time_factor(double equivalent_time_s, double tau0_s) { return std::log1p(equivalent_time_s / tau0_s); }
+inline double charge_loss_fraction(double beta, double time_factor) { return std::min(1.0, beta * time_factor); }
 inline double charge_loss_fraction(double beta, double equivalent_time_s, double tau0_s) {
-    return std::min(1.0, beta * std::log1p(equivalent_time_s / tau0_s));
+    return charge_loss_fraction(beta, loss_time_factor(equivalent_time_s, tau0_s));
 }
 
 // ΔV_th = −(V_th − V_th,neutral)·β·ln(1 + AF(T)·t/τ_0), for a cell programmed to vth0_v.
