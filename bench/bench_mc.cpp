@@ -27,7 +27,8 @@ using namespace flashmc::bench;
 namespace {
 
 struct UnitTimes {
-    double chip_s = 0, run_s = 0;
+    double chip_s = 0, run_s = 0, weights_s = 0;  // chip_s: sample_chip + the MVM override (weights_s)
+    mc::ChipStageTimes stages;
 };
 
 // One unit as the sweep runs it: sample the chip, build the MVM override, run the images.
@@ -36,7 +37,8 @@ UnitTimes run_unit(const nn::QuantModel& q, const std::vector<int>& analog, cons
                    int n_images, long trial) {
     UnitTimes t;
     auto t0 = Clock::now();
-    const mc::Chip c = mc::sample_chip(q, analog, card, chip, arr.analog.mapping, 1, 0, trial);
+    const mc::Chip c = mc::sample_chip(q, analog, card, chip, arr.analog.mapping, 1, 0, trial, &t.stages);
+    const auto t_override = Clock::now();
     std::unique_ptr<mc::TrackedMvm> mvm;
     mc::ArrayMvm* array = nullptr;
     if (arr.is_static()) {
@@ -47,6 +49,7 @@ UnitTimes run_unit(const nn::QuantModel& q, const std::vector<int>& analog, cons
         mvm = std::move(a);
     }
     t.chip_s = seconds_since(t0);
+    t.weights_s = seconds_since(t_override);
     t0 = Clock::now();
     Tensor logits;
     for (int b = 0; b < n_images; b += 250) {
@@ -67,13 +70,21 @@ void run_units(const char* label, const nn::QuantModel& q, const std::vector<int
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < trials; ++i) t[static_cast<std::size_t>(i)] = run_unit(q, analog, card, chip, arr, images, n_images, i);
     const double wall = seconds_since(t0);
-    double chip_s = 0, run_s = 0;
-    for (const auto& u : t) chip_s += u.chip_s, run_s += u.run_s;
-    chip_s /= trials, run_s /= trials;
+    UnitTimes m;  // means over the units
+    for (const auto& u : t) {
+        m.chip_s += u.chip_s / trials, m.run_s += u.run_s / trials, m.weights_s += u.weights_s / trials;
+        m.stages.sample_s += u.stages.sample_s / trials, m.stages.erase_s += u.stages.erase_s / trials;
+        m.stages.program_s += u.stages.program_s / trials, m.stages.age_s += u.stages.age_s / trials;
+    }
+    const double run_1000 = m.run_s * 1000.0 / n_images;  // one unit's time for 1,000 images
+    auto pct = [&](double s) { return 100 * s / run_1000; };
     const double gflops = 2.0 * macs * n_images * trials / wall / 1e9;
-    std::printf("%-28s %7.2f s/unit  %8.0f img/s  %7.1f GFLOP/s eff  %5.1f%% of peak  chip %6.3f s = %5.1f%% of %d images\n",
-                label, wall / trials, n_images * trials / wall, gflops, 100 * gflops / peak, chip_s,
-                100 * chip_s / (run_s * 1000.0 / n_images), 1000);
+    std::printf("%-28s %7.2f s/unit  %8.0f img/s  %7.1f GFLOP/s eff  %5.1f%% of peak  chip %6.3f s = %5.1f%% of 1000 images\n",
+                label, wall / trials, n_images * trials / wall, gflops, 100 * gflops / peak, m.chip_s, pct(m.chip_s));
+    std::printf("%-28s chip stages: sample %.3f s (%.1f%%), erase %.3f s (%.1f%%), program %.3f s (%.1f%%), age %.3f s "
+                "(%.1f%%), weights/operating points %.3f s (%.1f%%)\n",
+                "", m.stages.sample_s, pct(m.stages.sample_s), m.stages.erase_s, pct(m.stages.erase_s), m.stages.program_s,
+                pct(m.stages.program_s), m.stages.age_s, pct(m.stages.age_s), m.weights_s, pct(m.weights_s));
 }
 
 }  // namespace

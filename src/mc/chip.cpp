@@ -1,5 +1,6 @@
 #include "flashmc/mc/chip.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <span>
@@ -57,7 +58,15 @@ device::LevelTargets mapping_targets(const device::Card& card, const array::Mapp
 }  // namespace
 
 Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, const device::Card& card,
-                 const ChipSettings& settings, const array::MappingParams& mapping, std::uint64_t seed, long point, long trial) {
+                 const ChipSettings& settings, const array::MappingParams& mapping, std::uint64_t seed, long point, long trial,
+                 ChipStageTimes* times) {
+    using clock = std::chrono::steady_clock;
+    auto stage_end = [&, t0 = clock::now()](double ChipStageTimes::*stage) mutable {
+        if (!times) return;
+        const auto t1 = clock::now();
+        times->*stage += std::chrono::duration<double>(t1 - t0).count();
+        t0 = t1;
+    };
     using namespace device;
     const array::MappingParams mp = layer_mapping_params(card, mapping);
     const LevelTargets targets = mapping_targets(card, mp, settings.verify_temperature_c);
@@ -81,14 +90,18 @@ Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, co
             const std::size_t cells_n = static_cast<std::size_t>(p.rows) * static_cast<std::size_t>(p.cols);
             CellArray cells = sample_cells(card, cells_n, settings.pe_cycles, streams,
                                            Grid{static_cast<std::uint64_t>(p.rows), static_cast<std::uint64_t>(p.cols)});
+            stage_end(&ChipStageTimes::sample_s);  // with the mapping and the tile's levels
             erase_cells(card, streams, cells);
+            stage_end(&ChipStageTimes::erase_s);
             switch (settings.program) {
                 case ProgramMode::verify: program_verify(card, targets, levels, streams, cells); break;
                 case ProgramMode::open_loop: program_open_loop(card, targets, levels, streams, cells); break;
                 case ProgramMode::statistical: program_statistical(card, targets, levels, streams, cells); break;
             }
+            stage_end(&ChipStageTimes::program_s);
             if (settings.retention_time_s > 0)
                 age_cells(card, settings.retention_time_s, settings.retention_temperature_c, cells);
+            stage_end(&ChipStageTimes::age_s);
             l.tiles.push_back(std::move(cells));
         }
         c.layers.push_back(std::move(l));

@@ -62,9 +62,16 @@ struct Chip {
     std::vector<std::uint64_t> keys() const;
 };
 
+// Seconds spent in each stage of sample_chip (added to), for benchmarks.
+struct ChipStageTimes {
+    double sample_s = 0, erase_s = 0, program_s = 0, age_s = 0;
+    double total_s() const { return sample_s + erase_s + program_s + age_s; }
+};
+
 // Maps, samples, erases, programs and ages every analog layer of one (point, trial).
 Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, const device::Card& card,
-                 const ChipSettings& chip, const array::MappingParams& mapping, std::uint64_t seed, long point, long trial);
+                 const ChipSettings& chip, const array::MappingParams& mapping, std::uint64_t seed, long point, long trial,
+                 ChipStageTimes* times = nullptr);
 
 // The current of one weight unit at the chip's read conditions, as the periphery sees it (above).
 // The tracking reference is a cell at the top level's verify target without variation, aged with
