@@ -70,9 +70,14 @@ TEST_CASE("sampled chips: effective weights near the codes, deterministic, keyed
     const array::MappingParams tiles;  // 256 × 256, differential
     const mc::Chip a = mc::sample_chip(f.model, analog, f.card, verify, tiles, 3, 0, 0);
     set_threads(2);
-    const mc::Chip b = mc::sample_chip(f.model, analog, f.card, verify, tiles, 3, 0, 0);
+    mc::ChipStageTimes times;  // timing the stages changes nothing
+    const mc::Chip b = mc::sample_chip(f.model, analog, f.card, verify, tiles, 3, 0, 0, &times);
     set_threads(0);
     REQUIRE(f.weights(a) == f.weights(b));  // any thread count
+    REQUIRE(times.sample_s > 0);
+    REQUIRE(times.program_s > 0);
+    REQUIRE(times.erase_s >= 0);
+    REQUIRE(times.age_s >= 0);
     REQUIRE(a.keys()[0] == mc::layer_stream_key(3, 0, 0, analog[0]));
     const mc::Chip c = mc::sample_chip(f.model, analog, f.card, verify, tiles, 3, 0, 1);
     REQUIRE(f.weights(c) != f.weights(a));
