@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 scripts/prepare-cifar10.sh >/dev/null
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-  names=(vth_variation ispp_step retention read_noise read_temperature ir_drop adc_bits worst_case)
+  names=(vth_variation ispp_step retention retention_activation read_noise read_temperature ir_drop adc_bits worst_case)
 fi
 threads=()
 [ -n "${FLASHMC_THREADS:-}" ] && threads=(--threads "$FLASHMC_THREADS")
