@@ -3,7 +3,7 @@
 //   2. static-error trials as the sweep runs them (one unit = one chip + its images, units spread
 //      over the threads): effective GFLOP/s against the measured SGEMM peak (target ≥ 50 %), and
 //      the per-trial overhead (sample + erase + program + age every cell, then read the effective
-//      weights) against the time to run 1,000 test images on the chip (target ≤ 10 %);
+//      weights) against the time to run 1,000 test images on the chip (target ≤ 10 %), stage by stage;
 //   3. the array path (fast IR drop, 8-bit ADCs, per-batch read noise) for comparison.
 // The network is an untrained ResNet-20 quantized after a random calibration batch: its shapes,
 // and therefore the costs, are those of the shipped model; accuracy is not measured here.

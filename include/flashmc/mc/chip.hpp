@@ -65,7 +65,6 @@ struct Chip {
 // Seconds spent in each stage of sample_chip (added to), for benchmarks.
 struct ChipStageTimes {
     double sample_s = 0, erase_s = 0, program_s = 0, age_s = 0;
-    double total_s() const { return sample_s + erase_s + program_s + age_s; }
 };
 
 // Maps, samples, erases, programs and ages every analog layer of one (point, trial).
