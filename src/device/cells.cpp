@@ -4,8 +4,6 @@
 #include <cmath>
 #include <limits>
 
-#include <omp.h>
-
 #include "flashmc/core/error.hpp"
 
 namespace flashmc::device {
@@ -13,29 +11,20 @@ namespace flashmc::device {
 namespace {
 
 using i64 = std::int64_t;
+using u64 = std::uint64_t;
 
-// The streams of one stage: stage_streams(s, stage).at(cell) is s.at({stage, cell}).
-StreamFamily stage_streams(const Streams& s, Stage stage) { return s.family({static_cast<std::uint64_t>(stage)}); }
+// The key hashes of one stage: stage_streams(s, stage).hash(cell) keys the counter-based draws of
+// s.at({stage, cell}).
+StreamFamily stage_streams(const Streams& s, Stage stage) { return s.family({static_cast<u64>(stage)}); }
 
-// N(μ, σ²) conditioned on x <= max_v. Rejection from the untruncated normal while the acceptance
-// is >= 16 % (cut at or above μ − σ); beyond, Robert's exponential proposal for the far tail
-// (C. P. Robert, Statistics and Computing 5:121, 1995).
-double normal_below(double mu, double sigma, double max_v, Stream& rng) {
-    if (sigma <= 0.0) return std::min(mu, max_v);
-    const double a = (max_v - mu) / sigma;  // cut in standard units
-    if (a >= -1.0) {
-        for (;;) {
-            const double z = rng.normal();
-            if (z <= a) return mu + sigma * z;
-        }
-    }
-    const double b = -a;  // sample z' = −z >= b
-    const double alpha = 0.5 * (b + std::sqrt(b * b + 4.0));
-    for (;;) {
-        const double z = b + rng.exponential(1.0 / alpha);
-        if (rng.uniform() <= std::exp(-0.5 * (z - alpha) * (z - alpha))) return mu - sigma * z;
-    }
+// N(μ, σ²) conditioned on x <= max_v, by inversion of one uniform u: x = μ + σ·Φ⁻¹(u·Φ(a)),
+// a = (max_v − μ)/σ, with Φ(a) given (common to all cells of an array). Exact in both the body
+// and the far tail; branch-free.
+inline double normal_below(double mu, double sigma, double max_v, double phi_cut, double u) {
+    const double x = sigma > 0.0 ? mu + sigma * normal_quantile(u * phi_cut) : mu;
+    return x < max_v ? x : max_v;
 }
+double normal_cdf(double a) { return 0.5 * std::erfc(-a / std::sqrt(2.0)); }
 
 void check_program_inputs(const LevelTargets& targets, std::span<const std::uint8_t> levels, const CellArray& cells,
                           const char* what) {
@@ -48,11 +37,22 @@ void check_program_inputs(const LevelTargets& targets, std::span<const std::uint
         if (levels[i] > top) fail(what, ": cell ", cells.first_cell + i, " has level ", int(levels[i]), " > ", top);
 }
 
-// The per-cell program efficiency η: the first draw of the cell's program stream, so that the
-// pulse-level, statistical and open-loop models see the same η for the same cell.
-double efficiency(Stream& program_rng, double sigma) {
-    return std::max(kMinEfficiency, 1.0 + sigma * program_rng.normal());
+// The per-cell program efficiency η from the normal draw of slot 0 of the cell's program stream,
+// so that the pulse-level, statistical and open-loop models see the same η for the same cell.
+inline double efficiency(double z, double sigma) {
+    const double eta = 1.0 + sigma * z;
+    return eta > kMinEfficiency ? eta : kMinEfficiency;
 }
+
+// Cells per block of the vectorized passes (the statistical program keeps ~40 KB per thread).
+constexpr i64 kBlock = 128;
+
+// Draw slots of a cell's program stream in the statistical model. Slot 0: η. Ladder L (0: coarse,
+// 1: fine) from base (L + 1)·2^32: the current noise of its first and last verify (the pair at +0), the
+// failure draw (+2), the overshoot (+3 on, see ispp_overshoot_v), and from +2^31 the trap
+// occupancies of verify v: + v·traps + j.
+constexpr u64 ladder_slot(int ladder) { return static_cast<u64>(ladder + 1) << 32; }
+constexpr u64 kTrapSlots = u64{1} << 31;
 
 }  // namespace
 
@@ -75,26 +75,18 @@ CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, co
     const auto& var = card.variation;
     const auto& ret = card.retention;
     const double beta_median = ret.beta_median * wear.beta_factor;
-    const double traps_mean = card.read_noise.rtn_traps_mean * wear.rtn_factor;
-    const double exp_minus_traps = std::exp(-traps_mean);
+    const std::vector<double> trap_cdf = poisson_cdf(card.read_noise.rtn_traps_mean * wear.rtn_factor);
     const i64 n = static_cast<i64>(count);
 
     const StreamFamily column_streams = stage_streams(streams, Stage::column_offset),
                        tile_streams = stage_streams(streams, Stage::tile_offset),
-                       static_streams = stage_streams(streams, Stage::statics),
-                       trap_streams = stage_streams(streams, Stage::traps);
-    const double amplitude = card.read_noise.rtn_amplitude_mean_v;
-    // One pass: each thread keeps the traps of its cells (a static schedule gives it one
-    // contiguous range) and they are concatenated in cell order afterwards.
-    std::vector<std::vector<float>> thread_amplitude(static_cast<std::size_t>(omp_get_max_threads())),
-        thread_occupancy(thread_amplitude.size());
+                       static_streams = stage_streams(streams, Stage::statics);
+    // Pass 1: the column and tile offsets, one draw per column and per tile, cached while
+    // consecutive cells share them.
 #pragma omp parallel
     {
-        // Column and tile offsets, cached while consecutive cells share them.
         std::uint64_t last_col = std::numeric_limits<std::uint64_t>::max(), last_tile = last_col;
         double col_off = 0.0, tile_off = 0.0;
-        std::vector<float>& amp = thread_amplitude[static_cast<std::size_t>(omp_get_thread_num())];
-        std::vector<float>& occ = thread_occupancy[static_cast<std::size_t>(omp_get_thread_num())];
         i64 next = -1;  // the cell after the previous one of this thread
         std::uint64_t col = 0, row = 0, tile = 0;
 #pragma omp for schedule(static)
@@ -109,28 +101,52 @@ CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, co
             }
             next = i + 1;
             if (var.sigma_vth_column_v > 0.0 && col != last_col) {
-                col_off = var.sigma_vth_column_v * column_streams.at(col).normal();
+                col_off = var.sigma_vth_column_v * draw_normal(column_streams.hash(col), 0);
                 last_col = col;
             }
             if (var.sigma_vth_tile_v > 0.0 && tile != last_tile) {
-                tile_off = var.sigma_vth_tile_v * tile_streams.at(tile).normal();
+                tile_off = var.sigma_vth_tile_v * draw_normal(tile_streams.hash(tile), 0);
                 last_tile = tile;
             }
-            Stream rng = static_streams.at(g);
-            const double z_vth = rng.normal(), z_n = rng.normal(), z_beta = rng.normal(), u_tail = rng.uniform();
-            const double offset = var.sigma_vth_v * z_vth + col_off + tile_off;
-            c.vth_offset_v[i] = static_cast<float>(offset);
-            c.slope_n[i] = static_cast<float>(std::max(kMinSlopeN, card.iv.slope_n + var.sigma_slope_n * z_n));
-            c.beta[i] = static_cast<float>(beta_median * std::exp(ret.beta_sigma_ln * z_beta) *
-                                           (u_tail < ret.tail_fraction ? ret.tail_beta_factor : 1.0));
-            c.vth_v[i] = static_cast<float>(ret.neutral_vth_v + offset);
-            Stream traps = trap_streams.at(g);
-            const std::uint32_t k = poisson_small(traps_mean, exp_minus_traps, traps);
-            c.trap_begin[i + 1] = k;
-            for (std::uint32_t j = 0; j < k; ++j) {
-                amp.push_back(static_cast<float>(amplitude > 0.0 ? traps.exponential(amplitude) : 0.0));
-                occ.push_back(static_cast<float>(traps.uniform()));
-            }
+            c.vth_offset_v[i] = static_cast<float>(col_off + tile_off);
+        }
+    }
+    // Pass 2, vectorized: the per-cell parameters and trap counts from the static stream: slot 0
+    // the normals of δ and n, slot 2 that of β, slot 3 the tail membership, slot 4 the trap count.
+    float* const offset_v = c.vth_offset_v.data();
+    float* const slope_n = c.slope_n.data();
+    float* const beta = c.beta.data();
+    float* const vth_v = c.vth_v.data();
+    std::uint32_t* const traps = c.trap_begin.data() + 1;
+    const double sigma_vth = var.sigma_vth_v, n_mean = card.iv.slope_n, sigma_n = var.sigma_slope_n,
+                 sigma_ln_beta = ret.beta_sigma_ln, tail_fraction = ret.tail_fraction,
+                 tail_factor = ret.tail_beta_factor, neutral = ret.neutral_vth_v;
+    const double* const cdf = trap_cdf.data();
+    const std::size_t cdf_size = trap_cdf.size();
+#pragma omp parallel for schedule(static)
+    for (i64 b0 = 0; b0 < n; b0 += kBlock) {
+        const i64 m = std::min(kBlock, n - b0);
+        alignas(64) double u_traps[kBlock];
+#pragma omp simd
+        for (i64 j = 0; j < m; ++j) {
+            const i64 i = b0 + j;
+            const std::uint64_t h = static_streams.hash(first_cell + static_cast<std::uint64_t>(i));
+            const NormalPair z = draw_normal_pair(h, 0);
+            const double offset = sigma_vth * z.first + offset_v[i];
+            const double slope = n_mean + sigma_n * z.second;
+            offset_v[i] = static_cast<float>(offset);
+            slope_n[i] = static_cast<float>(slope > kMinSlopeN ? slope : kMinSlopeN);
+            beta[i] = static_cast<float>(beta_median * exp_fast(sigma_ln_beta * draw_normal(h, 2)) *
+                                         (draw_uniform(h, 3) < tail_fraction ? tail_factor : 1.0));
+            vth_v[i] = static_cast<float>(neutral + offset);
+            u_traps[j] = draw_uniform(h, 4);
+            traps[i] = 0;
+        }
+        // The trap count: Poisson by inversion of u (poisson_cdf), one table entry at a time.
+        for (std::size_t k = 0; k < cdf_size; ++k) {
+            const double f = cdf[k];
+#pragma omp simd
+            for (i64 j = 0; j < m; ++j) traps[b0 + j] += f <= u_traps[j];
         }
     }
     std::uint64_t total = 0;
@@ -139,11 +155,19 @@ CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, co
         if (total > std::numeric_limits<std::uint32_t>::max()) fail("sample_cells: more than 2^32 RTN traps");
         c.trap_begin[i] = static_cast<std::uint32_t>(total);
     }
-    c.trap_amplitude_v.reserve(total);
-    c.trap_occupancy.reserve(total);
-    for (std::size_t t = 0; t < thread_amplitude.size(); ++t) {
-        c.trap_amplitude_v.insert(c.trap_amplitude_v.end(), thread_amplitude[t].begin(), thread_amplitude[t].end());
-        c.trap_occupancy.insert(c.trap_occupancy.end(), thread_occupancy[t].begin(), thread_occupancy[t].end());
+    // Pass 3: trap j of a cell has its amplitude and occupancy at slots 5 + 2j and 6 + 2j.
+    c.trap_amplitude_v.resize(total);
+    c.trap_occupancy.resize(total);
+    const double amplitude = card.read_noise.rtn_amplitude_mean_v;
+#pragma omp parallel for schedule(static)
+    for (i64 i = 0; i < n; ++i) {
+        const std::uint32_t b = c.trap_begin[i], k = c.trap_begin[i + 1] - b;
+        if (k == 0) continue;
+        const std::uint64_t h = static_streams.hash(first_cell + static_cast<std::uint64_t>(i));
+        for (std::uint32_t j = 0; j < k; ++j) {
+            c.trap_amplitude_v[b + j] = static_cast<float>(amplitude > 0.0 ? draw_exponential(h, 5 + 2 * j, amplitude) : 0.0);
+            c.trap_occupancy[b + j] = static_cast<float>(draw_uniform(h, 6 + 2 * j));
+        }
     }
     return c;
 }
@@ -151,17 +175,22 @@ CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, co
 void erase_cells(const Card& card, const Streams& streams, CellArray& cells) {
     const Card worn = worn_card(card, cells.pe_cycles);
     const EraseParams& e = worn.erase;
+    const double mean = e.mean_vth_v, sigma = e.sigma_vth_v, verify = e.verify_vth_v,
+                 over_fraction = e.over_erase_mean_v > 0.0 ? e.over_erase_fraction : 0.0, over_mean = e.over_erase_mean_v;
+    const double phi_cut = sigma > 0.0 ? normal_cdf((verify - mean) / sigma) : 1.0;
     const i64 n = static_cast<i64>(cells.size());
     const StreamFamily erase_streams = stage_streams(streams, Stage::erase);
-#pragma omp parallel for schedule(static)
+    float* const vth_v = cells.vth_v.data();
+    // Slot 0: the erased V_th; slots 1, 2: over-erase membership and depth.
+#pragma omp parallel for simd schedule(static)
     for (i64 i = 0; i < n; ++i) {
-        Stream rng = erase_streams.at(cells.first_cell + static_cast<std::uint64_t>(i));
-        double v = normal_below(e.mean_vth_v, e.sigma_vth_v, e.verify_vth_v, rng);
-        if (rng.uniform() < e.over_erase_fraction && e.over_erase_mean_v > 0.0) v -= rng.exponential(e.over_erase_mean_v);
-        cells.vth_v[i] = static_cast<float>(v);
-        cells.pulses[i] = 0;
-        cells.program_failed[i] = 0;
+        const std::uint64_t h = erase_streams.hash(cells.first_cell + static_cast<std::uint64_t>(i));
+        const double v = normal_below(mean, sigma, verify, phi_cut, draw_uniform(h, 0));
+        const double depth = draw_exponential(h, 2, over_mean);
+        vth_v[i] = static_cast<float>(draw_uniform(h, 1) < over_fraction ? v - depth : v);
     }
+    std::fill(cells.pulses.begin(), cells.pulses.end(), 0);
+    std::fill(cells.program_failed.begin(), cells.program_failed.end(), 0);
     cells.retention_equivalent_s = 0.0;
 }
 
@@ -181,8 +210,8 @@ void program_verify(const Card& card, const LevelTargets& targets, std::span<con
         const std::uint64_t g = cells.first_cell + static_cast<std::uint64_t>(i);
         const int k = levels[i];
         const double i_target = targets.current_a[k];
-        Stream rng = program_streams.at(g);
-        const double eta = efficiency(rng, p.efficiency_sigma);
+        CellStream rng(program_streams.hash(g));  // slot 0 (η), then the pulses' draws in sequence
+        const double eta = efficiency(rng.normal(), p.efficiency_sigma);
         const double nvt = cells.slope_n[i] * vt;
         const float* amp = cells.trap_amplitude_v.data() + cells.trap_begin[i];
         const float* occ = cells.trap_occupancy.data() + cells.trap_begin[i];
@@ -227,20 +256,26 @@ void program_open_loop(const Card& card, const LevelTargets& targets, std::span<
     const ProgramParams& p = worn.program;
     const double shift = wear_after(card.cycling, cells.pe_cycles).window_shift_v;
     const double vn = card.retention.neutral_vth_v;
+    const double slope_n = card.iv.slope_n;
     const i64 n = static_cast<i64>(cells.size());
     const StreamFamily program_streams = stage_streams(streams, Stage::program);
-#pragma omp parallel for schedule(static)
+    const std::uint8_t* const level = levels.data();
+    const float* const offset_v = cells.vth_offset_v.data();
+    float* const vth_v = cells.vth_v.data();
+    const double* const overdrive_u = targets.overdrive_u.data();
+    const double nvt = slope_n * targets.thermal_voltage_v, vth_top = targets.read_vgs_v + targets.vth_shift_v;
+    const double sigma_eta = p.efficiency_sigma, cpp_f = p.cpp_f, fano = p.injection_fano;
+    // Slot 0: η; slot 1: the injection noise.
+#pragma omp parallel for simd schedule(static)
     for (i64 i = 0; i < n; ++i) {
-        const std::uint64_t g = cells.first_cell + static_cast<std::uint64_t>(i);
-        const double charge = targets.vth_v(levels[i], card.iv.slope_n) - vn;  // nominal V_th shift to place
-        Stream rng = program_streams.at(g);
-        const double placed = efficiency(rng, p.efficiency_sigma) * charge;
-        const double sigma_inj = injection_sigma_v(placed, p.cpp_f, p.injection_fano);
-        const double noise = sigma_inj > 0.0 ? sigma_inj * rng.normal() : 0.0;
-        cells.vth_v[i] = static_cast<float>(vn + cells.vth_offset_v[i] + shift + placed + noise);
-        cells.pulses[i] = 0;
-        cells.program_failed[i] = 0;
+        const std::uint64_t h = program_streams.hash(cells.first_cell + static_cast<std::uint64_t>(i));
+        const double charge = vth_top - nvt * overdrive_u[level[i]] - vn;  // nominal V_th shift to place (T_k − V_n)
+        const double placed = efficiency(draw_normal(h, 0), sigma_eta) * charge;
+        const double noise = injection_sigma_v(placed, cpp_f, fano) * draw_normal(h, 1);
+        vth_v[i] = static_cast<float>(vn + offset_v[i] + shift + placed + noise);
     }
+    std::fill(cells.pulses.begin(), cells.pulses.end(), 0);
+    std::fill(cells.program_failed.begin(), cells.program_failed.end(), 0);
     cells.retention_equivalent_s = 0.0;
 }
 
@@ -253,56 +288,96 @@ void program_statistical(const Card& card, const LevelTargets& targets, std::spa
     const double sigma_i = card.read_noise.current_sigma_rel;
     // ln(1 − 8σ_I): the most negative ln of an 8σ current-noise draw, for the first-verify bound.
     const double ln_low_current = 8.0 * sigma_i < 1.0 ? std::log1p(-8.0 * sigma_i) : 0.0;
+    const bool dv = p.double_verify();
+    const int first_ladder = dv ? 0 : 1;
+    const double step_of[2] = {p.coarse_step_v, p.step_v};
     const i64 n = static_cast<i64>(cells.size());
     const StreamFamily program_streams = stage_streams(streams, Stage::program);
+    const double* const overdrive_u = targets.overdrive_u.data();
+    const double* const log_slope = targets.log_slope.data();
+    const double vth_top = targets.read_vgs_v + targets.vth_shift_v;
+    const double sigma_eta = p.efficiency_sigma, cpp_f = p.cpp_f, fano = p.injection_fano;
+    const std::int32_t max_pulses = p.max_pulses;
 #pragma omp parallel for schedule(static)
-    for (i64 i = 0; i < n; ++i) {
-        const std::uint64_t g = cells.first_cell + static_cast<std::uint64_t>(i);
-        const int k = levels[i];
-        Stream rng = program_streams.at(g);
-        const double eta = efficiency(rng, p.efficiency_sigma);
-        const double nvt = cells.slope_n[i] * vt;
-        const double target = targets.vth_v(k, cells.slope_n[i]);
-        const float* amp = cells.trap_amplitude_v.data() + cells.trap_begin[i];
-        const float* occ = cells.trap_occupancy.data() + cells.trap_begin[i];
-        const std::uint32_t traps = cells.trap_count(i);
-        // Verify-read noise in V_th: the RTN shift, and the current noise through the local slope
-        // d ln I / dV_th = −γ_k / (n V_T) (exact in subthreshold, where γ = 1).
-        const double volts_per_ln_current = nvt / targets.log_slope[k];
-        auto verify_noise = [&]() {
-            const double r = rtn_shift_v(amp, occ, traps, rng);
-            const double f = sigma_i > 0.0 ? std::max(current_noise_factor(sigma_i, rng), 1e-3) : 1.0;
-            return r - volts_per_ln_current * std::log(f);
-        };
-        double v = cells.vth_v[i];
-        int pulses = 0;
-        std::uint8_t failed = 0;
-        // First verify: skipped (as failing) when even the largest noise cannot lift the cell
-        // to the level: all traps occupied plus an 8σ current-noise draw (p < 1e-15).
-        double noise_bound = 8.0 * sigma_i < 1.0 ? -volts_per_ln_current * ln_low_current
-                                                 : std::numeric_limits<double>::infinity();
-        for (std::uint32_t j = 0; j < traps; ++j) noise_bound += amp[j];
-        // One ladder from v to `level` (the fine one: the target; the coarse one: target − margin).
-        auto ladder = [&](double step_v, double level) {
-            const double step = step_v * eta;
-            const double sigma_inj = injection_sigma_v(step, p.cpp_f, p.injection_fano);
-            if (!(v + noise_bound < level || v + verify_noise() < level)) return;
-            const double needed = std::max(1.0, std::ceil((level - v) / step));
-            if (pulses + needed > p.max_pulses) {
-                const int left = p.max_pulses - pulses;
-                pulses = p.max_pulses;
-                failed = 1;
-                v += left * step + std::sqrt(double(left)) * sigma_inj * rng.normal();
-            } else {
-                pulses += static_cast<int>(needed);
-                v = level + ispp_overshoot_v(step, sigma_inj, rng) - verify_noise();
+    for (i64 b0 = 0; b0 < n; b0 += kBlock) {
+        const i64 m = std::min(kBlock, n - b0);
+        // First pass, vectorized: everything of a cell that does not depend on its traps or on
+        // which branch its ladders take. Per ladder: the step η·ΔV, the injection σ, the current
+        // noise of the first and last verify in V_th, the overshoot's U and its
+        // first rejection round (0: rejected).
+        alignas(64) std::uint64_t h[kBlock];
+        alignas(64) double eta[kBlock], target[kBlock], vpl[kBlock], step[2][kBlock], sig[2][kBlock],
+            noise0[2][kBlock], noise1[2][kBlock], u_over[2][kBlock], x_over[2][kBlock];
+        const std::uint8_t* const level = levels.data() + b0;
+        const float* const slope_n = cells.slope_n.data() + b0;
+#pragma omp simd
+        for (i64 i = 0; i < m; ++i) {
+            h[i] = program_streams.hash(cells.first_cell + static_cast<std::uint64_t>(b0 + i));
+            eta[i] = efficiency(draw_normal(h[i], 0), sigma_eta);
+            const double nvt = slope_n[i] * vt;
+            target[i] = vth_top - nvt * overdrive_u[level[i]];
+            // Verify-read noise in V_th: the current noise through the local slope
+            // d ln I / dV_th = −γ_k / (n V_T) (exact in subthreshold, where γ = 1).
+            vpl[i] = nvt / log_slope[level[i]];
+        }
+        for (int l = first_ladder; l < 2; ++l) {
+            const u64 base = ladder_slot(l);
+            const double step_v = step_of[l];
+            double *const step_l = step[l], *const sig_l = sig[l], *const noise0_l = noise0[l], *const noise1_l = noise1[l],
+                          *const u_over_l = u_over[l], *const x_over_l = x_over[l];
+#pragma omp simd
+            for (i64 i = 0; i < m; ++i) {
+                const double s = step_v * eta[i];
+                const double sg = injection_sigma_v(s, cpp_f, fano);
+                step_l[i] = s, sig_l[i] = sg;
+                const NormalPair z = draw_normal_pair(h[i], base);
+                const double f0 = 1.0 + sigma_i * z.first, f1 = 1.0 + sigma_i * z.second;
+                noise0_l[i] = -vpl[i] * log_fast(f0 > 1e-3 ? f0 : 1e-3);
+                noise1_l[i] = -vpl[i] * log_fast(f1 > 1e-3 ? f1 : 1e-3);
+                u_over_l[i] = draw_uniform(h[i], base + 3);
+                x_over_l[i] = sg > 0.0 ? size_biased_round_v(s, sg, h[i], base + 3, 0) : s;
             }
-        };
-        if (p.double_verify()) ladder(p.coarse_step_v, target - p.coarse_margin_v);
-        if (!failed) ladder(p.step_v, target);
-        cells.vth_v[i] = static_cast<float>(v);
-        cells.pulses[i] = static_cast<std::uint16_t>(pulses);
-        cells.program_failed[i] = failed;
+        }
+        // Second pass, per cell: the RTN of each verify and the ladders.
+        for (i64 i = 0; i < m; ++i) {
+            const i64 c = b0 + i;
+            const float* amp = cells.trap_amplitude_v.data() + cells.trap_begin[c];
+            const float* occ = cells.trap_occupancy.data() + cells.trap_begin[c];
+            const std::uint32_t traps = cells.trap_count(c);
+            auto rtn = [&](int l, int verify) {
+                CellStream r(h[i], ladder_slot(l) + kTrapSlots + static_cast<u64>(verify) * traps);
+                return rtn_shift_v(amp, occ, traps, r);
+            };
+            double v = cells.vth_v[c];
+            int pulses = 0;
+            std::uint8_t failed = 0;
+            // First verify: skipped (as failing) when even the largest noise cannot lift the cell
+            // to the level: all traps occupied plus an 8σ current-noise draw (p < 1e-15).
+            double noise_bound = 8.0 * sigma_i < 1.0 ? -vpl[i] * ln_low_current : std::numeric_limits<double>::infinity();
+            for (std::uint32_t j = 0; j < traps; ++j) noise_bound += amp[j];
+            // Ladder l from v to `level` (fine: the target; coarse: target − margin).
+            auto ladder = [&](int l, double level) {
+                if (!(v + noise_bound < level || v + rtn(l, 0) + noise0[l][i] < level)) return;
+                const double s = step[l][i];
+                const double needed = std::max(1.0, std::ceil((level - v) / s));
+                if (pulses + needed > max_pulses) {
+                    const int left = max_pulses - pulses;
+                    pulses = max_pulses;
+                    failed = 1;
+                    v += left * s + std::sqrt(double(left)) * sig[l][i] * draw_normal(h[i], ladder_slot(l) + 2);
+                } else {
+                    pulses += static_cast<int>(needed);
+                    const double x = x_over[l][i] != 0.0 ? x_over[l][i]
+                                                         : size_biased_v(s, sig[l][i], h[i], ladder_slot(l) + 3, 1);
+                    v = level + u_over[l][i] * x - (rtn(l, 1) + noise1[l][i]);
+                }
+            };
+            if (first_ladder == 0) ladder(0, target[i] - p.coarse_margin_v);
+            if (!failed) ladder(1, target[i]);
+            cells.vth_v[c] = static_cast<float>(v);
+            cells.pulses[c] = static_cast<std::uint16_t>(pulses);
+            cells.program_failed[c] = failed;
+        }
     }
     cells.retention_equivalent_s = 0.0;
 }
@@ -342,21 +417,26 @@ void read_currents_a(const Card& card, const CellArray& cells, const ReadConditi
     const double i0 = specific_current_at_a(card.iv, read.temperature_c);
     const double d = read.vds_v / vt;
     const double vth_shift = card.iv.vth_temp_coeff_v_per_k * (read.temperature_c - card.iv.reference_temperature_c);
-    const double sigma_i = card.read_noise.current_sigma_rel;
     current_a.resize(cells.size());
     const i64 n = static_cast<i64>(cells.size());
-    const StreamFamily read_streams = streams.family({static_cast<std::uint64_t>(Stage::read), read_key});
-#pragma omp parallel for schedule(static)
+    const double vgs = read.vgs_v;
+    const float* const vth_v = cells.vth_v.data();
+    const float* const slope_n = cells.slope_n.data();
+    float* const out = current_a.data();
+    if (noise == Noise::off) {
+#pragma omp parallel for simd schedule(static)
+        for (i64 i = 0; i < n; ++i)
+            out[i] = static_cast<float>(i0 * normalized_current((vgs - (vth_v[i] - vth_shift)) / (slope_n[i] * vt), d));
+        return;
+    }
+    std::vector<float> rtn, factor;
+    sample_read_noise(card, cells, streams, read_key, rtn, factor);
+    const float* const rtn_v = rtn.data();
+    const float* const factor_v = factor.data();
+#pragma omp parallel for simd schedule(static)
     for (i64 i = 0; i < n; ++i) {
-        double vth = cells.vth_v[i] - vth_shift, factor = 1.0;
-        if (noise == Noise::on) {
-            Stream rng = read_streams.at(cells.first_cell + static_cast<std::uint64_t>(i));
-            vth += rtn_shift_v(cells.trap_amplitude_v.data() + cells.trap_begin[i],
-                               cells.trap_occupancy.data() + cells.trap_begin[i], cells.trap_count(i), rng);
-            factor = current_noise_factor(sigma_i, rng);
-        }
-        const double u = (read.vgs_v - vth) / (cells.slope_n[i] * vt);
-        current_a[i] = static_cast<float>(i0 * normalized_current(u, d) * factor);
+        const double vth = vth_v[i] - vth_shift + rtn_v[i];
+        out[i] = static_cast<float>(i0 * normalized_current((vgs - vth) / (slope_n[i] * vt), d) * factor_v[i]);
     }
 }
 
@@ -369,13 +449,23 @@ void sample_read_noise(const Card& card, const CellArray& cells, const Streams& 
     current_factor.resize(cells.size());
     const i64 n = static_cast<i64>(cells.size());
     const StreamFamily read_streams = streams.family({static_cast<std::uint64_t>(Stage::read), read_key});
+    // Slot 0: the current noise, vectorized; slots 1, 2, …: the occupancy of each trap.
+    float* const factor = current_factor.data();
+#pragma omp parallel for simd schedule(static)
+    for (i64 i = 0; i < n; ++i) {
+        const double f = 1.0 + sigma_i * draw_normal(read_streams.hash(cells.first_cell + static_cast<std::uint64_t>(i)), 0);
+        factor[i] = static_cast<float>(f > 0.0 ? f : 0.0);  // current_noise_factor: never negative
+    }
 #pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {
-        Stream rng = read_streams.at(cells.first_cell + static_cast<std::uint64_t>(i));
+        const std::uint32_t traps = cells.trap_count(i);
+        if (traps == 0) {
+            rtn_shift[i] = 0.0f;
+            continue;
+        }
+        CellStream rng(read_streams.hash(cells.first_cell + static_cast<std::uint64_t>(i)), 1);
         rtn_shift[i] = static_cast<float>(rtn_shift_v(cells.trap_amplitude_v.data() + cells.trap_begin[i],
-                                                      cells.trap_occupancy.data() + cells.trap_begin[i],
-                                                      cells.trap_count(i), rng));
-        current_factor[i] = static_cast<float>(current_noise_factor(sigma_i, rng));
+                                                      cells.trap_occupancy.data() + cells.trap_begin[i], traps, rng));
     }
 }
 

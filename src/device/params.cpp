@@ -5,7 +5,10 @@
 #include "flashmc/device/retention.hpp"
 #include "flashmc/device/variation.hpp"
 
+#include <algorithm>
 #include <cmath>
+
+#include "flashmc/core/error.hpp"
 
 namespace flashmc::device {
 
@@ -13,6 +16,20 @@ void VariationParams::validate() const { validate_fields(*this); }
 void CyclingParams::validate() const { validate_fields(*this); }
 void RetentionParams::validate() const { validate_fields(*this); }
 void ReadNoiseParams::validate() const { validate_fields(*this); }
+
+std::vector<double> poisson_cdf(double mean) {
+    if (!(mean >= 0.0 && mean <= 1e4)) fail("poisson_cdf: mean ", mean, " is out of range [0, 1e4]");
+    std::vector<double> table;
+    // Terms p_k = p_{k−1}·mean/k in log space, so that e^−mean may underflow for large means.
+    double cdf = 0.0, log_p = -mean;
+    for (int k = 0;; ++k) {
+        if (k > 0) log_p += std::log(mean / k);
+        cdf += std::exp(log_p);
+        table.push_back(std::min(cdf, 1.0));
+        if (cdf >= 1.0 || (k > mean && log_p < -40.0)) break;
+    }
+    return table;
+}
 
 // σ × (1 + g r^p), ΔV = s r^p, λ × (1 + g r^p), β × (1 + g r^p) with r = N / N_ref.
 Wear wear_after(const CyclingParams& p, double cycles) {

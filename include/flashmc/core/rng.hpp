@@ -1,13 +1,17 @@
 #pragma once
 // Reproducible randomness: never a global generator. A Stream is derived from a hash of the seed
 // and a tuple of keys (point, trial, layer, tile, cell, image, ...), so a result cannot depend on
-// thread or rank count. Generator: xoshiro256** (Blackman & Vigna 2018), seeded by splitmix64;
-// distributions from Boost.Random, whose algorithms (unlike std::) are fixed across platforms.
+// thread or rank count. Stream: xoshiro256** (Blackman & Vigna 2018), seeded by splitmix64, with
+// Boost.Random's distributions (fixed across platforms, unlike std::), for sequential use (data
+// order, augmentation, ADC offsets). Per-cell work uses the counter-based draws below instead.
 #include <boost/random/exponential_distribution.hpp>
 #include <boost/random/normal_distribution.hpp>
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+
+#include "flashmc/core/fast_math.hpp"
 
 namespace flashmc {
 
@@ -60,7 +64,6 @@ public:
     double normal() { return boost::random::normal_distribution<double>(0.0, 1.0)(*this); }  // Boost ziggurat
     double normal(double mean, double sd) { return mean + sd * normal(); }
     double exponential(double mean) { return boost::random::exponential_distribution<double>(1.0 / mean)(*this); }
-    std::uint64_t poisson(double mean);    // Poisson(mean)
     std::uint64_t below(std::uint64_t n);  // uniform integer in [0, n), unbiased
 
 private:
@@ -74,9 +77,47 @@ class StreamFamily {
 public:
     explicit StreamFamily(std::uint64_t prefix_hash) : h_(prefix_hash) {}
     Stream at(std::uint64_t key) const { return Stream(hash_key(h_, key)); }
+    std::uint64_t hash(std::uint64_t key) const { return hash_key(h_, key); }  // the key hash of at(key)
 
 private:
     std::uint64_t h_;
+};
+
+// Counter-based draws, for per-cell work: draw k of the stream with key hash h is
+// splitmix64(h + k·γ), the k-th output of SplitMix64 seeded with h (Steele, Lea & Flood, OOPSLA
+// 2014). A pure function of (h, k), so any draw is reached directly: a stage names its draws by
+// slot, and loops over cells vectorize (everything here is branch-free inline arithmetic).
+constexpr std::uint64_t draw_bits(std::uint64_t h, std::uint64_t k) { return splitmix64(h + k * 0x9E3779B97F4A7C15ULL); }
+// U(0, 1), open at both ends: the 2^53 midpoints (j + ½)·2^−53, safe for log and the quantile.
+inline double draw_uniform(std::uint64_t h, std::uint64_t k) {
+    return (static_cast<double>(draw_bits(h, k) >> 11) + 0.5) * 0x1.0p-53;
+}
+// N(0, 1) by Box–Muller (Box & Muller, Ann. Math. Stat. 29:610, 1958): r = sqrt(−2 ln u₁), with
+// u₁ from the slot's bits and u₂ from their SplitMix64 image, gives two independent normals
+// r·cos(2π u₂) and r·sin(2π u₂). draw_normal is the first; draw_normal_pair both, for one slot.
+struct NormalPair {
+    double first, second;
+};
+inline NormalPair draw_normal_pair(std::uint64_t h, std::uint64_t k) {
+    const std::uint64_t b = draw_bits(h, k);
+    const double u1 = (static_cast<double>(b >> 11) + 0.5) * 0x1.0p-53;
+    const double u2 = static_cast<double>(splitmix64(b) >> 11) * 0x1.0p-53;
+    const double r = std::sqrt(-2.0 * log_fast(u1));
+    return {r * cos_2pi(u2), r * cos_2pi(u2 - 0.25)};
+}
+inline double draw_normal(std::uint64_t h, std::uint64_t k) { return draw_normal_pair(h, k).first; }
+inline double draw_exponential(std::uint64_t h, std::uint64_t k, double mean) { return -mean * log_fast(draw_uniform(h, k)); }
+
+// The counter-based draws of one key hash in sequence, from a first slot.
+class CellStream {
+public:
+    explicit CellStream(std::uint64_t h, std::uint64_t first_slot = 0) : h_(h), k_(first_slot) {}
+    double uniform() { return draw_uniform(h_, k_++); }
+    double normal() { return draw_normal(h_, k_++); }
+    double exponential(double mean) { return draw_exponential(h_, k_++, mean); }
+
+private:
+    std::uint64_t h_, k_;
 };
 
 // The seed of a run; at(keys...) gives the stream for one (point, trial, layer, ...) tuple.

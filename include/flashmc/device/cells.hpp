@@ -4,9 +4,10 @@
 // program_verify | program_open_loop | program_statistical → age_cells (any number of bakes) →
 // read_currents_a (any number of reads, each with fresh noise).
 //
-// Randomness: every cell draws from its own stream, streams.at({stage, cell}) (reads:
-// streams.at({stage, read_key, cell})), where cell = first_cell + i. Results are therefore the same
-// for any thread count and any split of a chip into CellArrays. Pass streams specific to the
+// Randomness: every cell draws from its own counter-based stream (draw_bits in core/rng.hpp) keyed
+// by the hash of (stage, cell) (reads: (stage, read_key, cell)), where cell = first_cell + i; each
+// stage names its draws by slot. Results are therefore the same for any thread count and any split
+// of a chip into CellArrays, and the per-cell loops vectorize. Pass streams specific to the
 // group of cells, e.g. Streams(hash_keys(run_seed, {point, trial, layer})), and give each tile
 // of the group its own first_cell range.
 //
@@ -23,7 +24,7 @@ namespace flashmc::device {
 
 // Stream stage keys (the first key of every per-cell stream).
 enum class Stage : std::uint64_t {
-    statics = 1, tile_offset = 2, column_offset = 3, traps = 4, erase = 5, program = 7, read = 8,
+    statics = 1, tile_offset = 2, column_offset = 3, erase = 5, program = 7, read = 8,  // statics: also the RTN traps
 };
 
 struct CellArray {

@@ -81,6 +81,25 @@ inline double injection_sigma_v(double shift_v, double cpp_f, double fano) {
 // density P(X > x)/E[X], sampled exactly as U·X̃ with U ~ U(0,1) and X̃ size-biased (density
 // x·f(x)/E[X]). For σ = 0 this is U(0, step). X̃ is drawn by rejection from N(step + σ²/step, σ²),
 // accepted with probability (x/step)·e^{1 − x/step}.
-double ispp_overshoot_v(double step_v, double sigma_v, Stream& rng);
+// Draws: counter-based from key hash h: U at `slot`; round m of the rejection at slot + 1 + 2m and
+// slot + 2 + 2m (proposal, acceptance).
+
+// Round m of the rejection for X̃: the accepted value, or 0 when the round rejects (σ > 0). Branch-free.
+inline double size_biased_round_v(double step_v, double sigma_v, std::uint64_t h, std::uint64_t slot, std::uint64_t m) {
+    const double x = step_v + sigma_v * sigma_v / step_v + sigma_v * draw_normal(h, slot + 1 + 2 * m);
+    const double r = x / step_v;
+    const bool accept = (x > 0.0) & (draw_uniform(h, slot + 2 + 2 * m) < r * exp_fast(1.0 - r));  // & : no branch
+    return accept ? x : 0.0;
+}
+// X̃ from round `first_round` on (σ > 0).
+inline double size_biased_v(double step_v, double sigma_v, std::uint64_t h, std::uint64_t slot, std::uint64_t first_round) {
+    double x = 0.0;
+    for (std::uint64_t m = first_round; x == 0.0; ++m) x = size_biased_round_v(step_v, sigma_v, h, slot, m);
+    return x;
+}
+inline double ispp_overshoot_v(double step_v, double sigma_v, std::uint64_t h, std::uint64_t slot) {
+    const double u = draw_uniform(h, slot);
+    return sigma_v > 0.0 ? u * size_biased_v(step_v, sigma_v, h, slot, 0) : u * step_v;
+}
 
 }  // namespace flashmc::device

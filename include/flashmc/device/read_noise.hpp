@@ -5,6 +5,7 @@
 // occupied with probability p, independently of earlier reads (reads far apart compared with the
 // capture/emission times), and its current multiplied by (1 + σ_I·z), z ~ N(0, 1).
 #include <cstdint>
+#include <vector>
 
 #include "flashmc/core/rng.hpp"
 #include "flashmc/io/toml.hpp"
@@ -27,32 +28,20 @@ struct ReadNoiseParams {
     void validate() const;
 };
 
-// Poisson(mean) by sequential inversion with one uniform (Devroye 1986, §X.3.3), given
-// exp(−mean) precomputed: cheaper than constructing a distribution per cell for the small means
-// of trap counts. Means above 30 use Stream::poisson.
-inline std::uint32_t poisson_small(double mean, double exp_minus_mean, Stream& rng) {
-    if (mean > 30.0) return static_cast<std::uint32_t>(rng.poisson(mean));
-    const double u = rng.uniform();
-    double p = exp_minus_mean, cdf = p;
-    std::uint32_t k = 0;
-    while (u >= cdf && p > 0.0) {
-        ++k;
-        p *= mean / k;
-        cdf += p;
-    }
-    return k;
-}
+// The CDF F(0), F(1), … of Poisson(mean), until F rounds to 1 (or its terms vanish past the mean).
+// A Poisson draw by inversion of one uniform u (Devroye 1986, §X.3.3) is the number of k with
+// F(k) <= u: sample_cells counts it over this table for a block of cells at once.
+std::vector<double> poisson_cdf(double mean);
 
 // The RTN V_th shift of one read: Σ_j A_j·[trap j occupied], occupied with probability p_j.
-inline double rtn_shift_v(const float* amplitude_v, const float* occupancy, std::uint32_t count, Stream& rng) {
+inline double rtn_shift_v(const float* amplitude_v, const float* occupancy, std::uint32_t count, CellStream& rng) {
     double dv = 0.0;
-    for (std::uint32_t j = 0; j < count; ++j)
-        if (rng.uniform() < occupancy[j]) dv += amplitude_v[j];
+    for (std::uint32_t j = 0; j < count; ++j) dv += rng.uniform() < occupancy[j] ? amplitude_v[j] : 0.0f;  // no branch on the draw
     return dv;
 }
 
 // The multiplicative current noise of one read, 1 + σ_I·z, floored at 0 (a current is never negative).
-inline double current_noise_factor(double sigma_rel, Stream& rng) {
+inline double current_noise_factor(double sigma_rel, CellStream& rng) {
     if (sigma_rel == 0.0) return 1.0;
     const double f = 1.0 + sigma_rel * rng.normal();
     return f > 0.0 ? f : 0.0;
