@@ -110,3 +110,22 @@ TEST_CASE("sampled read noise reproduces read_currents_a through the scalar I-V"
     }
     REQUIRE(with_rtn > c.size() / 10);
 }
+
+TEST_CASE("the Poisson CDF table is exact and ends where F rounds to 1", "[device][rtn]") {
+    const std::vector<double> f = poisson_cdf(1.5);
+    double p = std::exp(-1.5), cdf = 0;
+    for (std::size_t k = 0; k < 8; ++k) {
+        cdf += p;
+        REQUIRE(f[k] == Approx(cdf).epsilon(1e-14));
+        p *= 1.5 / double(k + 1);
+    }
+    REQUIRE(f.back() == Approx(1.0).epsilon(1e-16));
+    REQUIRE(f.size() < 40);
+    REQUIRE(poisson_cdf(0.0) == std::vector<double>{1.0});
+    // A large mean, where e^−mean underflows: the table still sums to 1; F(800) = 0.50940165799987
+    // (the sum of the exact terms e^{−λ + k ln λ − ln k!} in double precision).
+    const std::vector<double> g = poisson_cdf(800.0);
+    REQUIRE(g.back() == Approx(1.0).epsilon(1e-12));
+    REQUIRE(g[800] == Approx(0.50940165799987).epsilon(1e-10));
+    REQUIRE_THROWS_WITH(poisson_cdf(-1.0), Catch::Contains("out of range"));
+}
