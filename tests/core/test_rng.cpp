@@ -80,6 +80,8 @@ TEST_CASE("counter-based draws: random access equals the sequence; pinned; right
     REQUIRE(seq.uniform() == draw_uniform(h, 5));
     REQUIRE(seq.normal() == draw_normal(h, 6));
     REQUIRE(seq.exponential(2.0) == draw_exponential(h, 7, 2.0));
+    REQUIRE(seq.normal() == draw_normal_pair(h, 6).second);  // the spare of slot 6
+    REQUIRE(seq.normal() == draw_normal(h, 8));
     // The committed results depend on these exact draws: a change here changes every sampled chip.
     REQUIRE(draw_bits(h, 0) == 5560922037722168276ULL);
     REQUIRE(draw_uniform(h, 1) == 0.83732679163045276);

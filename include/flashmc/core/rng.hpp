@@ -108,16 +108,27 @@ inline NormalPair draw_normal_pair(std::uint64_t h, std::uint64_t k) {
 inline double draw_normal(std::uint64_t h, std::uint64_t k) { return draw_normal_pair(h, k).first; }
 inline double draw_exponential(std::uint64_t h, std::uint64_t k, double mean) { return -mean * log_fast(draw_uniform(h, k)); }
 
-// The counter-based draws of one key hash in sequence, from a first slot.
+// The counter-based draws of one key hash in sequence, from a first slot. normal() takes both
+// normals of a slot's pair: the first at that slot, the second at the next call.
 class CellStream {
 public:
     explicit CellStream(std::uint64_t h, std::uint64_t first_slot = 0) : h_(h), k_(first_slot) {}
     double uniform() { return draw_uniform(h_, k_++); }
-    double normal() { return draw_normal(h_, k_++); }
+    double normal() {
+        if (spare_) {
+            spare_ = false;
+            return second_;
+        }
+        const NormalPair z = draw_normal_pair(h_, k_++);
+        spare_ = true, second_ = z.second;
+        return z.first;
+    }
     double exponential(double mean) { return draw_exponential(h_, k_++, mean); }
 
 private:
     std::uint64_t h_, k_;
+    bool spare_ = false;
+    double second_ = 0.0;
 };
 
 // The seed of a run; at(keys...) gives the stream for one (point, trial, layer, ...) tuple.
