@@ -20,7 +20,7 @@ for r in $(seq "$repeats"); do
     echo "repeat $r: 1 rank x 2 threads ${one[-1]} s, 2 ranks x 1 thread ${two[-1]} s"
     rm -f "$tmp"/*.h5.*
 done
-python3 - "$tmp/one.h5" "$tmp/two.h5" "${one[*]}" "${two[*]}" <<'PY'
+/usr/bin/python3 - "$tmp/one.h5" "$tmp/two.h5" "${one[*]}" "${two[*]}" <<'PY'
 import statistics, sys, h5py, numpy as np
 a, b = (h5py.File(f, "r")["accuracy"][...] for f in sys.argv[1:3])
 one, two = ([float(x) for x in s.split()] for s in sys.argv[3:5])
