@@ -288,8 +288,7 @@ void program_statistical(const Card& card, const LevelTargets& targets, std::spa
     const double sigma_i = card.read_noise.current_sigma_rel;
     // ln(1 − 8σ_I): the most negative ln of an 8σ current-noise draw, for the first-verify bound.
     const double ln_low_current = 8.0 * sigma_i < 1.0 ? std::log1p(-8.0 * sigma_i) : 0.0;
-    const bool dv = p.double_verify();
-    const int first_ladder = dv ? 0 : 1;
+    const int first_ladder = p.double_verify() ? 0 : 1;
     const double step_of[2] = {p.coarse_step_v, p.step_v};
     const i64 n = static_cast<i64>(cells.size());
     const StreamFamily program_streams = stage_streams(streams, Stage::program);
@@ -423,10 +422,14 @@ void read_currents_a(const Card& card, const CellArray& cells, const ReadConditi
     const float* const vth_v = cells.vth_v.data();
     const float* const slope_n = cells.slope_n.data();
     float* const out = current_a.data();
+    // The I–V of cell i with an RTN shift and a current factor.
+    auto current = [=](i64 i, double rtn_v, double factor) {
+        const double vth = vth_v[i] - vth_shift + rtn_v;
+        return static_cast<float>(i0 * normalized_current((vgs - vth) / (slope_n[i] * vt), d) * factor);
+    };
     if (noise == Noise::off) {
 #pragma omp parallel for simd schedule(static)
-        for (i64 i = 0; i < n; ++i)
-            out[i] = static_cast<float>(i0 * normalized_current((vgs - (vth_v[i] - vth_shift)) / (slope_n[i] * vt), d));
+        for (i64 i = 0; i < n; ++i) out[i] = current(i, 0.0, 1.0);
         return;
     }
     std::vector<float> rtn, factor;
@@ -434,10 +437,7 @@ void read_currents_a(const Card& card, const CellArray& cells, const ReadConditi
     const float* const rtn_v = rtn.data();
     const float* const factor_v = factor.data();
 #pragma omp parallel for simd schedule(static)
-    for (i64 i = 0; i < n; ++i) {
-        const double vth = vth_v[i] - vth_shift + rtn_v[i];
-        out[i] = static_cast<float>(i0 * normalized_current((vgs - vth) / (slope_n[i] * vt), d) * factor_v[i]);
-    }
+    for (i64 i = 0; i < n; ++i) out[i] = current(i, rtn_v[i], factor_v[i]);
 }
 
 void sample_read_noise(const Card& card, const CellArray& cells, const Streams& streams, std::uint64_t read_key,
@@ -453,8 +453,8 @@ void sample_read_noise(const Card& card, const CellArray& cells, const Streams& 
     float* const factor = current_factor.data();
 #pragma omp parallel for simd schedule(static)
     for (i64 i = 0; i < n; ++i) {
-        const double f = 1.0 + sigma_i * draw_normal(read_streams.hash(cells.first_cell + static_cast<std::uint64_t>(i)), 0);
-        factor[i] = static_cast<float>(f > 0.0 ? f : 0.0);  // current_noise_factor: never negative
+        const double z = draw_normal(read_streams.hash(cells.first_cell + static_cast<std::uint64_t>(i)), 0);
+        factor[i] = static_cast<float>(current_noise_factor(sigma_i, z));
     }
 #pragma omp parallel for schedule(static)
     for (i64 i = 0; i < n; ++i) {

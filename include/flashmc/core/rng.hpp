@@ -88,10 +88,10 @@ private:
 // 2014). A pure function of (h, k), so any draw is reached directly: a stage names its draws by
 // slot, and loops over cells vectorize (everything here is branch-free inline arithmetic).
 constexpr std::uint64_t draw_bits(std::uint64_t h, std::uint64_t k) { return splitmix64(h + k * 0x9E3779B97F4A7C15ULL); }
-// U(0, 1), open at both ends: the 2^53 midpoints (j + ½)·2^−53, safe for log and the quantile.
-inline double draw_uniform(std::uint64_t h, std::uint64_t k) {
-    return (static_cast<double>(draw_bits(h, k) >> 11) + 0.5) * 0x1.0p-53;
-}
+// U(0, 1), open at both ends: the 2^53 midpoints (j + ½)·2^−53 of the top 53 bits, safe for log
+// and the quantile.
+inline double open_uniform(std::uint64_t bits) { return (static_cast<double>(bits >> 11) + 0.5) * 0x1.0p-53; }
+inline double draw_uniform(std::uint64_t h, std::uint64_t k) { return open_uniform(draw_bits(h, k)); }
 // N(0, 1) by Box–Muller (Box & Muller, Ann. Math. Stat. 29:610, 1958): r = sqrt(−2 ln u₁), with
 // u₁ from the slot's bits and u₂ from their SplitMix64 image, gives two independent normals
 // r·cos(2π u₂) and r·sin(2π u₂). draw_normal is the first; draw_normal_pair both, for one slot.
@@ -100,7 +100,7 @@ struct NormalPair {
 };
 inline NormalPair draw_normal_pair(std::uint64_t h, std::uint64_t k) {
     const std::uint64_t b = draw_bits(h, k);
-    const double u1 = (static_cast<double>(b >> 11) + 0.5) * 0x1.0p-53;
+    const double u1 = open_uniform(b);
     const double u2 = static_cast<double>(splitmix64(b) >> 11) * 0x1.0p-53;
     const double r = std::sqrt(-2.0 * log_fast(u1));
     return {r * cos_2pi(u2), r * cos_2pi(u2 - 0.25)};

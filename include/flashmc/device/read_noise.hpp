@@ -41,10 +41,12 @@ inline double rtn_shift_v(const float* amplitude_v, const float* occupancy, std:
 }
 
 // The multiplicative current noise of one read, 1 + σ_I·z, floored at 0 (a current is never negative).
-inline double current_noise_factor(double sigma_rel, CellStream& rng) {
-    if (sigma_rel == 0.0) return 1.0;
-    const double f = 1.0 + sigma_rel * rng.normal();
+inline double current_noise_factor(double sigma_rel, double z) {
+    const double f = 1.0 + sigma_rel * z;
     return f > 0.0 ? f : 0.0;
+}
+inline double current_noise_factor(double sigma_rel, CellStream& rng) {
+    return sigma_rel == 0.0 ? 1.0 : current_noise_factor(sigma_rel, rng.normal());
 }
 
 }  // namespace flashmc::device
