@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git libeigen3-dev libhdf5-dev hdf5-tools libboost-random-dev
       catch2 libtomlplusplus-dev libopenmpi-dev openmpi-bin python3-h5py python3-matplotlib
-      ca-certificates curl)
+      ca-certificates curl
+      clang libclang-rt-14-dev libomp-dev)  # the fuzz targets (scripts/fuzz.sh): clang, libFuzzer + sanitizers, OpenMP
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

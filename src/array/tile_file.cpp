@@ -14,6 +14,8 @@ namespace flashmc::array {
 std::vector<double> read_csv_matrix(const std::string& path, int rows, int cols) {
     std::ifstream f(path);
     if (!f) fail(path, ": cannot open file");
+    if (rows < 1 || cols < 1 || static_cast<long>(rows) * cols > kMaxTileCells)
+        fail(path, ": ", rows, " x ", cols, " values exceed the limit of ", kMaxTileCells);
     std::vector<double> out;
     out.reserve(static_cast<std::size_t>(rows) * cols);
     std::string line;
@@ -36,8 +38,8 @@ std::vector<double> read_csv_matrix(const std::string& path, int rows, int cols)
             const double v = std::strtod(s, &end);
             while (end && (*end == ' ' || *end == '\t')) ++end;
             if (end == s || *end != '\0' || errno == ERANGE || !std::isfinite(v))
-                fail(path, ": line ", lineno, ", value ", got + 1, ": '", field, "' is not a number");
-            out.push_back(v);
+                fail(path, ": line ", lineno, ", value ", got + 1, ": '", abbreviate(field), "' is not a number");
+            if (got < cols) out.push_back(v);  // a longer line is reported below; its extra values are not kept
             ++got;
             if (comma == std::string::npos) break;
             pos = comma + 1;
@@ -59,6 +61,8 @@ TileSpec load_tile_spec(const std::string& path) {
     s.source = path;
     root.require("rows", s.rows, Range{1, 65536});
     root.require("cols", s.cols, Range{1, 65536});
+    if (static_cast<long>(s.rows) * s.cols > kMaxTileCells)
+        fail(path, ": a tile of ", s.rows, " x ", s.cols, " cells exceeds the limit of ", kMaxTileCells, " cells");
     root.require("r_bl_ohm", s.wires.r_bl_ohm, Range{0, 1e6});
     root.require("r_sl_ohm", s.wires.r_sl_ohm, Range{0, 1e6});
     root.require("read_vgs_v", s.read.vgs_v, Range{-5, 10});

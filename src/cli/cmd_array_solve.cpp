@@ -4,13 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 
 #include "command.hpp"
 #include "flashmc/array/ir_exact.hpp"
 #include "flashmc/array/ir_fast.hpp"
 #include "flashmc/array/tile_file.hpp"
 #include "flashmc/core/error.hpp"
+#include "flashmc/io/atomic_file.hpp"
 
 namespace flashmc::cli {
 namespace {
@@ -51,22 +51,21 @@ int run(Args& a) {
     array::pulse_drop_factors(x.data(), rows, y.data());
     array::fast_ir_mvm(op, x.data(), y.data(), 1, fast.data(), {model});
 
-    std::ofstream f(out);
-    if (!f) fail("array-solve: cannot write '", out, "'");
-    f << "column,ideal_current_a,exact_current_a,fast_current_a\n";
+    io::AtomicFile f(out);  // every write checked; `out` is the old or the whole new file
+    f.write("column,ideal_current_a,exact_current_a,fast_current_a\n");
     double worst_fast = 0, worst_drop = 0;
     int worst_col = -1;
     char line[256];
     for (int c = 0; c < cols; ++c) {
         std::snprintf(line, sizeof line, "%d,%.12e,%.12e,%.12e\n", c, ideal[c], exact[c], double(fast[c]));
-        f << line;
+        f.write(line);
         if (exact[c] > 0) {
             const double e = std::abs(fast[c] - exact[c]) / exact[c];
             if (e > worst_fast) worst_fast = e, worst_col = c;
             worst_drop = std::max(worst_drop, (ideal[c] - exact[c]) / ideal[c]);
         }
     }
-    if (!f) fail("array-solve: error writing '", out, "'");
+    f.commit();
     std::printf("flashmc array-solve: %d x %d tile, r_BL = %g ohm, r_SL = %g ohm, V_GS = %g V, V_DS = %g V, %g C, card '%s'\n",
                 rows, cols, spec.wires.r_bl_ohm, spec.wires.r_sl_ohm, spec.read.vgs_v, spec.read.vds_v,
                 spec.read.temperature_c, spec.card.name.c_str());

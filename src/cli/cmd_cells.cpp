@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "flashmc/core/error.hpp"
 #include "flashmc/core/rng.hpp"
 #include "flashmc/device/cells.hpp"
+#include "flashmc/io/atomic_file.hpp"
 #include "flashmc/io/hdf5.hpp"
 
 namespace flashmc::cli {
@@ -156,18 +156,17 @@ int run(Args& a) {
     std::printf("  program failures: %ld (%.3g %%)\n", failures, 100.0 * failures / static_cast<double>(n));
 
     if (out.ends_with(".csv")) {
-        std::ofstream f(out);
-        if (!f) fail("cells: cannot write '", out, "'");
-        f << "cell,level,slope_n,vth_offset_v,beta,vth_erased_v,vth_programmed_v,vth_aged_v,pulses,program_failed,"
-             "target_current_a,read_current_a\n";
+        io::AtomicFile f(out);  // every write checked; `out` is the old or the whole new file
+        f.write("cell,level,slope_n,vth_offset_v,beta,vth_erased_v,vth_programmed_v,vth_aged_v,pulses,program_failed,"
+                "target_current_a,read_current_a\n");
         char line[512];
         for (std::size_t i = 0; i < n; ++i) {
             std::snprintf(line, sizeof line, "%zu,%ld,%.6g,%.6g,%.6g,%.7g,%.7g,%.7g,%d,%d,%.6g,%.6g\n", i, level,
                           cells.slope_n[i], cells.vth_offset_v[i], cells.beta[i], vth_erased[i], vth_programmed[i],
                           cells.vth_v[i], int(cells.pulses[i]), int(cells.program_failed[i]), i_target, current[i]);
-            f << line;
+            f.write(line);
         }
-        if (!f) fail("cells: error writing '", out, "'");
+        f.commit();
     } else if (!out.empty()) {
         h5::AtomicWrite w(out);
         const h5::Group& root = w.root();

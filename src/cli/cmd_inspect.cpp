@@ -26,7 +26,7 @@ std::string pct(double v) {
 
 int run(Args& a) {
     const bool layers = a.flag("layers");
-    a.finish();
+    a.finish(1);
     if (a.positional().size() != 1) fail("inspect: expects one sweep file; see flashmc help inspect");
     const std::string path = a.positional()[0];
     const mc::SweepResults r = mc::read_results(path);

@@ -16,7 +16,7 @@ dataset; a unit present in several inputs must agree bit for bit.)";
 
 int run(Args& a) {
     const std::string out = a.required("out");
-    a.finish();
+    a.finish(static_cast<std::size_t>(-1));
     if (a.positional().empty()) fail("merge: no input files; see flashmc help merge");
     mc::SweepResults r = mc::merge_results(a.positional());
     mc::write_results(out, r);

@@ -63,7 +63,7 @@ int run(Args& a) {
     o.progress = !a.flag("quiet");
     const std::string shard = a.str("shard", "");
     const auto overrides = a.all("set");
-    a.finish();
+    a.finish(1);
     if (!shard.empty()) {
         int i = -1, n = 0;
         char slash = 0, extra = 0;

@@ -20,7 +20,8 @@ public:
     std::vector<std::string> all(const std::string& name);    // repeated option, e.g. --set
     bool has(const std::string& name);
     const std::vector<std::string>& positional() const { return positional_; }
-    void finish();                                            // throws on unread options
+    // Throws on unread options and on more than `max_positional` positional arguments.
+    void finish(std::size_t max_positional = 0);
     int threads();                                            // --threads N (0: all cores), applied to OpenMP
     std::string command_line() const;                         // "flashmc CMD ARGS..." as given (provenance)
 

@@ -1,3 +1,4 @@
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -63,7 +64,8 @@ std::string Args::str(const std::string& name, const std::string& fallback) {
     if (options_.count(name) > 1) fail(command_, ": option --", name, " given more than once");
     auto it = options_.find(name);
     if (it == options_.end()) return fallback;
-    if (it->second == kNoValue) fail(command_, ": option --", name, " needs a value");
+    // An empty value ("--out ''", "--threads=") is a mistake, never a request for the default.
+    if (it->second == kNoValue || it->second.empty()) fail(command_, ": option --", name, " needs a value");
     return it->second;
 }
 
@@ -73,28 +75,28 @@ std::string Args::required(const std::string& name) {
 }
 
 long Args::integer(const std::string& name, long fallback) {
-    std::string s = str(name, "");
-    if (s.empty()) return fallback;
+    if (!has(name)) return fallback;
+    const std::string s = str(name, "");
     try {
         std::size_t pos = 0;
         long v = std::stol(s, &pos);
         if (pos != s.size()) throw std::invalid_argument(s);
         return v;
     } catch (const std::exception&) {
-        fail(command_, ": option --", name, " expects an integer, got '", s, "'");
+        fail(command_, ": option --", name, " expects an integer, got '", abbreviate(s), "'");
     }
 }
 
 double Args::number(const std::string& name, double fallback) {
-    std::string s = str(name, "");
-    if (s.empty()) return fallback;
+    if (!has(name)) return fallback;
+    const std::string s = str(name, "");
     try {
         std::size_t pos = 0;
         double v = std::stod(s, &pos);
         if (pos != s.size()) throw std::invalid_argument(s);
         return v;
     } catch (const std::exception&) {
-        fail(command_, ": option --", name, " expects a number, got '", s, "'");
+        fail(command_, ": option --", name, " expects a number, got '", abbreviate(s), "'");
     }
 }
 
@@ -103,7 +105,7 @@ std::vector<std::string> Args::all(const std::string& name) {
     std::vector<std::string> out;
     auto [b, e] = options_.equal_range(name);
     for (auto it = b; it != e; ++it) {
-        if (it->second == kNoValue) fail(command_, ": option --", name, " needs a value");
+        if (it->second == kNoValue || it->second.empty()) fail(command_, ": option --", name, " needs a value");
         out.push_back(it->second);
     }
     return out;
@@ -132,9 +134,11 @@ std::string Args::command_line() const {
     return s;
 }
 
-void Args::finish() {
+void Args::finish(std::size_t max_positional) {
     for (auto& [k, v] : options_)
-        if (!used_.count(k)) fail(command_, ": unknown option --", k, " (see 'flashmc help ", command_, "')");
+        if (!used_.count(k)) fail(command_, ": unknown option --", abbreviate(k), " (see 'flashmc help ", command_, "')");
+    if (positional_.size() > max_positional)
+        fail(command_, ": unexpected argument '", abbreviate(positional_[max_positional]), "' (see 'flashmc help ", command_, "')");
 }
 
 }  // namespace flashmc::cli
@@ -150,11 +154,18 @@ void print_help() {
 
 int main(int argc, char** argv) {
     using namespace flashmc::cli;
+    // Over a file-size limit (ulimit -f) a write fails with EFBIG, reported like a full disk,
+    // instead of the default SIGXFSZ killing the process mid-write.
+    std::signal(SIGXFSZ, SIG_IGN);
     if (argc < 2 || std::string(argv[1]) == "help" || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
         if (argc >= 3 && registry().count(argv[2])) {
             auto& c = registry()[argv[2]];
             std::printf("flashmc %s: %s\n\n%s\n", c.name, c.summary, c.usage);
             return 0;
+        }
+        if (argc >= 3) {
+            std::fprintf(stderr, "flashmc help: unknown command '%s' (try 'flashmc help')\n", flashmc::abbreviate(argv[2]).c_str());
+            return 2;
         }
         print_help();
         return argc < 2 ? 2 : 0;
@@ -165,7 +176,7 @@ int main(int argc, char** argv) {
     }
     auto it = registry().find(argv[1]);
     if (it == registry().end()) {
-        std::fprintf(stderr, "flashmc: unknown command '%s' (try 'flashmc help')\n", argv[1]);
+        std::fprintf(stderr, "flashmc: unknown command '%s' (try 'flashmc help')\n", flashmc::abbreviate(argv[1]).c_str());
         return 2;
     }
     try {

@@ -44,15 +44,202 @@ inline double efficiency(double z, double sigma) {
     return eta > kMinEfficiency ? eta : kMinEfficiency;
 }
 
-// Cells per block of the vectorized passes (the statistical program keeps ~40 KB per thread).
+// Cells per block of the vectorized passes (the statistical program keeps ~45 KB per thread).
 constexpr i64 kBlock = 128;
 
 // Draw slots of a cell's program stream in the statistical model. Slot 0: η. Ladder L (0: coarse,
-// 1: fine) from base (L + 1)·2^32: the current noise of its first and last verify (the pair at +0), the
-// failure draw (+2), the overshoot (+3 on, see ispp_overshoot_v), and from +2^31 the trap
-// occupancies of verify v: + v·traps + j.
+// 1: fine) from base (L + 1)·2^32, offsets named below. Walked pulse q is the q-th single pulse
+// below the band (after the jump); verify j the j-th verify in the band (j = 0: the first verify
+// that can pass).
 constexpr u64 ladder_slot(int ladder) { return static_cast<u64>(ladder + 1) << 32; }
-constexpr u64 kTrapSlots = u64{1} << 31;
+struct LadderSlots {
+    // Renewal overshoot: U at +0, rejection round m at +1+2m, +2+2m (ispp_overshoot_v). The second
+    // normal of round 0's proposal pair is the normal of the jump over k₀ pulses, or of the pulses
+    // left at a failure.
+    static constexpr u64 overshoot = 0;
+    static constexpr u64 walk = u64{1} << 28;   // walked pulse q: the normal at + q
+    static constexpr u64 band = u64{1} << 29;   // verify j: the pair at + j (current noise; injection of the pulse after it)
+    static constexpr u64 traps = u64{1} << 31;  // trap occupancies of verify j: + j·traps + t
+};
+// The ranges do not overlap for up to 2^26 rejection rounds, 65536 pulses and verifies per ladder
+// (max_pulses <= 65535) and 32767 traps per cell, and ladder 1 ends below ladder 2's base.
+static_assert(LadderSlots::overshoot + 3 + 2 * (u64{1} << 26) <= LadderSlots::walk);
+static_assert(LadderSlots::walk + 65536 <= LadderSlots::band);
+static_assert(LadderSlots::band + 65536 <= LadderSlots::traps);
+static_assert(LadderSlots::traps + 65536 * u64{32767} + 32767 <= u64{1} << 32);
+
+// Statistical program (docs/physics.md §4.3): the current-noise bound of the band (z >= −6: one
+// verify in 10^9 lies outside it), the distance of the jump from the band in standard deviations
+// of the jumped sum, and the mixing threshold k·σ²/ΔV² above which the renewal overshoot is used.
+constexpr double kCurrentSigmas = 6.0;
+constexpr double kJumpSigmas = 6.0;
+constexpr double kMixing = 1.0;
+// A pulse lowers V_th with probability Φ(−ΔV/σ) > 1 % when σ·2.33 > ΔV; the renewal then lands
+// this many steps below the band.
+constexpr double kPositiveSigmas = 2.33;
+constexpr double kRenewalStepsBelow = 3.0;
+
+// The RTN traps of one block's cells, one entry per trap in cell order (the block's slice of the
+// CellArray's trap arrays): what a verify needs to draw every trap's occupancy at once.
+struct BlockTraps {
+    const float *amplitude_v = nullptr, *occupancy = nullptr;
+    std::vector<std::int32_t> cell, ends;          // the entry's cell; cells ending at each entry
+    std::vector<std::uint64_t> h, stride, index;   // the cell's key hash and trap count, t
+    std::vector<float> shift_v;
+
+    // The traps of cells [b0, b0 + m), and per cell its trap count, first entry and largest RTN shift.
+    void gather(const CellArray& cells, i64 b0, int m, const std::uint64_t* key, std::int32_t* traps,
+                std::int32_t* first, double* rtn_max) {
+        const std::uint32_t t0 = cells.trap_begin[b0];
+        const std::int32_t count = static_cast<std::int32_t>(cells.trap_begin[b0 + m] - t0);
+        amplitude_v = cells.trap_amplitude_v.data() + t0, occupancy = cells.trap_occupancy.data() + t0;
+        const std::size_t size = static_cast<std::size_t>(count);
+        cell.resize(size), h.resize(size), stride.resize(size), index.resize(size), shift_v.resize(size);
+        ends.assign(size + 1, 0);
+        for (int i = 0; i < m; ++i) {
+            first[i] = static_cast<std::int32_t>(cells.trap_begin[b0 + i] - t0);
+            traps[i] = static_cast<std::int32_t>(cells.trap_begin[b0 + i + 1] - t0) - first[i];
+            ends[first[i] + traps[i]] += 1;
+            rtn_max[i] = 0.0;
+        }
+        // Entry e belongs to the cell after all cells ending at or before e (no branches).
+        std::int32_t ended = 0;
+        for (std::int32_t e = 0; e < count; ++e) {
+            ended += ends[e];
+            const std::int32_t i = ended;
+            cell[e] = i, h[e] = key[i], stride[e] = static_cast<std::uint64_t>(traps[i]);
+            index[e] = static_cast<std::uint64_t>(e - first[i]);
+            rtn_max[i] += amplitude_v[e];
+        }
+    }
+};
+
+// The cells of one block in one ladder of the statistical program, structure of arrays: the block
+// itself (entry k is cell k) or the few cells still active once most are done (entry k is block
+// cell idx[k]). The vectorized rounds below work on either; `active` flags the entries a round
+// moves. Per entry: the trap count and first trap, the stream key hash, V_th, pulses, failure, the
+// step η·ΔV and injection σ, the verify level, the bottom and top of the band (below it no verify
+// passes, from its top on every verify passes) and the current-noise scale.
+struct LadderLanes {
+    int n = 0;
+    alignas(64) std::int32_t idx[kBlock], traps[kBlock], first_trap[kBlock];
+    alignas(64) std::uint64_t h[kBlock];
+    alignas(64) double active[kBlock], v[kBlock], pulses[kBlock], failed[kBlock], step[kBlock], sigma[kBlock],
+        level[kBlock], band[kBlock], sure[kBlock], vpl[kBlock], rtn[kBlock];
+
+    void copy_entry(int to, const LadderLanes& from, int k) {
+        idx[to] = from.idx[k], traps[to] = from.traps[k], first_trap[to] = from.first_trap[k], h[to] = from.h[k];
+        active[to] = from.active[k], v[to] = from.v[k], pulses[to] = from.pulses[k], failed[to] = from.failed[k];
+        step[to] = from.step[k], sigma[to] = from.sigma[k], level[to] = from.level[k], band[to] = from.band[k];
+        sure[to] = from.sure[k], vpl[to] = from.vpl[k];
+    }
+    // The active entries of the block.
+    void select(const LadderLanes& block) {
+        alignas(64) std::int32_t which[kBlock];
+        int count = 0;
+        for (int k = 0; k < block.n; ++k) {
+            which[count] = k;
+            count += block.active[k] != 0.0;
+        }
+        for (n = 0; n < count; ++n) copy_entry(n, block, which[n]);
+    }
+    // Writes every entry's state back to the block and keeps the active ones.
+    void compact(LadderLanes& block) {
+        int kept = 0;
+        for (int k = 0; k < n; ++k) {
+            const int i = idx[k];
+            block.v[i] = v[k], block.pulses[i] = pulses[k], block.failed[i] = failed[k];
+            if (active[k] != 0.0) copy_entry(kept++, *this, k);
+        }
+        n = kept;
+    }
+};
+
+// One single pulse (walk draw `slot`) for every active entry; it stays active while below its band.
+// Returns the number still active.
+int walk_round(LadderLanes& c, u64 slot, double max_pulses) {
+    double still = 0.0;
+#pragma omp simd reduction(+ : still)
+    for (int k = 0; k < c.n; ++k) {
+        const bool on = c.active[k] != 0.0;
+        const bool out = on & (c.pulses[k] == max_pulses);
+        const bool pulse = on & !out;
+        const double z = draw_normal(c.h[k], slot);
+        c.v[k] += pulse ? c.step[k] + c.sigma[k] * z : 0.0;
+        c.pulses[k] += pulse ? 1.0 : 0.0;
+        c.failed[k] = out ? 1.0 : c.failed[k];
+        c.active[k] = pulse & (c.v[k] < c.band[k]) ? 1.0 : 0.0;
+        still += c.active[k];
+    }
+    return static_cast<int>(still);
+}
+
+// The RTN shift of verify `verify` (rtn_shift_v's draws and sums: trap t occupied with probability
+// p_t): for the whole block, every trap at once (vectorized) and summed per cell...
+void block_rtn(LadderLanes& c, BlockTraps& traps, u64 base, u64 verify) {
+    const i64 count = static_cast<i64>(traps.cell.size());
+    const std::uint64_t *const h = traps.h.data(), *const stride = traps.stride.data(), *const index = traps.index.data();
+    const float *const amp = traps.amplitude_v, *const occ = traps.occupancy;
+    float* const shift = traps.shift_v.data();
+    const u64 first = base + LadderSlots::traps;
+#pragma omp simd
+    for (i64 e = 0; e < count; ++e)
+        shift[e] = draw_uniform(h[e], first + verify * stride[e] + index[e]) < occ[e] ? amp[e] : 0.0f;
+#pragma omp simd
+    for (int k = 0; k < c.n; ++k) c.rtn[k] = 0.0;
+    for (i64 e = 0; e < count; ++e) c.rtn[traps.cell[e]] += shift[e];
+}
+// … or for the few compacted entries, one at a time.
+void entry_rtn(LadderLanes& c, const BlockTraps& traps, u64 base, u64 verify) {
+    const float *const amp = traps.amplitude_v, *const occ = traps.occupancy;
+    for (int k = 0; k < c.n; ++k) {
+        const u64 first = base + LadderSlots::traps + verify * static_cast<u64>(c.traps[k]);
+        double shift = 0.0;
+        for (std::int32_t t = 0; t < c.traps[k]; ++t) {
+            const std::int32_t e = c.first_trap[k] + t;
+            shift += draw_uniform(c.h[k], first + static_cast<u64>(t)) < occ[e] ? amp[e] : 0.0f;
+        }
+        c.rtn[k] = shift;
+    }
+}
+
+// Verify `verify` of the band for every active entry, as program_verify's: the RTN shift (c.rtn)
+// and current noise drawn afresh; an entry that fails it gets one pulse (the pair's second normal)
+// and stays active, unless out of pulses or now at the top of the band. Returns the number still
+// active.
+int band_round(LadderLanes& c, u64 base, u64 verify, double sigma_i, double max_pulses) {
+    double still = 0.0;
+#pragma omp simd reduction(+ : still)
+    for (int k = 0; k < c.n; ++k) {
+        const NormalPair z = draw_normal_pair(c.h[k], base + LadderSlots::band + verify);
+        const double f = 1.0 + sigma_i * z.first;
+        const double current_noise = -c.vpl[k] * log_fast(f > 1e-3 ? f : 1e-3);
+        const bool on = c.active[k] != 0.0;
+        const bool fail = on & (c.v[k] + c.rtn[k] + current_noise < c.level[k]);
+        const bool out = fail & (c.pulses[k] == max_pulses);
+        const bool pulse = fail & !out;
+        c.v[k] += pulse ? c.step[k] + c.sigma[k] * z.second : 0.0;
+        c.pulses[k] += pulse ? 1.0 : 0.0;
+        c.failed[k] = out ? 1.0 : c.failed[k];
+        c.active[k] = pulse & (c.v[k] < c.sure[k]) ? 1.0 : 0.0;
+        still += c.active[k];
+    }
+    return static_cast<int>(still);
+}
+
+// Rounds r = 0, 1, … until no entry is active: on the whole block, round(block, r, true), while at
+// least a quarter of it is active (no copies), then on the compacted rest, round(rest, r, false).
+template <class Round>
+void run_rounds(LadderLanes& block, LadderLanes& rest, int active, Round&& round) {
+    u64 r = 0;
+    for (; active > 0 && 4 * active >= block.n; ++r) active = round(block, r, true);
+    if (active == 0) return;
+    rest.select(block);
+    for (; rest.n > 0; ++r) {
+        round(rest, r, false);
+        rest.compact(block);
+    }
+}
 
 }  // namespace
 
@@ -286,96 +473,143 @@ void program_statistical(const Card& card, const LevelTargets& targets, std::spa
     const ProgramParams& p = worn.program;
     const double vt = targets.thermal_voltage_v;
     const double sigma_i = card.read_noise.current_sigma_rel;
-    // ln(1 − 8σ_I): the most negative ln of an 8σ current-noise draw, for the first-verify bound.
-    const double ln_low_current = 8.0 * sigma_i < 1.0 ? std::log1p(-8.0 * sigma_i) : 0.0;
+    // ln of the smallest and largest current factors of the band, 1 ∓ 6σ_I (floored as the draws
+    // are): the current-noise term of a verify lies within −v_pl·ln(1 ± 6σ_I).
+    const double ln_low_current = std::log(std::max(1e-3, 1.0 - kCurrentSigmas * sigma_i));
+    const double ln_high_current = std::log(1.0 + kCurrentSigmas * sigma_i);
     const int first_ladder = p.double_verify() ? 0 : 1;
-    const double step_of[2] = {p.coarse_step_v, p.step_v};
+    const double step_of[2] = {p.coarse_step_v, p.step_v}, margin_of[2] = {p.coarse_margin_v, 0.0};
     const i64 n = static_cast<i64>(cells.size());
     const StreamFamily program_streams = stage_streams(streams, Stage::program);
     const double* const overdrive_u = targets.overdrive_u.data();
     const double* const log_slope = targets.log_slope.data();
     const double vth_top = targets.read_vgs_v + targets.vth_shift_v;
     const double sigma_eta = p.efficiency_sigma, cpp_f = p.cpp_f, fano = p.injection_fano;
-    const std::int32_t max_pulses = p.max_pulses;
-#pragma omp parallel for schedule(static)
-    for (i64 b0 = 0; b0 < n; b0 += kBlock) {
-        const i64 m = std::min(kBlock, n - b0);
-        // First pass, vectorized: everything of a cell that does not depend on its traps or on
-        // which branch its ladders take. Per ladder: the step η·ΔV, the injection σ, the current
-        // noise of the first and last verify in V_th, the overshoot's U and its
-        // first rejection round (0: rejected).
-        alignas(64) std::uint64_t h[kBlock];
-        alignas(64) double eta[kBlock], target[kBlock], vpl[kBlock], step[2][kBlock], sig[2][kBlock],
-            noise0[2][kBlock], noise1[2][kBlock], u_over[2][kBlock], x_over[2][kBlock];
-        const std::uint8_t* const level = levels.data() + b0;
-        const float* const slope_n = cells.slope_n.data() + b0;
+    const double max_pulses = p.max_pulses;
+#pragma omp parallel
+    {
+        BlockTraps traps;
+        LadderLanes c, rest;
+#pragma omp for schedule(static)
+        for (i64 b0 = 0; b0 < n; b0 += kBlock) {
+            c.n = static_cast<int>(std::min(kBlock, n - b0));
+            // Per cell, vectorized: the stream, η, the target, the verify-noise scale.
+            alignas(64) double eta[kBlock], target[kBlock], noise_max[kBlock], noise_min[kBlock], renewal[kBlock],
+                renewal_v[kBlock], x_over[kBlock] = {};
+            const std::uint8_t* const level = levels.data() + b0;
+            const float* const slope_n = cells.slope_n.data() + b0;
+            const float* const vth_v = cells.vth_v.data() + b0;
 #pragma omp simd
-        for (i64 i = 0; i < m; ++i) {
-            h[i] = program_streams.hash(cells.first_cell + static_cast<std::uint64_t>(b0 + i));
-            eta[i] = efficiency(draw_normal(h[i], 0), sigma_eta);
-            const double nvt = slope_n[i] * vt;
-            target[i] = vth_top - nvt * overdrive_u[level[i]];
-            // Verify-read noise in V_th: the current noise through the local slope
-            // d ln I / dV_th = −γ_k / (n V_T) (exact in subthreshold, where γ = 1).
-            vpl[i] = nvt / log_slope[level[i]];
-        }
-        for (int l = first_ladder; l < 2; ++l) {
-            const u64 base = ladder_slot(l);
-            const double step_v = step_of[l];
-            double *const step_l = step[l], *const sig_l = sig[l], *const noise0_l = noise0[l], *const noise1_l = noise1[l],
-                          *const u_over_l = u_over[l], *const x_over_l = x_over[l];
-#pragma omp simd
-            for (i64 i = 0; i < m; ++i) {
-                const double s = step_v * eta[i];
-                const double sg = injection_sigma_v(s, cpp_f, fano);
-                step_l[i] = s, sig_l[i] = sg;
-                const NormalPair z = draw_normal_pair(h[i], base);
-                const double f0 = 1.0 + sigma_i * z.first, f1 = 1.0 + sigma_i * z.second;
-                noise0_l[i] = -vpl[i] * log_fast(f0 > 1e-3 ? f0 : 1e-3);
-                noise1_l[i] = -vpl[i] * log_fast(f1 > 1e-3 ? f1 : 1e-3);
-                u_over_l[i] = draw_uniform(h[i], base + 3);
-                x_over_l[i] = sg > 0.0 ? size_biased_round_v(s, sg, h[i], base + 3, 0) : s;
+            for (int i = 0; i < c.n; ++i) {
+                c.idx[i] = i;
+                c.h[i] = program_streams.hash(cells.first_cell + static_cast<std::uint64_t>(b0 + i));
+                eta[i] = efficiency(draw_normal(c.h[i], 0), sigma_eta);
+                const double nvt = slope_n[i] * vt;
+                target[i] = vth_top - nvt * overdrive_u[level[i]];
+                // Verify-read current noise in V_th: through the local slope d ln I / dV_th =
+                // −γ_k / (n V_T) (exact in subthreshold, where γ = 1).
+                c.vpl[i] = nvt / log_slope[level[i]];
+                c.v[i] = vth_v[i], c.pulses[i] = 0.0, c.failed[i] = 0.0;
             }
-        }
-        // Second pass, per cell: the RTN of each verify and the ladders.
-        for (i64 i = 0; i < m; ++i) {
-            const i64 c = b0 + i;
-            const float* amp = cells.trap_amplitude_v.data() + cells.trap_begin[c];
-            const float* occ = cells.trap_occupancy.data() + cells.trap_begin[c];
-            const std::uint32_t traps = cells.trap_count(c);
-            auto rtn = [&](int l, int verify) {
-                CellStream r(h[i], ladder_slot(l) + kTrapSlots + static_cast<u64>(verify) * traps);
-                return rtn_shift_v(amp, occ, traps, r);
-            };
-            double v = cells.vth_v[c];
-            int pulses = 0;
-            std::uint8_t failed = 0;
-            // First verify: skipped (as failing) when even the largest noise cannot lift the cell
-            // to the level: all traps occupied plus an 8σ current-noise draw (p < 1e-15).
-            double noise_bound = 8.0 * sigma_i < 1.0 ? -vpl[i] * ln_low_current : std::numeric_limits<double>::infinity();
-            for (std::uint32_t j = 0; j < traps; ++j) noise_bound += amp[j];
-            // Ladder l from v to `level` (fine: the target; coarse: target − margin).
-            auto ladder = [&](int l, double level) {
-                if (!(v + noise_bound < level || v + rtn(l, 0) + noise0[l][i] < level)) return;
-                const double s = step[l][i];
-                const double needed = std::max(1.0, std::ceil((level - v) / s));
-                if (pulses + needed > max_pulses) {
-                    const int left = max_pulses - pulses;
-                    pulses = max_pulses;
-                    failed = 1;
-                    v += left * s + std::sqrt(double(left)) * sig[l][i] * draw_normal(h[i], ladder_slot(l) + 2);
-                } else {
-                    pulses += static_cast<int>(needed);
-                    const double x = x_over[l][i] != 0.0 ? x_over[l][i]
-                                                         : size_biased_v(s, sig[l][i], h[i], ladder_slot(l) + 3, 1);
-                    v = level + u_over[l][i] * x - (rtn(l, 1) + noise1[l][i]);
+            // The traps of the block; the largest verify-read noise of each cell (every trap
+            // occupied and a −6σ current draw) and the smallest (none occupied, +6σ).
+            traps.gather(cells, b0, c.n, c.h, c.traps, c.first_trap, noise_max);
+#pragma omp simd
+            for (int i = 0; i < c.n; ++i) {
+                noise_max[i] -= c.vpl[i] * ln_low_current;
+                noise_min[i] = -c.vpl[i] * ln_high_current;
+            }
+
+            // Ladder l (fine: to the target; coarse: to target − margin). Below the band
+            // [a, ∞), a = level − noise_max, no verify can pass: the ladder gets there by the
+            // renewal overshoot when the k pulses on the way randomize its phase (k σ² >= ΔV²),
+            // else by one jump and single pulses; in the band every verify and pulse is drawn as in
+            // program_verify, until a pass, the top of the band (a sure pass) or max_pulses
+            // (docs/physics.md §4.3).
+            for (int l = first_ladder; l < 2; ++l) {
+                const u64 base = ladder_slot(l);
+                const double step_v = step_of[l], margin = margin_of[l];
+                double renewals = 0.0;
+#pragma omp simd reduction(+ : renewals)
+                for (int i = 0; i < c.n; ++i) {
+                    const double s = step_v * eta[i];
+                    const double sg = injection_sigma_v(s, cpp_f, fano);
+                    c.step[i] = s, c.sigma[i] = sg;
+                    c.level[i] = target[i] - margin;
+                    c.band[i] = c.level[i] - noise_max[i];
+                    c.sure[i] = c.level[i] - noise_min[i];
+                    // The renewal's level r: the band's bottom a, or 3 steps lower where a pulse
+                    // lowers V_th with probability > 1 % (the overshoot is then a ladder height's,
+                    // a little different from U·X̃; the single pulses from r to a wash that out).
+                    renewal_v[i] = c.band[i] - (sg * kPositiveSigmas > s ? kRenewalStepsBelow * s : 0.0);
+                    const double d = renewal_v[i] - c.v[i];  // k = d/ΔV pulses below r
+                    renewal[i] = (c.failed[i] == 0.0) & (d > 0.0) & (sg * sg * d >= kMixing * s * s * s) ? 1.0 : 0.0;
+                    renewals += renewal[i];
                 }
-            };
-            if (first_ladder == 0) ladder(0, target[i] - p.coarse_margin_v);
-            if (!failed) ladder(1, target[i]);
-            cells.vth_v[c] = static_cast<float>(v);
-            cells.pulses[c] = static_cast<std::uint16_t>(pulses);
-            cells.program_failed[c] = failed;
+                // The renewal overshoot's X̃ where needed: round 0 vectorized, the rejected few after.
+                if (renewals > 0.0) {
+#pragma omp simd
+                    for (int i = 0; i < c.n; ++i)
+                        x_over[i] = size_biased_round_v(c.step[i], c.sigma[i], c.h[i], base + LadderSlots::overshoot, 0);
+                    for (int i = 0; i < c.n; ++i)
+                        if (renewal[i] != 0.0 && x_over[i] == 0.0)
+                            x_over[i] = size_biased_v(c.step[i], c.sigma[i], c.h[i], base + LadderSlots::overshoot, 1);
+                }
+                double walking = 0.0;
+#pragma omp simd reduction(+ : walking)
+                for (int i = 0; i < c.n; ++i) {
+                    const double s = c.step[i], sg = c.sigma[i], a = c.band[i], v = c.v[i], d = a - v;
+                    const double per_step = 1.0 / s;
+                    const bool below = (c.failed[i] == 0.0) & (d > 0.0), renew = renewal[i] != 0.0;
+                    const double left = max_pulses - c.pulses[i];
+                    const double z = draw_normal_pair(c.h[i], base + LadderSlots::overshoot + 1).second;
+                    // Jump: the most pulses k₀ with k₀ΔV + 6σ√k₀ <= d, i.e. still below a.
+                    const double q = kJumpSigmas * sg;
+                    const double root = (std::sqrt(q * q + 4.0 * s * (d > 0.0 ? d : 0.0)) - q) * (0.5 * per_step);
+                    const double k0 = std::floor(root * root);
+                    // n pulses in one draw, their sum N(nΔV, nσ²): the jump's k₀, or all pulses left.
+                    // Out of pulses below the band (a program failure with that sum): the jump
+                    // takes all of them; a renewal ladder's sum of all of them stays below r.
+                    const double n_sum = (renew | (k0 >= left)) ? left : k0;
+                    const double sum = n_sum * s + std::sqrt(n_sum) * sg * z;
+                    const bool out = below & ((renew & (sum < renewal_v[i] - v)) | (!renew & (k0 >= left)));
+                    // Renewal: the first position at or above r is r + U·X̃, after N pulses
+                    // estimated from the sum NΔV + σ√N z = travel (the z of the failure test).
+                    const double travel = renewal_v[i] - v + draw_uniform(c.h[i], base + LadderSlots::overshoot) *
+                                                                 (renew ? x_over[i] : 0.0);
+                    const double k = travel > 0.0 ? travel * per_step : 0.0;
+                    const double needed = std::min(left, std::max(1.0, std::floor(k - sg * per_step * std::sqrt(k) * z + 0.5)));
+                    const double used = out ? left : below ? (renew ? needed : k0) : 0.0;
+                    c.v[i] = renew & !out ? v + travel : below ? v + sum : v;
+                    c.pulses[i] += used;
+                    c.failed[i] = out ? 1.0 : c.failed[i];
+                    c.active[i] = below & !out & (c.v[i] < a) ? 1.0 : 0.0;  // walks on to a
+                    walking += c.active[i];
+                }
+                // Single pulses from the jump up to the band.
+                run_rounds(c, rest, static_cast<int>(walking), [&](LadderLanes& lanes, u64 pulse, bool) {
+                    return walk_round(lanes, base + LadderSlots::walk + pulse, max_pulses);
+                });
+                // The band: every cell not failed and below the top of the band, verify after verify.
+                double in_band = 0.0;
+#pragma omp simd reduction(+ : in_band)
+                for (int i = 0; i < c.n; ++i) {
+                    c.active[i] = (c.failed[i] == 0.0) & (c.v[i] < c.sure[i]) ? 1.0 : 0.0;
+                    in_band += c.active[i];
+                }
+                run_rounds(c, rest, static_cast<int>(in_band), [&](LadderLanes& lanes, u64 verify, bool whole_block) {
+                    if (whole_block)
+                        block_rtn(lanes, traps, base, verify);
+                    else
+                        entry_rtn(lanes, traps, base, verify);
+                    return band_round(lanes, base, verify, sigma_i, max_pulses);
+                });
+            }
+            for (int i = 0; i < c.n; ++i) {
+                cells.vth_v[b0 + i] = static_cast<float>(c.v[i]);
+                cells.pulses[b0 + i] = static_cast<std::uint16_t>(c.pulses[i]);
+                cells.program_failed[b0 + i] = static_cast<std::uint8_t>(c.failed[i]);
+            }
         }
     }
     cells.retention_equivalent_s = 0.0;

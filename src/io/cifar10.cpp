@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "flashmc/core/error.hpp"
+#include "flashmc/io/atomic_file.hpp"
 
 namespace flashmc {
 
@@ -21,6 +22,8 @@ Cifar10 read_cifar10_file(const std::string& path) {
     if (ec) fail(path, ": cannot read size: ", ec.message());
     if (bytes == 0 || bytes % Cifar10::kRecordBytes != 0)
         fail(path, ": size ", bytes, " bytes is not a whole number of 3073-byte CIFAR-10 records");
+    if (bytes / Cifar10::kRecordBytes > Cifar10::kMaxFileRecords)
+        fail(path, ": ", bytes / Cifar10::kRecordBytes, " records, more than the whole CIFAR-10 set (", Cifar10::kMaxFileRecords, ")");
     std::size_t n = bytes / Cifar10::kRecordBytes;
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(path, ": cannot open");
@@ -65,13 +68,13 @@ Cifar10 read_cifar10_test(const std::string& dir, std::size_t limit) {
 }
 
 void write_cifar10_file(const std::string& path, const Cifar10& d) {
-    std::ofstream out(path, std::ios::binary);
-    if (!out) fail(path, ": cannot open for writing");
+    io::AtomicFile out(path);
     for (std::size_t i = 0; i < d.size(); ++i) {
-        out.put(static_cast<char>(d.labels[i]));
-        out.write(reinterpret_cast<const char*>(d.image(i)), Cifar10::kImageBytes);
+        const char label = static_cast<char>(d.labels[i]);
+        out.write(&label, 1);
+        out.write(d.image(i), Cifar10::kImageBytes);
     }
-    if (!out) fail(path, ": write failed");
+    out.commit();
 }
 
 std::string default_cifar10_dir() {

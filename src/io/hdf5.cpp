@@ -1,10 +1,12 @@
 #include "flashmc/io/hdf5.hpp"
 
-#include <unistd.h>
-
 #include <atomic>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <type_traits>
 
 #include "flashmc/core/error.hpp"
 #include "flashmc/core/version.hpp"
@@ -113,34 +115,109 @@ void Group::write(const std::string& name, const T* data, const Dims& dims, bool
                      "cannot write dataset '" + name + "'");
 }
 
-Dims Group::shape(const std::string& name) const {
-    if (!has(name)) fail(where_, ": missing dataset '", name, "'");
-    Handle ds(check(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), where_, "cannot open dataset '" + name + "'"));
-    Handle space(H5Dget_space(ds.id()));
-    int rank = H5Sget_simple_extent_ndims(space.id());
-    if (rank < 0) fail(where_, ": dataset '", name, "' has a bad dataspace");
+namespace {
+std::string format_dims(const Dims& d) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+    return s + "]";
+}
+
+// The stored type, as messages name it.
+std::string type_name(hid_t type) {
+    const std::size_t bits = 8 * H5Tget_size(type);
+    switch (H5Tget_class(type)) {
+        case H5T_INTEGER:
+            return std::to_string(bits) + "-bit " + (H5Tget_sign(type) == H5T_SGN_NONE ? "unsigned " : "") + "integers";
+        case H5T_FLOAT: return std::to_string(bits) + "-bit floats";
+        case H5T_STRING: return "strings";
+        default: return "a compound or other non-numeric type";
+    }
+}
+
+// Whether values of the stored type convert to T without loss of range: integers into an integer
+// type at least as wide (and of the same signedness, or unsigned into a wider signed type), any
+// number into a floating-point type.
+template <class T> bool fits(hid_t type) {
+    const H5T_class_t cls = H5Tget_class(type);
+    if constexpr (std::is_floating_point_v<T>) {
+        return cls == H5T_FLOAT || cls == H5T_INTEGER;
+    } else {
+        if (cls != H5T_INTEGER) return false;
+        const std::size_t size = H5Tget_size(type);
+        const bool is_signed = H5Tget_sign(type) != H5T_SGN_NONE;
+        if constexpr (std::is_signed_v<T>) return is_signed ? size <= sizeof(T) : size < sizeof(T);
+        return !is_signed && size <= sizeof(T);
+    }
+}
+
+// The shape of an open dataset or attribute's dataspace: {} for a scalar; fails for a null one.
+Dims extent(hid_t space, const std::string& where, const std::string& what) {
+    if (space < 0) fail(where, ": ", what, " has no readable dataspace");
+    const H5S_class_t cls = H5Sget_simple_extent_type(space);
+    if (cls == H5S_SCALAR) return {};
+    const int rank = H5Sget_simple_extent_ndims(space);
+    if (cls != H5S_SIMPLE || rank < 0 || rank > H5S_MAX_RANK) fail(where, ": ", what, " has an empty or bad dataspace");
     Dims dims(static_cast<std::size_t>(rank));
-    H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+    if (H5Sget_simple_extent_dims(space, dims.data(), nullptr) < 0) fail(where, ": ", what, " has a bad dataspace");
     return dims;
+}
+
+// Number of values of `dims`, failing (before any allocation) above `max_values`.
+std::uint64_t count_values(const Dims& dims, std::uint64_t max_values, const std::string& where, const std::string& what) {
+    std::uint64_t n = 1;
+    for (hsize_t d : dims) {
+        if (d != 0 && n > max_values / d) fail(where, ": ", what, " has shape ", format_dims(dims), ": too large to read");
+        n *= d;
+    }
+    if (n > max_values) fail(where, ": ", what, " has shape ", format_dims(dims), ": too large to read");
+    return n;
+}
+
+template <class T>
+std::vector<T> read_dataset(const Group& g, const std::string& name, const Dims* expected, Dims* dims_out) {
+    const std::string what = "dataset '" + abbreviate(name) + "'";
+    if (!g.has(name)) fail(g.where(), ": missing ", what);
+    Handle ds(check(H5Dopen2(g.id(), name.c_str(), H5P_DEFAULT), g.where(), "cannot open " + what));
+    const Handle space(H5Dget_space(ds.id()));
+    const Dims dims = extent(space.id(), g.where(), what);
+    if (expected && dims != *expected)
+        fail(g.where(), ": ", what, " has shape ", format_dims(dims), ", expected ", format_dims(*expected));
+    const Handle type(H5Dget_type(ds.id()));
+    if (type.id() < 0 || !fits<T>(type.id()))
+        fail(g.where(), ": ", what, " holds ", type.id() < 0 ? "an unreadable type" : type_name(type.id()), ", expected ",
+             type_name(native_type<T>()));
+    const std::uint64_t total = count_values(dims, kMaxReadBytes / sizeof(T), g.where(), what);
+    std::vector<T> out(static_cast<std::size_t>(total));
+    if (total > 0)
+        check_status(H5Dread(ds.id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), g.where(),
+                     "cannot read " + what + " (truncated or corrupted file?)");
+    if (dims_out) *dims_out = dims;
+    return out;
+}
+}  // namespace
+
+Dims Group::shape(const std::string& name) const {
+    const std::string what = "dataset '" + abbreviate(name) + "'";
+    if (!has(name)) fail(where_, ": missing ", what);
+    Handle ds(check(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), where_, "cannot open " + what));
+    const Handle space(H5Dget_space(ds.id()));
+    return extent(space.id(), where_, what);
 }
 
 template <class T>
 std::vector<T> Group::read(const std::string& name, Dims* dims_out) const {
-    Dims dims = shape(name);
-    hsize_t total = 1;
-    for (auto d : dims) total *= d;
-    std::vector<T> out(total);
-    Handle ds(check(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), where_, "cannot open dataset '" + name + "'"));
-    if (total > 0)
-        check_status(H5Dread(ds.id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), where_,
-                     "cannot read dataset '" + name + "' (truncated or corrupted file?)");
-    if (dims_out) *dims_out = dims;
-    return out;
+    return read_dataset<T>(*this, name, nullptr, dims_out);
+}
+
+template <class T>
+std::vector<T> Group::read_shaped(const std::string& name, const Dims& shape) const {
+    return read_dataset<T>(*this, name, &shape, nullptr);
 }
 
 #define FLASHMC_H5_INSTANTIATE(T)                                                                    \
     template void Group::write<T>(const std::string&, const T*, const Dims&, bool) const;           \
-    template std::vector<T> Group::read<T>(const std::string&, Dims*) const;
+    template std::vector<T> Group::read<T>(const std::string&, Dims*) const;                        \
+    template std::vector<T> Group::read_shaped<T>(const std::string&, const Dims&) const;
 FLASHMC_H5_INSTANTIATE(float)
 FLASHMC_H5_INSTANTIATE(double)
 FLASHMC_H5_INSTANTIATE(std::int8_t)
@@ -159,8 +236,74 @@ void write_attr(const Group& g, const std::string& name, hid_t type, hid_t space
     check_status(H5Awrite(a.id(), type, data), g.where(), "cannot write attribute '" + name + "'");
 }
 Handle open_attr(const Group& g, const std::string& name) {
-    if (H5Aexists(g.id(), name.c_str()) <= 0) fail(g.where(), ": missing attribute '", name, "'");
-    return Handle(check(H5Aopen(g.id(), name.c_str(), H5P_DEFAULT), g.where(), "cannot open attribute '" + name + "'"));
+    if (H5Aexists(g.id(), name.c_str()) <= 0) fail(g.where(), ": missing attribute '", abbreviate(name), "'");
+    return Handle(check(H5Aopen(g.id(), name.c_str(), H5P_DEFAULT), g.where(), "cannot open attribute '" + abbreviate(name) + "'"));
+}
+
+// The values of a numeric attribute (a scalar or a 1-D array of at most max_count values):
+// integers exactly as int64, floats as double.
+struct Numbers {
+    bool integer = false;
+    std::vector<std::int64_t> ints;
+    std::vector<double> reals;
+};
+
+Numbers read_numbers(const Group& g, const std::string& name, std::size_t max_count, bool one) {
+    const std::string what = "attribute '" + abbreviate(name) + "'";
+    const Handle a = open_attr(g, name);
+    const Handle space(H5Aget_space(a.id()));
+    const Dims dims = extent(space.id(), g.where(), what);
+    if (dims.size() > 1) fail(g.where(), ": ", what, " has shape ", format_dims(dims), ", expected ", one ? "one value" : "a list");
+    const auto n = static_cast<std::size_t>(count_values(dims, one ? kMaxAttrValues : max_count, g.where(), what));
+    if (one && n != 1) fail(g.where(), ": ", what, " holds ", n, " values, expected one");
+    const Handle type(H5Aget_type(a.id()));
+    const H5T_class_t cls = type.id() < 0 ? H5T_NO_CLASS : H5Tget_class(type.id());
+    const std::string cannot = "cannot read " + what;
+    Numbers v;
+    if (cls == H5T_INTEGER && H5Tget_sign(type.id()) == H5T_SGN_NONE && H5Tget_size(type.id()) >= 8) {
+        std::vector<std::uint64_t> u(n);
+        if (n) check_status(H5Aread(a.id(), H5T_NATIVE_UINT64, u.data()), g.where(), cannot);
+        for (std::uint64_t x : u)
+            if (x > static_cast<std::uint64_t>(INT64_MAX)) fail(g.where(), ": ", what, " = ", x, " is out of range");
+        v.integer = true;
+        v.ints.assign(u.begin(), u.end());
+    } else if (cls == H5T_INTEGER) {
+        v.integer = true;
+        v.ints.resize(n);
+        if (n) check_status(H5Aread(a.id(), H5T_NATIVE_INT64, v.ints.data()), g.where(), cannot);
+    } else if (cls == H5T_FLOAT) {
+        v.reals.resize(n);
+        if (n) check_status(H5Aread(a.id(), H5T_NATIVE_DOUBLE, v.reals.data()), g.where(), cannot);
+    } else {
+        fail(g.where(), ": ", what, " holds ", type.id() < 0 ? "an unreadable type" : type_name(type.id()), ", expected a number");
+    }
+    return v;
+}
+
+std::vector<std::int64_t> read_ints(const Group& g, const std::string& name, std::int64_t lo, std::int64_t hi,
+                                    std::size_t max_count, bool one) {
+    Numbers v = read_numbers(g, name, max_count, one);
+    const std::size_t n = v.integer ? v.ints.size() : v.reals.size();
+    auto what = [&](std::size_t i) { return "attribute '" + abbreviate(name) + "'" + (one ? "" : "[" + std::to_string(i) + "]"); };
+    if (!v.integer) {
+        v.ints.resize(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double d = v.reals[i];
+            // An integer stored as a float (older files) must be one exactly.
+            if (!(d == std::floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+                fail(g.where(), ": ", what(i), " = ", d, " is not an integer");
+            v.ints[i] = static_cast<std::int64_t>(d);
+        }
+    }
+    for (std::size_t i = 0; i < n; ++i)
+        if (v.ints[i] < lo || v.ints[i] > hi) fail(g.where(), ": ", what(i), " = ", v.ints[i], " is out of range [", lo, ", ", hi, "]");
+    return v.ints;
+}
+
+std::vector<double> read_doubles(const Group& g, const std::string& name, std::size_t max_count, bool one) {
+    Numbers v = read_numbers(g, name, max_count, one);
+    if (v.integer) v.reals.assign(v.ints.begin(), v.ints.end());
+    return v.reals;
 }
 }  // namespace
 
@@ -185,49 +328,57 @@ void Group::set_attr(const std::string& name, const std::vector<double>& value) 
     Handle space(H5Screate_simple(1, &n, nullptr));
     write_attr(*this, name, H5T_NATIVE_DOUBLE, space.id(), value.data());
 }
+void Group::set_attr(const std::string& name, const std::vector<std::int64_t>& value) const {
+    hsize_t n = value.size();
+    Handle space(H5Screate_simple(1, &n, nullptr));
+    write_attr(*this, name, H5T_NATIVE_INT64, space.id(), value.data());
+}
 bool Group::has_attr(const std::string& name) const { return H5Aexists(id(), name.c_str()) > 0; }
 
 std::string Group::attr_string(const std::string& name) const {
-    Handle a = open_attr(*this, name);
-    Handle ftype(H5Aget_type(a.id()));
-    if (H5Tget_class(ftype.id()) != H5T_STRING) fail(where_, ": attribute '", name, "' is not a string");
+    const std::string what = "attribute '" + abbreviate(name) + "'";
+    const Handle a = open_attr(*this, name);
+    const Handle space(H5Aget_space(a.id()));
+    const Dims dims = extent(space.id(), where_, what);
+    const std::uint64_t count = count_values(dims, kMaxAttrValues, where_, what);
+    if (count != 1) fail(where_, ": ", what, " holds ", count, " values, expected one string");
+    const Handle ftype(H5Aget_type(a.id()));
+    if (ftype.id() < 0 || H5Tget_class(ftype.id()) != H5T_STRING) fail(where_, ": ", what, " is not a string");
+    const std::string cannot = "cannot read " + what;
     if (H5Tis_variable_str(ftype.id()) > 0) {
         Handle mtype(H5Tcopy(H5T_C_S1));
         H5Tset_size(mtype.id(), H5T_VARIABLE);
         H5Tset_cset(mtype.id(), H5Tget_cset(ftype.id()));
         char* p = nullptr;
-        check_status(H5Aread(a.id(), mtype.id(), &p), where_, "cannot read attribute '" + name + "'");
-        std::string s = p ? p : "";
-        Handle space(H5Aget_space(a.id()));
+        check_status(H5Aread(a.id(), mtype.id(), &p), where_, cannot);
+        const std::size_t n = p ? std::strlen(p) : 0;
+        std::string s = n <= kMaxStringBytes ? std::string(p ? p : "", n) : std::string();
         H5Dvlen_reclaim(mtype.id(), space.id(), H5P_DEFAULT, &p);
+        if (n > kMaxStringBytes) fail(where_, ": ", what, " is a string of ", n, " bytes, more than ", kMaxStringBytes);
         return s;
     }
-    std::size_t n = H5Tget_size(ftype.id());
+    const std::size_t n = H5Tget_size(ftype.id());
+    if (n == 0 || n > kMaxStringBytes) fail(where_, ": ", what, " is a string of ", n, " bytes (corrupted file?)");
     std::string s(n, '\0');
-    check_status(H5Aread(a.id(), ftype.id(), s.data()), where_, "cannot read attribute '" + name + "'");
+    check_status(H5Aread(a.id(), ftype.id(), s.data()), where_, cannot);
     while (!s.empty() && s.back() == '\0') s.pop_back();
     return s;
 }
-double Group::attr_double(const std::string& name) const {
-    Handle a = open_attr(*this, name);
-    double v = 0;
-    check_status(H5Aread(a.id(), H5T_NATIVE_DOUBLE, &v), where_, "cannot read attribute '" + name + "'");
+double Group::attr_double(const std::string& name) const { return read_doubles(*this, name, 1, true)[0]; }
+double Group::attr_double(const std::string& name, double lo, double hi) const {
+    const double v = attr_double(name);
+    if (!(v >= lo && v <= hi)) fail(where_, ": attribute '", abbreviate(name), "' = ", v, " is out of range [", lo, ", ", hi, "]");
     return v;
 }
-std::int64_t Group::attr_int(const std::string& name) const {
-    Handle a = open_attr(*this, name);
-    std::int64_t v = 0;
-    check_status(H5Aread(a.id(), H5T_NATIVE_INT64, &v), where_, "cannot read attribute '" + name + "'");
-    return v;
+std::int64_t Group::attr_int(const std::string& name) const { return attr_int(name, INT64_MIN, INT64_MAX); }
+std::int64_t Group::attr_int(const std::string& name, std::int64_t lo, std::int64_t hi) const {
+    return read_ints(*this, name, lo, hi, 1, true)[0];
 }
-std::vector<double> Group::attr_doubles(const std::string& name) const {
-    Handle a = open_attr(*this, name);
-    Handle space(H5Aget_space(a.id()));
-    hssize_t n = H5Sget_simple_extent_npoints(space.id());
-    std::vector<double> v(static_cast<std::size_t>(std::max<hssize_t>(n, 0)));
-    if (!v.empty())
-        check_status(H5Aread(a.id(), H5T_NATIVE_DOUBLE, v.data()), where_, "cannot read attribute '" + name + "'");
-    return v;
+std::vector<double> Group::attr_doubles(const std::string& name, std::size_t max_count) const {
+    return read_doubles(*this, name, max_count, false);
+}
+std::vector<std::int64_t> Group::attr_ints(const std::string& name, std::int64_t lo, std::int64_t hi, std::size_t max_count) const {
+    return read_ints(*this, name, lo, hi, max_count, false);
 }
 
 namespace {
@@ -247,31 +398,30 @@ Group open_file(const std::string& path, unsigned flags) {
 Group open_read(const std::string& path) { return open_file(path, H5F_ACC_RDONLY); }
 Group open_rw(const std::string& path) { return open_file(path, H5F_ACC_RDWR); }
 
-AtomicWrite::AtomicWrite(std::string path) : path_(std::move(path)) {
-    static std::atomic<int> counter{0};
-    auto parent = std::filesystem::path(path_).parent_path();
-    if (!parent.empty() && !std::filesystem::exists(parent)) std::filesystem::create_directories(parent);
-    tmp_ = path_ + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
-    hid_t f = H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) fail(path_, ": cannot create file (", tmp_, ")");
-    Handle file(f);
-    hid_t root = H5Gopen2(file.id(), "/", H5P_DEFAULT);
-    root_ = new Group(Handle(root), path_);
+AtomicWrite::AtomicWrite(std::string path) : path_(std::move(path)), out_(path_) {
+    static std::atomic<unsigned> counter{0};
+    // The core driver without a backing store: the whole file lives in memory, grown 4 MiB at a time.
+    Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), path_, "cannot create a file access list"));
+    check_status(H5Pset_fapl_core(fapl.id(), std::size_t{4} << 20, 0), path_, "cannot select the in-memory driver");
+    const std::string name = out_.temporary() + ".memory." + std::to_string(counter++);  // a label, never a file
+    file_ = Handle(check(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()), path_,
+                         "cannot create the file in memory"));
+    root_.emplace(Handle(check(H5Gopen2(file_.id(), "/", H5P_DEFAULT), path_, "cannot open root group")), path_);
 }
 
-AtomicWrite::~AtomicWrite() {
-    delete root_;
-    if (!done_) std::remove(tmp_.c_str());
-}
+AtomicWrite::~AtomicWrite() = default;  // root, then file (in memory), then the temporary is removed
 
 void AtomicWrite::commit() {
-    H5Fflush(root_->id(), H5F_SCOPE_GLOBAL);
-    delete root_;
-    root_ = nullptr;
-    std::error_code ec;
-    std::filesystem::rename(tmp_, path_, ec);
-    if (ec) fail(path_, ": cannot rename ", tmp_, " into place: ", ec.message());
-    done_ = true;
+    check_status(H5Fflush(file_.id(), H5F_SCOPE_LOCAL), path_, "cannot flush the file in memory");
+    const ssize_t size = H5Fget_file_image(file_.id(), nullptr, 0);
+    if (size <= 0) fail(path_, ": cannot take the image of the file in memory");
+    std::vector<char> image(static_cast<std::size_t>(size));
+    if (H5Fget_file_image(file_.id(), image.data(), image.size()) != size)
+        fail(path_, ": cannot take the image of the file in memory");
+    root_.reset();
+    check_status(H5Fclose(file_.release()), path_, "cannot close the file in memory");
+    out_.write(image.data(), image.size());
+    out_.commit();
 }
 
 void stamp(const Group& root, const std::string& filetype, int schema_version) {

@@ -31,9 +31,10 @@ std::string fmt_number(double v) {
 
 std::string describe(const toml::node& n) {
     std::ostringstream os;
-    os << n.type() << ' ';
     n.visit([&](const auto& v) { os << v; });
-    return os.str();
+    std::ostringstream type;
+    type << n.type();
+    return type.str() + ' ' + abbreviate(os.str());
 }
 
 std::string range_message(const std::string& key, double v, Range r) {
@@ -67,11 +68,14 @@ std::string join(const std::string& section, const std::string& key) { return se
 std::string closest(const std::string& word, const std::set<std::string>& candidates) {
     std::string best;
     std::size_t best_d = static_cast<std::size_t>(-1);
+    const std::size_t accept = std::max<std::size_t>(2, word.size() / 3);
     for (const auto& c : candidates) {
+        // The distance is at least the difference in length: skip the candidates that cannot be accepted.
+        if (std::max(word.size(), c.size()) - std::min(word.size(), c.size()) > accept) continue;
         std::size_t d = edit_distance(word, c);
         if (d < best_d) best_d = d, best = c;
     }
-    return best_d <= std::max<std::size_t>(2, word.size() / 3) ? best : "";
+    return best_d <= accept ? best : "";
 }
 
 std::string list(const std::set<std::string>& s) {
@@ -120,9 +124,15 @@ TomlDocument TomlDocument::from_string(const std::string& text, const std::strin
 TomlDocument TomlDocument::from_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(path, ": cannot open file (not found or not readable)");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return from_string(ss.str(), path);
+    // At most 16 MiB: a longer file (or an endless device) is not an input file.
+    constexpr std::size_t kMaxBytes = std::size_t{16} << 20;
+    std::string text;
+    char chunk[1 << 16];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+        text.append(chunk, static_cast<std::size_t>(in.gcount()));
+        if (text.size() > kMaxBytes) fail(path, ": more than ", kMaxBytes, " bytes; not an input file");
+    }
+    return from_string(text, path);
 }
 
 const std::string& TomlDocument::source() const { return impl_->source; }
@@ -130,7 +140,7 @@ const std::string& TomlDocument::text() const { return impl_->text; }
 
 std::string TomlDocument::origin(const std::string& path) const {
     auto it = impl_->overrides.find(path);
-    return it == impl_->overrides.end() ? impl_->source : impl_->source + " (--set " + it->second + ")";
+    return it == impl_->overrides.end() ? impl_->source : impl_->source + " (--set " + abbreviate(it->second) + ")";
 }
 
 void TomlDocument::set(const std::string& assignment) {
@@ -140,7 +150,7 @@ void TomlDocument::set(const std::string& assignment) {
     const auto parts = split_dots(path);
     bool bad = path.empty() || value.empty();
     for (const auto& p : parts) bad = bad || p.empty();
-    if (bad) fail(impl_->source, ": override '", assignment, "' is not of the form section.key=value");
+    if (bad) fail(impl_->source, ": override '", abbreviate(assignment), "' is not of the form section.key=value");
 
     toml::table parsed;
     try {
@@ -157,7 +167,7 @@ void TomlDocument::set(const std::string& assignment) {
             n = cur->get(parts[i]);
         }
         if (!n->is_table())
-            fail(impl_->source, " (--set ", assignment, "): '", parts[i], "' is a value, not a table");
+            fail(impl_->source, " (--set ", abbreviate(assignment), "): '", abbreviate(parts[i]), "' is a value, not a table");
         cur = n->as_table();
     }
     parsed.get("v")->visit([&](const auto& v) { cur->insert_or_assign(parts.back(), v); });
@@ -178,12 +188,12 @@ void TomlDocument::finish() const {
                 const std::string near = closest(key, known);
                 const std::string where = origin(full);
                 if (node.is_table()) {
-                    if (!near.empty()) fail(where, ": unknown section [", full, "]; did you mean [", join(section, near), "]?");
-                    fail(where, ": unknown section [", full, "]", known.empty() ? "" : "; valid here: " + list(known));
+                    if (!near.empty()) fail(where, ": unknown section [", abbreviate(full), "]; did you mean [", join(section, near), "]?");
+                    fail(where, ": unknown section [", abbreviate(full), "]", known.empty() ? "" : "; valid here: " + list(known));
                 }
-                const std::string in = section.empty() ? " at top level" : " in [" + section + "]";
-                if (!near.empty()) fail(where, ": unknown key '", key, "'", in, "; did you mean '", near, "'?");
-                fail(where, ": unknown key '", key, "'", in, known.empty() ? "" : "; valid keys: " + list(known));
+                const std::string in = section.empty() ? " at top level" : " in [" + abbreviate(section) + "]";
+                if (!near.empty()) fail(where, ": unknown key '", abbreviate(key), "'", in, "; did you mean '", near, "'?");
+                fail(where, ": unknown key '", abbreviate(key), "'", in, known.empty() ? "" : "; valid keys: " + list(known));
             }
             if (node.is_table()) self(self, *node.as_table(), full);
         }
@@ -292,7 +302,7 @@ void TomlSection::read(const std::string& key, std::string& out, const std::vect
     if (!choices.empty() && std::find(choices.begin(), choices.end(), s->get()) == choices.end()) {
         std::string allowed;
         for (const auto& c : choices) allowed += (allowed.empty() ? "" : ", ") + c;
-        fail(where, ": key '", full, "' = \"", s->get(), "\" is not one of: ", allowed);
+        fail(where, ": key '", full, "' = \"", abbreviate(s->get()), "\" is not one of: ", allowed);
     }
     out = s->get();
 }

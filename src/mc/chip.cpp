@@ -49,10 +49,10 @@ array::MappingParams layer_mapping_params(const device::Card& card, array::Mappi
 }
 
 // Level targets up to the mapping's largest level (offset mapping: 2·w_max), same unit current.
-device::LevelTargets mapping_targets(const device::Card& card, const array::MappingParams& p, double verify_temperature_c) {
+device::LevelTargets mapping_targets(const device::Card& card, const array::MappingParams& p, const ChipSettings& chip) {
     device::LevelParams lp = card.levels;
     while (lp.max_level() < p.max_level()) ++lp.weight_bits;
-    return device::level_targets(card.iv, lp, verify_temperature_c);
+    return device::level_targets(card.iv, lp, chip.verify_temperature_c, chip.off_current);
 }
 
 }  // namespace
@@ -69,7 +69,7 @@ Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, co
     };
     using namespace device;
     const array::MappingParams mp = layer_mapping_params(card, mapping);
-    const LevelTargets targets = mapping_targets(card, mp, settings.verify_temperature_c);
+    const LevelTargets targets = mapping_targets(card, mp, settings);
     Chip c;
     for (int n : analog) {
         const nn::QNode& node = model.nodes[static_cast<std::size_t>(n)];
@@ -111,23 +111,25 @@ Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, co
 
 double read_unit_current_a(const device::Card& card, const ChipSettings& chip, const array::MappingParams& mapping) {
     if (chip.read_reference == ReadReference::fixed) return card.levels.unit_current_a;
-    const device::LevelTargets targets = mapping_targets(card, layer_mapping_params(card, mapping), chip.verify_temperature_c);
+    const device::LevelTargets targets = mapping_targets(card, layer_mapping_params(card, mapping), chip);
     const int top = targets.max_level();
     const device::ReadConditions read = device::read_conditions(card, chip.read_temperature_c);
-    const device::ReadConditions verify = device::read_conditions(card, chip.verify_temperature_c);
-    const double vth = targets.vth_v(top, card.iv.slope_n);
-    // The reference ages with the array's median charge loss (worn by the chip's P/E cycles):
-    // V_ref(t) = V_n + (V_ref − V_n)(1 − β_med·ln(1 + AF(T)·t/τ_0)), device/retention.hpp.
+    // A reference cell at level k, without variation, aged with the array's median charge loss (worn
+    // by the chip's P/E cycles): V(t) = V_n + (V − V_n)(1 − β_med·ln(1 + AF(T)·t/τ_0)),
+    // device/retention.hpp; read with the array.
     const device::RetentionParams& r = card.retention;
     const double beta = r.beta_median * device::wear_after(card.cycling, chip.pe_cycles).beta_factor;
     const double t_eq = device::acceleration_factor(r, chip.retention_temperature_c) * chip.retention_time_s;
-    const double aged = vth + device::retention_shift_v(vth, r.neutral_vth_v, beta, t_eq, r.tau0_s);
-    auto ref = [&](double v, const device::ReadConditions& c) {
-        return device::drain_current_a(card.iv, c.vgs_v, c.vds_v, v, card.iv.slope_n, c.temperature_c);
+    auto reference_a = [&](int level) {
+        const double vth = targets.vth_v(level, card.iv.slope_n);
+        const double aged = vth + device::retention_shift_v(vth, r.neutral_vth_v, beta, t_eq, r.tau0_s);
+        return device::drain_current_a(card.iv, read.vgs_v, read.vds_v, aged, card.iv.slope_n, read.temperature_c);
     };
-    // I_unit · I_ref(aged, T_read)/I_ref(fresh, T_verify): exactly I_unit for a fresh chip read at
-    // its verify temperature.
-    return card.levels.unit_current_a * (ref(aged, read) / ref(vth, verify));
+    // I_unit = (I_ref,L − I_ref,0)/L with compensated levels (the off current counted out, as the
+    // levels were programmed), I_ref,L/L otherwise: exactly I_unit for a fresh chip read at its
+    // verify temperature.
+    const double off = chip.off_current == device::OffCurrent::compensated ? reference_a(0) : 0.0;
+    return (reference_a(top) - off) / top;
 }
 
 FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip) {

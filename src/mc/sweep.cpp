@@ -186,9 +186,9 @@ void write_results(const std::string& path, const SweepResults& r) {
 SweepResults read_results(const std::string& path) {
     h5::Group root = h5::open_read(path);
     if (!root.has_attr("filetype") || root.attr_string("filetype") != kSweepFiletype)
-        fail(path, ": not a flashmc sweep file (filetype '", root.has_attr("filetype") ? root.attr_string("filetype") : "", "')");
-    if (root.attr_int("schema_version") != kSweepSchemaVersion)
-        fail(path, ": sweep schema version ", root.attr_int("schema_version"), " is not supported (expected ", kSweepSchemaVersion, ")");
+        fail(path, ": not a flashmc sweep file (filetype '", root.has_attr("filetype") ? abbreviate(root.attr_string("filetype")) : "", "')");
+    if (const auto version = root.attr_int("schema_version"); version != kSweepSchemaVersion)
+        fail(path, ": sweep schema version ", version, " is not supported (expected ", kSweepSchemaVersion, ")");
     SweepResults r;
     r.name = root.attr_string("name");
     r.source = root.attr_string("sweep_file");
@@ -198,44 +198,68 @@ SweepResults read_results(const std::string& path) {
     r.model_sha256 = root.attr_string("model_sha256");
     r.data_dir = root.attr_string("data_dir");
     r.dataset_sha256 = root.attr_string("dataset_sha256");
-    r.seed = static_cast<std::uint64_t>(root.attr_int("seed"));
+    // Every attribute within the range a sweep writes; sizes within the limits before any dataset is read.
+    r.seed = static_cast<std::uint64_t>(root.attr_int("seed", 0, INT64_MAX));
     r.spec_accuracy = root.attr_double("spec_accuracy");
-    r.adaptive = root.attr_int("adaptive") != 0;
+    if (!std::isnan(r.spec_accuracy) && !(r.spec_accuracy >= 0 && r.spec_accuracy <= 1))
+        fail(path, ": attribute 'spec_accuracy' = ", r.spec_accuracy, " is neither NaN (no yield) nor in [0, 1]");
+    r.adaptive = root.attr_int("adaptive", 0, 1) != 0;
     r.adaptive_ci_half_width = root.attr_double("adaptive_ci_half_width");
-    r.trials = root.attr_int("trials");
-    r.points = root.attr_int("points");
-    r.capacity = root.attr_int("capacity");
-    r.images = root.attr_int("images");
-    r.shard_index = static_cast<int>(root.attr_int("shard_index"));
-    r.shard_count = static_cast<int>(root.attr_int("shard_count"));
+    if (r.adaptive && !(r.adaptive_ci_half_width > 0 && r.adaptive_ci_half_width <= 1))
+        fail(path, ": attribute 'adaptive_ci_half_width' = ", r.adaptive_ci_half_width, " is out of range (0, 1]");
+    r.trials = root.attr_int("trials", 1, kMaxTrials);
+    r.points = root.attr_int("points", 1, kMaxPoints);
+    r.capacity = root.attr_int("capacity", 1, kMaxTrials);
+    r.images = root.attr_int("images", 1, kMaxImages);
+    if (r.points * r.capacity > kMaxUnits) fail(path, ": ", r.points, " points x ", r.capacity, " trials exceed ", kMaxUnits, " chips");
+    if (r.points * r.capacity * r.images > kMaxPredictions)
+        fail(path, ": ", r.points * r.capacity, " chips x ", r.images, " images exceed ", kMaxPredictions, " predictions");
+    r.shard_count = static_cast<int>(root.attr_int("shard_count", 1, 1 << 20));
+    r.shard_index = static_cast<int>(root.attr_int("shard_index", 0, r.shard_count - 1));
+    r.ideal_seconds = root.attr_double("ideal_seconds");
+    r.elapsed_seconds = root.has_attr("elapsed_seconds") ? root.attr_double("elapsed_seconds") : 0.0;
+
     h5::Group axes = root.open("axes");
+    long grid = 1;
     for (const auto& n : split(axes.attr_string("names"), ',')) {
         AxisRecord a;
         a.name = n;
         a.parameter = axes.attr_string(n + ".parameter");
         a.spacing = axes.attr_string(n + ".spacing");
-        a.values = axes.read<double>(n);
+        const h5::Dims d = axes.shape(n);
+        if (d.size() != 1 || d[0] < 1 || static_cast<long>(d[0]) > r.points / grid)
+            fail(path, ": axis '", abbreviate(n), "' has ", d.size() == 1 ? std::to_string(d[0]) : "a non-list of", " values for ", r.points, " points");
+        grid *= static_cast<long>(d[0]);
+        a.values = axes.read_shaped<double>(n, d);
         r.axes.push_back(std::move(a));
     }
-    r.point_values = root.read<double>("point_values");
-    r.labels = root.read<std::uint8_t>("labels");
-    r.ideal_predictions = root.read<std::int8_t>("ideal_predictions");
-    r.ideal_seconds = root.attr_double("ideal_seconds");
-    r.elapsed_seconds = root.has_attr("elapsed_seconds") ? root.attr_double("elapsed_seconds") : 0.0;
-    r.done = root.read<std::uint8_t>("done");
-    r.accuracy = root.read<double>("accuracy");
-    r.predictions = root.read<std::int8_t>("predictions");
-    r.stream_keys = root.read<std::uint64_t>("stream_keys");
-    r.unit_seconds = root.read<double>("unit_seconds");
+    if (grid != r.points) fail(path, ": the axes make ", grid, " points, the file says ", r.points);
     h5::Group layers = root.open("layers");
     r.layer_names = split(layers.attr_string("names"), ',');
-    r.layer_nodes = layers.read<std::int32_t>("nodes");
-    r.layer_error = layers.read<double>("rms_error");
-    const auto units = static_cast<std::size_t>(r.points * r.capacity);
-    if (r.done.size() != units || r.accuracy.size() != units ||
-        r.predictions.size() != units * static_cast<std::size_t>(r.images) ||
-        r.layer_error.size() != units * r.layer_names.size() || r.labels.size() != static_cast<std::size_t>(r.images))
-        fail(path, ": inconsistent dataset sizes in sweep file");
+    if (r.layers() > nn::kMaxNodes) fail(path, ": ", r.layers(), " analog layers, more than a model has nodes");
+    const auto P = static_cast<hsize_t>(r.points), T = static_cast<hsize_t>(r.capacity), N = static_cast<hsize_t>(r.images),
+               L = static_cast<hsize_t>(r.layers()), A = static_cast<hsize_t>(r.axes.size());
+    r.point_values = root.read_shaped<double>("point_values", {P, A});
+    r.labels = root.read_shaped<std::uint8_t>("labels", {N});
+    r.ideal_predictions = root.read_shaped<std::int8_t>("ideal_predictions", {N});
+    r.done = root.read_shaped<std::uint8_t>("done", {P, T});
+    r.accuracy = root.read_shaped<double>("accuracy", {P, T});
+    r.predictions = root.read_shaped<std::int8_t>("predictions", {P * T, N});
+    r.stream_keys = root.read_shaped<std::uint64_t>("stream_keys", {P, T, L});
+    r.unit_seconds = root.read_shaped<double>("unit_seconds", {P, T});
+    r.layer_nodes = layers.read_shaped<std::int32_t>("nodes", {L});
+    r.layer_error = layers.read_shaped<double>("rms_error", {P, T, L});
+    // Values the statistics index or sort by.
+    for (std::size_t i = 0; i < r.labels.size(); ++i)
+        if (r.labels[i] >= Cifar10::kClasses || r.ideal_predictions[i] < 0)
+            fail(path, ": image ", i, ": label ", int(r.labels[i]), " or ideal prediction ", int(r.ideal_predictions[i]), " out of range");
+    for (std::size_t u = 0; u < r.done.size(); ++u) {
+        if (r.done[u] > 1) fail(path, ": dataset 'done' holds ", int(r.done[u]), " for unit ", u, ", expected 0 or 1");
+        if (!r.done[u]) continue;
+        if (!(r.accuracy[u] >= 0 && r.accuracy[u] <= 1)) fail(path, ": unit ", u, " is done with accuracy ", r.accuracy[u]);
+        for (std::size_t i = 0; i < N; ++i)
+            if (r.predictions[u * N + i] < 0) fail(path, ": unit ", u, " is done but image ", i, " has no prediction");
+    }
     return r;
 }
 

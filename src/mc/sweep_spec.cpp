@@ -214,12 +214,18 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     std::string reference = "tracking";
     chip.read("read_reference", reference, {"tracking", "fixed"});
     s.chip.read_reference = reference == "fixed" ? ReadReference::fixed : ReadReference::tracking;
+    std::string off = "compensated";
+    chip.read("off_current", off, {"compensated", "ignored"});
+    s.chip.off_current = device::parse_off_current(off);
 
     read_array(doc.section("array"), s.source, s.array);
 
     auto axes = doc.section("axis");
     std::set<std::string> seen;
     for (const auto& name : axis_names) {
+        // An axis name becomes a dataset name in the result file: a plain word.
+        if (name.empty() || name.size() > 64 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+            fail(s.source, ": key 'sweep.axes' names axis '", abbreviate(name), "': a name is 1 to 64 letters, digits, '_' or '-'");
         if (!seen.insert(name).second) fail(s.source, ": key 'sweep.axes' names axis '", name, "' twice");
         if (!axes.has(name)) fail(s.source, ": key 'sweep.axes' names axis '", name, "' but there is no table [axis.", name, "]");
         auto t = axes.section(name);
@@ -268,6 +274,17 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
             fail(s.source, ": key 'adaptive.max_trials' = ", s.adaptive.max_trials, " is below sweep.trials = ", s.trials);
     }
     doc.finish();
+    // Sizes, before any point is built: the grid, the units and their predictions.
+    long points = 1;
+    for (const auto& a : s.axes) {
+        points *= static_cast<long>(a.values.size());  // each axis has at most 10,000 values: no overflow
+        if (points > kMaxPoints) fail(s.source, ": the axes make more than ", kMaxPoints, " points");
+    }
+    if (points * s.trial_capacity() > kMaxUnits)
+        fail(s.source, ": ", points, " points x ", s.trial_capacity(), " trials exceed ", kMaxUnits, " chips");
+    if (points * s.trial_capacity() * s.test_images > kMaxPredictions)
+        fail(s.source, ": ", points, " points x ", s.trial_capacity(), " trials x ", s.test_images, " images exceed ",
+             kMaxPredictions, " predictions");
 
     // Parameter paths: run settings by name, device parameters through the card reader itself.
     s.card = device::load_card(s.card_file, s.card_overrides);
@@ -283,29 +300,29 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
             if (!found) {
                 std::string allowed;
                 for (const auto& k : chip_keys()) allowed += std::string(allowed.empty() ? "" : ", ") + "chip." + k.key;
-                fail(s.source, ": key '", key, "' = \"", a.parameter, "\" is not a run setting; allowed: ", allowed,
+                fail(s.source, ": key '", key, "' = \"", abbreviate(a.parameter), "\" is not a run setting; allowed: ", allowed,
                      ", or device.<section>.<key> of the card");
             }
             for (double v : a.values)
                 if (!(v >= found->lo && v <= found->hi))
-                    fail(s.source, ": axis '", a.name, "': ", a.parameter, " = ", v, " is out of range [", found->lo, ", ",
+                    fail(s.source, ": axis '", a.name, "': ", abbreviate(a.parameter), " = ", v, " is out of range [", found->lo, ", ",
                          found->hi, "]");
         } else if (a.parameter.starts_with("array.")) {
             const ArrayKey* found = find_array_key(a.parameter.substr(6));
             if (!found) {
                 std::string allowed;
                 for (const auto& k : array_keys()) allowed += std::string(allowed.empty() ? "" : ", ") + "array." + k.key;
-                fail(s.source, ": key '", key, "' = \"", a.parameter, "\" is not a numeric array setting; allowed: ", allowed);
+                fail(s.source, ": key '", key, "' = \"", abbreviate(a.parameter), "\" is not a numeric array setting; allowed: ", allowed);
             }
             if (found->key == std::string("calibration_images"))
-                fail(s.source, ": key '", key, "' = \"", a.parameter,
+                fail(s.source, ": key '", key, "' = \"", abbreviate(a.parameter),
                      "\" cannot be an axis: one ADC calibration set serves the whole sweep (set array.calibration_images)");
             for (double v : a.values)
                 if (!(v >= found->lo && v <= found->hi) || (found->integer && v != std::floor(v)))
-                    fail(s.source, ": axis '", a.name, "': ", a.parameter, " = ", v, " is out of range [", found->lo, ", ",
+                    fail(s.source, ": axis '", a.name, "': ", abbreviate(a.parameter), " = ", v, " is out of range [", found->lo, ", ",
                          found->hi, "]", found->integer ? " or not an integer" : "");
         } else if (!a.is_device() || a.parameter.size() <= 7) {
-            fail(s.source, ": key '", key, "' = \"", a.parameter,
+            fail(s.source, ": key '", key, "' = \"", abbreviate(a.parameter),
                  "\" must be device.<section>.<key> (a card parameter), chip.<key> (a run setting) or array.<key>");
         }
     }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "flashmc/core/error.hpp"
+
 #include "flashmc/nn/quantizer.hpp"
 
 namespace flashmc::nn {
@@ -57,8 +59,8 @@ void Activation::save(const h5::Group& g) const {
 }
 
 void Activation::load(const h5::Group& g) {
-    bits = static_cast<int>(g.attr_int("bits"));
-    set_clip(static_cast<float>(g.attr_double("clip")));
+    bits = static_cast<int>(g.attr_int("bits", 0, 16));  // 0: ReLU
+    set_clip(static_cast<float>(g.attr_double("clip", 1e-30, 1e30)));
 }
 
 void InputQuant::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context&) {
@@ -81,8 +83,9 @@ void InputQuant::save(const h5::Group& g) const {
 }
 
 void InputQuant::load(const h5::Group& g) {
-    bits = static_cast<int>(g.attr_int("bits"));
-    range = static_cast<float>(g.attr_double("range"));
+    bits = static_cast<int>(g.attr_int("bits", 0, 16));  // 0: identity; 1 would leave no nonzero code
+    if (bits == 1) fail(g.where(), ": attribute 'bits' = 1: the input needs 0 (identity) or 2 to 16 bits");
+    range = static_cast<float>(g.attr_double("range", 1e-30, 1e30));
 }
 
 }  // namespace flashmc::nn

@@ -12,6 +12,11 @@ BatchNorm::BatchNorm(int c, double m, double e) : channels(c), momentum(m), eps(
     std::fill(running_var.data.begin(), running_var.data.end(), 1.0f);
 }
 
+std::array<int, 4> BatchNorm::out_shape(const std::vector<std::array<int, 4>>& in) const {
+    if (in.at(0)[1] != channels) fail("batchnorm: input has ", in.at(0)[1], " channels, layer expects ", channels);
+    return in[0];
+}
+
 void BatchNorm::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context& ctx) {
     const Tensor& x = *in[0];
     if (x.c() != channels) fail("batchnorm: input has ", x.c(), " channels, layer expects ", channels);
@@ -104,8 +109,9 @@ void BatchNorm::save(const h5::Group& g) const {
 
 void BatchNorm::load(const h5::Group& g) {
     for (auto [name, t] : {std::pair{"gamma", &gamma}, {"beta", &beta}, {"running_mean", &running_mean}, {"running_var", &running_var}}) {
-        auto v = g.read<float>(name);
-        if (v.size() != static_cast<std::size_t>(channels)) fail(g.where(), ": ", name, " has ", v.size(), " values, expected ", channels);
+        const auto v = g.read_shaped<float>(name, {h5::Dims::value_type(channels)});
+        for (float x : v)
+            if (!std::isfinite(x) || (t == &running_var && x < 0)) fail(g.where(), ": dataset '", name, "' holds ", x);
         std::copy(v.begin(), v.end(), t->data.begin());
     }
 }

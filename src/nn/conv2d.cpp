@@ -21,6 +21,8 @@ Conv2d::Conv2d(int in_c_, int out_c_, int k_, int stride_, int pad_, bool bias_)
 std::array<int, 4> Conv2d::out_shape(const std::vector<std::array<int, 4>>& in) const {
     const auto& s = in.at(0);
     if (s[1] != in_c) fail("conv2d: input has ", s[1], " channels, layer expects ", in_c);
+    if (s[2] + 2 * pad < k || s[3] + 2 * pad < k)
+        fail("conv2d: a ", k, "x", k, " kernel does not fit a ", s[2], "x", s[3], " input with padding ", pad);
     return {s[0], out_c, (s[2] + 2 * pad - k) / stride + 1, (s[3] + 2 * pad - k) / stride + 1};
 }
 
@@ -225,6 +227,6 @@ void Conv2d::save(const h5::Group& g) const {
     save_weights(g, {h5::Dims::value_type(out_c), h5::Dims::value_type(in_c), h5::Dims::value_type(k), h5::Dims::value_type(k)});
 }
 
-void Conv2d::load(const h5::Group& g) { load_weights(g); }
+void Conv2d::load(const h5::Group& g) { load_weights(g, {h5::Dims::value_type(out_c), h5::Dims::value_type(in_c), h5::Dims::value_type(k), h5::Dims::value_type(k)}); }
 
 }  // namespace flashmc::nn

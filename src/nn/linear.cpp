@@ -53,6 +53,6 @@ void Linear::save(const h5::Group& g) const {
     save_weights(g, {h5::Dims::value_type(out_f), h5::Dims::value_type(in_f)});
 }
 
-void Linear::load(const h5::Group& g) { load_weights(g); }
+void Linear::load(const h5::Group& g) { load_weights(g, {h5::Dims::value_type(out_f), h5::Dims::value_type(in_f)}); }
 
 }  // namespace flashmc::nn

@@ -12,25 +12,42 @@
 
 namespace flashmc::nn {
 
+std::string node_key_prefix(std::size_t i) {
+    char key[32];
+    std::snprintf(key, sizeof key, "%03zu_", i);
+    return key;
+}
+
 void Layer::save(const h5::Group& g) const { g.set_attr("kind", kind()); }
 void Layer::load(const h5::Group&) {}
 
 std::unique_ptr<Layer> load_layer(const h5::Group& g) {
     const std::string kind = g.attr_string("kind");
-    auto i = [&](const char* a) { return static_cast<int>(g.attr_int(a)); };
+    auto i = [&](const char* a, long lo, long hi) { return static_cast<int>(g.attr_int(a, lo, hi)); };
+    auto check_weights = [&](long outputs, long row) {
+        if (outputs * row > kMaxWeights) fail(g.where(), ": ", outputs, " x ", row, " weights exceed the limit of ", kMaxWeights);
+    };
     std::unique_ptr<Layer> l;
-    if (kind == "conv2d") l = std::make_unique<Conv2d>(i("in_channels"), i("out_channels"), i("kernel"), i("stride"), i("padding"), i("has_bias") != 0);
-    else if (kind == "linear") l = std::make_unique<Linear>(i("in_features"), i("out_features"), i("has_bias") != 0);
-    else if (kind == "batchnorm") l = std::make_unique<BatchNorm>(i("channels"), g.attr_double("momentum"), g.attr_double("eps"));
-    else if (kind == "activation") l = std::make_unique<Activation>();
+    if (kind == "conv2d") {
+        const int in = i("in_channels", 1, kMaxChannels), out = i("out_channels", 1, kMaxChannels), k = i("kernel", 1, kMaxKernel);
+        check_weights(out, static_cast<long>(in) * k * k);
+        const int stride = i("stride", 1, kMaxKernel), pad = i("padding", 0, k - 1);
+        l = std::make_unique<Conv2d>(in, out, k, stride, pad, i("has_bias", 0, 1) != 0);
+    } else if (kind == "linear") {
+        const int in = i("in_features", 1, kMaxActivation), out = i("out_features", 1, kMaxChannels);
+        check_weights(out, in);
+        l = std::make_unique<Linear>(in, out, i("has_bias", 0, 1) != 0);
+    } else if (kind == "batchnorm") {
+        l = std::make_unique<BatchNorm>(i("channels", 1, kMaxChannels), g.attr_double("momentum", 0, 1), g.attr_double("eps", 1e-30, 1));
+    } else if (kind == "activation") l = std::make_unique<Activation>();
     else if (kind == "input_quant") l = std::make_unique<InputQuant>();
-    else if (kind == "maxpool") l = std::make_unique<Pool2d>(Pool2d::Mode::Max, i("kernel"), i("stride"));
-    else if (kind == "avgpool") l = std::make_unique<Pool2d>(Pool2d::Mode::Average, i("kernel"), i("stride"));
+    else if (kind == "maxpool") l = std::make_unique<Pool2d>(Pool2d::Mode::Max, i("kernel", 1, kMaxKernel), i("stride", 1, kMaxKernel));
+    else if (kind == "avgpool") l = std::make_unique<Pool2d>(Pool2d::Mode::Average, i("kernel", 1, kMaxKernel), i("stride", 1, kMaxKernel));
     else if (kind == "global_avgpool") l = std::make_unique<GlobalAvgPool>();
     else if (kind == "add") l = std::make_unique<Add>();
-    else if (kind == "shortcut_a") l = std::make_unique<ShortcutA>(i("stride"), i("out_channels"));
-    else if (kind == "dropout") l = std::make_unique<Dropout>(static_cast<float>(g.attr_double("p")));
-    else fail(g.where(), ": unknown layer kind '", kind, "'");
+    else if (kind == "shortcut_a") l = std::make_unique<ShortcutA>(i("stride", 1, kMaxKernel), i("out_channels", 1, kMaxChannels));
+    else if (kind == "dropout") l = std::make_unique<Dropout>(static_cast<float>(g.attr_double("p", 0, 0.99)));
+    else fail(g.where(), ": unknown layer kind '", abbreviate(kind), "'");
     l->load(g);
     return l;
 }
@@ -166,15 +183,12 @@ void Model::remove(int i) {
 void Model::save(const h5::Group& parent) const {
     h5::Group g = parent.create("model");
     g.set_attr("arch", arch);
-    g.set_attr("input_shape", std::vector<double>{double(input_shape[0]), double(input_shape[1]), double(input_shape[2])});
+    g.set_attr("input_shape", std::vector<std::int64_t>(input_shape.begin(), input_shape.end()));
     g.set_attr("node_count", static_cast<std::int64_t>(nodes.size()));
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-        char key[32];
-        std::snprintf(key, sizeof key, "%03zu_", i);
-        h5::Group ng = g.create(std::string(key).append(nodes[i].name));
+        h5::Group ng = g.create(node_key_prefix(i).append(nodes[i].name));
         ng.set_attr("name", nodes[i].name);
-        std::vector<double> ins(nodes[i].inputs.begin(), nodes[i].inputs.end());
-        ng.set_attr("inputs", ins);
+        ng.set_attr("inputs", std::vector<std::int64_t>(nodes[i].inputs.begin(), nodes[i].inputs.end()));
         nodes[i].layer->save(ng);
     }
 }
@@ -183,24 +197,44 @@ Model Model::load(const h5::Group& parent) {
     h5::Group g = parent.open("model");
     Model m;
     m.arch = g.attr_string("arch");
-    auto is = g.attr_doubles("input_shape");
-    if (is.size() != 3) fail(g.where(), ": input_shape must have 3 values");
+    // Index-valued attributes are int64 (float64 in files written before; both read exactly).
+    const auto is = g.attr_ints("input_shape", 1, kMaxSide, 3);
+    if (is.size() != 3) fail(g.where(), ": attribute 'input_shape' holds ", is.size(), " values, expected 3 (C, H, W)");
+    if (is[0] * is[1] * is[2] > kMaxActivation) fail(g.where(), ": input_shape ", is[0], "x", is[1], "x", is[2], " is too large");
     m.input_shape = {int(is[0]), int(is[1]), int(is[2])};
-    auto names = g.children();
-    const auto count = static_cast<std::size_t>(g.attr_int("node_count"));
+    const auto names = g.children();
+    const auto count = static_cast<std::size_t>(g.attr_int("node_count", 1, kMaxNodes));
     if (names.size() != count) fail(g.where(), ": ", names.size(), " nodes stored, header says ", count, " (truncated file?)");
-    for (const auto& key : names) {
-        h5::Group ng = g.open(key);
-        std::vector<int> ins;
-        for (double d : ng.attr_doubles("inputs")) ins.push_back(static_cast<int>(d));
-        m.add(ng.attr_string("name"), load_layer(ng), ins);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const std::string prefix = node_key_prefix(i);
+        if (names[i].rfind(prefix, 0) != 0)
+            fail(g.where(), ": node group '", abbreviate(names[i]), "' is out of order (node ", i, " must be named ", prefix, "...)");
+        h5::Group ng = g.open(names[i]);
+        const auto ins = ng.attr_ints("inputs", -1, static_cast<long>(i) - 1, 2);
+        auto layer = load_layer(ng);
+        const std::size_t arity = layer->kind() == "add" ? 2 : 1;
+        if (ins.size() != arity) fail(ng.where(), ": attribute 'inputs' holds ", ins.size(), " values; a ", layer->kind(), " node takes ", arity);
+        m.add(ng.attr_string("name"), std::move(layer), std::vector<int>(ins.begin(), ins.end()));
     }
-    // Check that the layers fit together.
-    try {
-        m.macs_per_image();
-    } catch (const Error& e) {
-        fail(g.where(), ": layers do not fit together: ", e.what());
+    // Check that the layers fit together: every output non-empty and within the limits, the last
+    // one (the logits) a vector.
+    std::vector<std::array<int, 4>> shapes(m.nodes.size());
+    const std::array<int, 4> in0{1, m.input_shape[0], m.input_shape[1], m.input_shape[2]};
+    for (std::size_t i = 0; i < m.nodes.size(); ++i) {
+        const Node& n = m.nodes[i];
+        std::vector<std::array<int, 4>> in;
+        for (int j : n.inputs) in.push_back(j < 0 ? in0 : shapes[static_cast<std::size_t>(j)]);
+        try {
+            shapes[i] = n.layer->out_shape(in);
+        } catch (const Error& e) {
+            fail(g.where(), ": layers do not fit together at node ", i, " '", abbreviate(n.name), "': ", e.what());
+        }
+        const auto& s = shapes[i];
+        if (s[1] < 1 || s[2] < 1 || s[3] < 1 || static_cast<long>(s[1]) * s[2] * s[3] > kMaxActivation)
+            fail(g.where(), ": node ", i, " '", abbreviate(n.name), "' would output ", s[1], "x", s[2], "x", s[3], " values per image");
     }
+    if (shapes.back()[2] != 1 || shapes.back()[3] != 1)
+        fail(g.where(), ": the last node outputs ", shapes.back()[1], "x", shapes.back()[2], "x", shapes.back()[3], ", not a vector of logits");
     return m;
 }
 

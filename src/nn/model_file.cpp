@@ -9,7 +9,7 @@ void save_model_file(const std::string& path, ModelFile& f) {
     if (is_quantized(f.model) && !f.quantized) f.quantized = export_quantized(f.model);
     h5::AtomicWrite w(path);
     auto& root = w.root();
-    h5::stamp(root, "flashmc.model", 1);
+    h5::stamp(root, kModelFiletype, kModelSchemaVersion);
     root.set_attr("arch", f.model.arch);
     root.set_attr("parameters", static_cast<std::int64_t>(f.model.parameter_count()));
     for (const auto& [k, v] : f.provenance) root.set_attr(k, v);
@@ -20,10 +20,13 @@ void save_model_file(const std::string& path, ModelFile& f) {
 
 ModelFile load_model_file(const std::string& path) {
     auto root = h5::open_read(path);
-    if (!root.has_attr("filetype") || root.attr_string("filetype") != "flashmc.model")
+    if (!root.has_attr("filetype") || root.attr_string("filetype") != kModelFiletype)
         fail(path, ": not a flashmc model file (filetype attribute missing or different)");
     ModelFile f;
     try {
+        const auto version = root.attr_int("schema_version");
+        if (version != kModelSchemaVersion)
+            fail(path, ": model schema version ", version, " is not supported (this flashmc reads version ", kModelSchemaVersion, ")");
         f.model = Model::load(root);
         if (root.has("quantized")) f.quantized = QuantModel::load(root);
     } catch (const Error& e) {

@@ -2,10 +2,13 @@
 
 #include <cfloat>
 
+#include "flashmc/core/error.hpp"
+
 namespace flashmc::nn {
 
 std::array<int, 4> Pool2d::out_shape(const std::vector<std::array<int, 4>>& in) const {
     const auto& s = in.at(0);
+    if (s[2] < k || s[3] < k) fail("pool: a ", k, "x", k, " window does not fit a ", s[2], "x", s[3], " input");
     return {s[0], s[1], (s[2] - k) / stride + 1, (s[3] - k) / stride + 1};
 }
 

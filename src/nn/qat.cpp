@@ -136,7 +136,8 @@ void prepare_qat(Model& m, const QuantConfig& q, const Tensor& calibration) {
     // Per-node overrides.
     for (const auto& [name, bits] : q.layer_bits) {
         if (bits < 2 || bits > 8) fail("--layer-bits ", name, "=", bits, ": bits must be 2..8");
-        auto it = std::find_if(m.nodes.begin(), m.nodes.end(), [&](const Node& n) { return n.name == name; });
+        // (an init-capture: clang before 16 cannot capture a structured binding)
+        auto it = std::find_if(m.nodes.begin(), m.nodes.end(), [&key = name](const Node& n) { return n.name == key; });
         if (it == m.nodes.end()) {
             std::string names;
             for (const auto& n : m.nodes)

@@ -26,7 +26,7 @@ const char* kOpNames[] = {"input", "conv2d", "linear", "requant", "add", "maxpoo
 QNode::Op op_from(const std::string& s, const std::string& where) {
     for (int i = 0; i < 10; ++i)
         if (s == kOpNames[i]) return static_cast<QNode::Op>(i);
-    fail(where, ": unknown operation '", s, "'");
+    fail(where, ": unknown operation '", abbreviate(s), "'");
 }
 // Storage for node outputs, kept per thread across forward passes: once a thread has run a batch
 // of a given size, a pass neither allocates nor page-faults.
@@ -87,7 +87,7 @@ void QuantModel::prepare(bool require_logits) {
     std::vector<double>& bound = bounds_;
     for (std::size_t i = 0; i < n; ++i) {
         QNode& q = nodes[i];
-        const std::string where = "quantized model node " + std::to_string(i) + " '" + q.name + "' (" + op_name(q.op) + ")";
+        const std::string where = "quantized model node " + std::to_string(i) + " '" + abbreviate(q.name) + "' (" + op_name(q.op) + ")";
         std::vector<std::array<int, 4>> in;
         for (int j : q.inputs) {
             if (j < 0 ? q.op != QNode::Op::Input : (j >= static_cast<int>(i))) fail(where, ": input ", j, " does not precede it");
@@ -117,11 +117,15 @@ void QuantModel::prepare(bool require_logits) {
             case QNode::Op::Conv:
             case QNode::Op::Linear: {
                 const auto& s = in[0];
+                if (q.in_c < 1 || q.out_c < 1 || q.weight_bits < 2 || q.weight_bits > 8)
+                    fail(where, ": bad channels (", q.in_c, ", ", q.out_c, ") or weight bits (", q.weight_bits, ")");
                 if (q.op == QNode::Op::Conv) {
                     if (s[1] != q.in_c) fail(where, ": input has ", s[1], " channels, layer expects ", q.in_c);
+                    if (q.k < 1 || q.stride < 1 || q.pad < 0 || q.pad >= q.k || s[2] + 2 * q.pad < q.k || s[3] + 2 * q.pad < q.k)
+                        fail(where, ": kernel ", q.k, ", stride ", q.stride, ", padding ", q.pad, " do not fit a ", s[2], "x", s[3], " input");
                     shape = {1, q.out_c, (s[2] + 2 * q.pad - q.k) / q.stride + 1, (s[3] + 2 * q.pad - q.k) / q.stride + 1};
-                    if (shape[2] <= 0 || shape[3] <= 0) fail(where, ": output would be empty");
                 } else {
+                    if (q.k != 1) fail(where, ": a linear layer has kernel 1, not ", q.k);
                     if (s[1] * s[2] * s[3] != q.in_c) fail(where, ": input has ", s[1] * s[2] * s[3], " features, layer expects ", q.in_c);
                     shape = {1, q.out_c, 1, 1};
                 }
@@ -167,8 +171,9 @@ void QuantModel::prepare(bool require_logits) {
             }
             case QNode::Op::MaxPool:
             case QNode::Op::AvgPool: {
+                if (q.pool < 1 || q.stride < 1 || q.pool > in[0][2] || q.pool > in[0][3])
+                    fail(where, ": pool ", q.pool, ", stride ", q.stride, " do not fit a ", in[0][2], "x", in[0][3], " input");
                 shape = {1, in[0][1], (in[0][2] - q.pool) / q.stride + 1, (in[0][3] - q.pool) / q.stride + 1};
-                if (q.pool < 1 || shape[2] <= 0) fail(where, ": bad pool size");
                 sc = *sa;
                 bound[i] = bound[static_cast<std::size_t>(a)];
                 signed_[i] = signed_[static_cast<std::size_t>(a)];
@@ -204,8 +209,17 @@ void QuantModel::prepare(bool require_logits) {
                 break;
         }
         if (bound[i] >= 2147483647.0) fail(where, ": values may overflow 32 bits");
+        if (static_cast<long>(shape[1]) * shape[2] * shape[3] > kMaxActivation)
+            fail(where, ": output of ", shape[1], "x", shape[2], "x", shape[3], " values per image exceeds the limit of ", kMaxActivation);
     }
     if (require_logits && (nodes.empty() || !nodes.back().is_mvm())) fail("quantized model: the last node must be a linear or conv layer (the logits)");
+}
+
+long QuantModel::macs_per_image() const {
+    long macs = 0;
+    for (std::size_t i = 0; i < nodes.size() && i < shapes_.size(); ++i)
+        if (nodes[i].is_mvm()) macs += static_cast<long>(shapes_[i][1]) * shapes_[i][2] * shapes_[i][3] * static_cast<long>(nodes[i].row());
+    return macs;
 }
 
 void QuantModel::accumulate(const QNode& q, const Tensor& x, Tensor& acc) const {
@@ -291,7 +305,7 @@ void QuantModel::forward(const std::uint8_t* images, int n, Tensor& logits, std:
                         const float* s = x->image(b) + static_cast<std::size_t>(c) * hw;
                         float* d = y.image(b) + static_cast<std::size_t>(c) * hw;
                         for (int p = 0; p < hw; ++p)
-                            d[p] = std::clamp(static_cast<float>(fm.apply(static_cast<std::int64_t>(s[p]))), 0.0f, hi);
+                            d[p] = std::clamp(static_cast<float>(fm.apply(round_accumulator(s[p]))), 0.0f, hi);
                     }
                 break;
             }
@@ -307,7 +321,7 @@ void QuantModel::forward(const std::uint8_t* images, int n, Tensor& logits, std:
                         const float* s2 = x2.image(b) + static_cast<std::size_t>(c) * hw;
                         float* d = y.image(b) + static_cast<std::size_t>(c) * hw;
                         for (int p = 0; p < hw; ++p)
-                            d[p] = static_cast<float>(static_cast<std::int64_t>(s1[p]) + fm.apply(static_cast<std::int64_t>(s2[p])));
+                            d[p] = static_cast<float>(round_accumulator(s1[p]) + fm.apply(round_accumulator(s2[p])));
                     }
                 break;
             }
@@ -396,12 +410,10 @@ void QuantModel::save(const h5::Group& parent) const {
     g.set_attr("node_count", static_cast<std::int64_t>(nodes.size()));
     for (std::size_t i = 0; i < nodes.size(); ++i) {
         const QNode& q = nodes[i];
-        char key[32];
-        std::snprintf(key, sizeof key, "%03zu_", i);
-        h5::Group ng = g.create(std::string(key).append(q.name));
+        h5::Group ng = g.create(node_key_prefix(i).append(q.name));
         ng.set_attr("name", q.name);
         ng.set_attr("op", op_name(q.op));
-        ng.set_attr("inputs", std::vector<double>(q.inputs.begin(), q.inputs.end()));
+        ng.set_attr("inputs", std::vector<std::int64_t>(q.inputs.begin(), q.inputs.end()));
         switch (q.op) {
             case QNode::Op::Conv:
             case QNode::Op::Linear:
@@ -440,34 +452,54 @@ QuantModel QuantModel::load(const h5::Group& parent) {
     h5::Group g = parent.open("quantized");
     QuantModel m;
     m.arch = g.attr_string("arch");
-    auto keys = g.children();
-    if (keys.size() != static_cast<std::size_t>(g.attr_int("node_count"))) fail(g.where(), ": node count does not match (truncated file?)");
-    for (const auto& key : keys) {
-        h5::Group ng = g.open(key);
+    const auto keys = g.children();
+    const auto count = static_cast<std::size_t>(g.attr_int("node_count", 1, kMaxNodes));
+    if (keys.size() != count) fail(g.where(), ": ", keys.size(), " nodes stored, header says ", count, " (truncated file?)");
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+        const std::string prefix = node_key_prefix(k);
+        if (keys[k].rfind(prefix, 0) != 0)
+            fail(g.where(), ": node group '", abbreviate(keys[k]), "' is out of order (node ", k, " must be named ", prefix, "...)");
+        h5::Group ng = g.open(keys[k]);
         QNode q;
         q.name = ng.attr_string("name");
         q.op = op_from(ng.attr_string("op"), ng.where());
-        for (double d : ng.attr_doubles("inputs")) q.inputs.push_back(static_cast<int>(d));
-        auto i = [&](const char* a) { return static_cast<int>(ng.attr_int(a)); };
+        // Index-valued attributes are int64 (float64 in files written before; both read exactly).
+        for (auto j : ng.attr_ints("inputs", -1, static_cast<long>(k) - 1, 2)) q.inputs.push_back(static_cast<int>(j));
+        auto i = [&](const char* a, long lo, long hi) { return static_cast<int>(ng.attr_int(a, lo, hi)); };
         switch (q.op) {
             case QNode::Op::Conv:
-            case QNode::Op::Linear:
-                q.in_c = i("in_channels"); q.out_c = i("out_channels"); q.k = i("kernel"); q.stride = i("stride");
-                q.pad = i("padding"); q.weight_bits = i("weight_bits"); q.input_scale = ng.attr_double("input_scale");
-                q.codes = ng.read<std::int8_t>("weight_codes");
-                q.weight_scale = ng.read<double>("weight_scale");
-                q.bias_q = ng.read<std::int32_t>("bias_q");
+            case QNode::Op::Linear: {
+                const bool conv = q.op == QNode::Op::Conv;
+                q.in_c = i("in_channels", 1, conv ? kMaxChannels : kMaxActivation);
+                q.out_c = i("out_channels", 1, kMaxChannels);
+                q.k = i("kernel", 1, conv ? kMaxKernel : 1);
+                q.stride = i("stride", 1, conv ? kMaxKernel : 1);
+                q.pad = i("padding", 0, q.k - 1);
+                q.weight_bits = i("weight_bits", 2, 8);
+                q.input_scale = ng.attr_double("input_scale", 1e-30, 1e30);
+                if (static_cast<long>(q.out_c) * static_cast<long>(q.row()) > kMaxWeights)
+                    fail(ng.where(), ": ", q.out_c, " x ", q.row(), " weights exceed the limit of ", kMaxWeights);
+                const auto out = static_cast<hsize_t>(q.out_c);
+                q.codes = ng.read_shaped<std::int8_t>("weight_codes", {out, static_cast<hsize_t>(q.row())});
+                q.weight_scale = ng.read_shaped<double>("weight_scale", {out});
+                q.bias_q = ng.read_shaped<std::int32_t>("bias_q", {out});
+                for (double v : q.weight_scale)
+                    if (!(v >= 1e-30 && v <= 1e30)) fail(ng.where(), ": dataset 'weight_scale' holds ", v, ", expected a positive scale");
                 break;
+            }
             case QNode::Op::Input:
             case QNode::Op::Requant:
-                q.bits = i("bits"); q.out_scale = ng.attr_double("scale");
+                q.bits = i("bits", 2, 8);
+                q.out_scale = ng.attr_double("scale", 1e-30, 1e30);
                 break;
             case QNode::Op::MaxPool:
             case QNode::Op::AvgPool:
-                q.pool = i("kernel"); q.stride = i("stride");
+                q.pool = i("kernel", 1, kMaxKernel);
+                q.stride = i("stride", 1, kMaxKernel);
                 break;
             case QNode::Op::ShortcutA:
-                q.stride = i("stride"); q.shortcut_out_c = i("out_channels");
+                q.stride = i("stride", 1, kMaxKernel);
+                q.shortcut_out_c = i("out_channels", 1, kMaxChannels);
                 break;
             default: break;
         }

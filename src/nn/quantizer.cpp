@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "flashmc/core/error.hpp"
+
 namespace flashmc::nn {
 
 float mse_optimal_threshold(const float* x, std::size_t n, int levels, bool is_signed) {
@@ -77,13 +79,17 @@ void WeightQuantizer::save(const h5::Group& g) const {
     if (!threshold.empty()) g.write("weight_threshold", threshold);
 }
 
-void WeightQuantizer::load(const h5::Group& g) {
-    bits = g.has_attr("weight_bits") ? static_cast<int>(g.attr_int("weight_bits")) : 0;
-    per_channel = g.has_attr("per_channel") && g.attr_int("per_channel") != 0;
-    if (g.has_attr("threshold_every_steps")) every_steps = static_cast<int>(g.attr_int("threshold_every_steps"));
-    if (g.has_attr("threshold_momentum")) momentum = g.attr_double("threshold_momentum");
+void WeightQuantizer::load(const h5::Group& g, int out_c) {
+    bits = g.has_attr("weight_bits") ? static_cast<int>(g.attr_int("weight_bits", 0, 8)) : 0;  // int8 codes
+    if (bits == 1) fail(g.where(), ": attribute 'weight_bits' = 1: weights need 0 (float) or 2 to 8 bits");
+    per_channel = g.has_attr("per_channel") && g.attr_int("per_channel", 0, 1) != 0;
+    if (g.has_attr("threshold_every_steps")) every_steps = static_cast<int>(g.attr_int("threshold_every_steps", 1, 1 << 30));
+    if (g.has_attr("threshold_momentum")) momentum = g.attr_double("threshold_momentum", 0, 1);
     threshold.clear();
-    if (g.has("weight_threshold")) threshold = g.read<float>("weight_threshold");
+    if (!g.has("weight_threshold")) return;
+    threshold = g.read_shaped<float>("weight_threshold", {h5::Dims::value_type(per_channel ? out_c : 1)});
+    for (float t : threshold)
+        if (!(t > 0 && t <= 1e30f)) fail(g.where(), ": dataset 'weight_threshold' holds ", t, ", expected a positive threshold");
 }
 
 }  // namespace flashmc::nn

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "flashmc/core/parallel.hpp"
 #include "flashmc/core/progress.hpp"
 #include "flashmc/core/sha256.hpp"
+#include "flashmc/io/atomic_file.hpp"
 #include "flashmc/nn/data.hpp"
 #include "flashmc/nn/loss.hpp"
 #include "flashmc/nn/model_file.hpp"
@@ -103,26 +105,33 @@ void save_checkpoint(const TrainConfig& c, const Model& m, const std::map<std::s
 
 void load_checkpoint(const TrainConfig& c, Model& m, std::map<std::string, Tensor>& velocity, State& s) {
     auto root = h5::open_read(c.checkpoint);
+    if (!root.has_attr("filetype") || root.attr_string("filetype") != "flashmc.checkpoint")
+        fail(c.checkpoint, ": not a flashmc checkpoint (filetype attribute missing or different)");
+    if (const auto version = root.attr_int("schema_version"); version != 1)
+        fail(c.checkpoint, ": checkpoint schema version ", version, " is not supported (this flashmc reads version 1)");
     if (root.attr_string("identity") != identity(c))
         fail(c.checkpoint, ": checkpoint was written with different settings:\n  checkpoint: ",
-             root.attr_string("identity"), "\n  this run:   ", identity(c));
-    if (root.attr_int("threads") != threads())
+             abbreviate(root.attr_string("identity"), 1000), "\n  this run:   ", identity(c));
+    const auto written_threads = root.attr_int("threads", 0, 1 << 20);
+    if (written_threads != threads())
         std::fprintf(stderr, "train: note: checkpoint was written with %d threads, resuming with %d; the result "
                      "is bit-identical to an uninterrupted run only with the same thread count\n",
-                     static_cast<int>(root.attr_int("threads")), threads());
-    s.epoch = static_cast<int>(root.attr_int("epoch"));
-    s.batch = root.attr_int("batch");
-    s.step = root.attr_int("step");
-    s.loss_sum = root.attr_double("loss_sum");
-    s.hits = root.attr_int("hits");
-    s.seen = root.attr_int("seen");
-    s.seconds = root.attr_double("seconds");
+                     static_cast<int>(written_threads), threads());
+    // The position must lie inside this run (the identity fixes epochs and batch size).
+    constexpr long kMaxCount = 1L << 50;
+    s.epoch = static_cast<int>(root.attr_int("epoch", 0, c.epochs));
+    s.batch = root.attr_int("batch", 0, kMaxCount);
+    s.step = root.attr_int("step", 0, kMaxCount);
+    s.loss_sum = root.attr_double("loss_sum", 0, 1e300);
+    s.hits = root.attr_int("hits", 0, kMaxCount);
+    s.seen = root.attr_int("seen", s.hits, kMaxCount);
+    s.seconds = root.attr_double("seconds", 0, 1e300);
     m = Model::load(root);
     auto g = root.open("velocity");
     for (auto& p : m.params()) {
         std::string key = p.name;
         std::replace(key.begin(), key.end(), '/', ':');
-        auto v = g.read<float>(key);
+        const auto v = g.read_shaped<float>(key, {static_cast<hsize_t>(p.value->size())});
         Tensor t;
         t.resize(1, static_cast<int>(v.size()));
         std::copy(v.begin(), v.end(), t.data.begin());
@@ -131,6 +140,7 @@ void load_checkpoint(const TrainConfig& c, Model& m, std::map<std::string, Tenso
 }
 
 // Keeps the header and the rows of epochs < `epochs_done` (a resumed run rewrites the rest).
+// Like every rewrite of the log below, atomic: the log is always the old or the new whole file.
 void trim_log(const std::string& path, int epochs_done) {
     std::ifstream in(path);
     if (!in) return;
@@ -141,10 +151,16 @@ void trim_log(const std::string& path, int epochs_done) {
         ++row;
     }
     in.close();
-    std::ofstream out(path + ".tmp");
-    out << kept;
-    out.close();
-    std::filesystem::rename(path + ".tmp", path);
+    io::write_file_atomic(path, kept);
+}
+
+// Appends one row: the log is small, so it is rewritten whole rather than appended in place, and
+// a full disk cannot leave half a row.
+void append_log(const std::string& path, const std::string& row) {
+    std::ifstream in(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    io::write_file_atomic(path, text + row);
 }
 
 }  // namespace
@@ -152,6 +168,9 @@ void trim_log(const std::string& path, int epochs_done) {
 double train(const TrainConfig& c) {
     if (c.out.empty()) fail("train: --out is required");
     if (c.checkpoint.empty()) fail("train: a checkpoint path is required");
+    // Temporaries left by a killed run on the same outputs go now, not only at their next write.
+    for (const std::string* p : {&c.out, &c.checkpoint, &c.log_csv})
+        if (!p->empty()) io::remove_stale_temporaries(*p);
     const std::string dir = c.data_dir.empty() ? default_cifar10_dir() : c.data_dir;
     Cifar10 train_set = read_cifar10_train(dir, c.train_limit);
     Cifar10 test_set = read_cifar10_test(dir, c.test_limit);
@@ -190,12 +209,12 @@ double train(const TrainConfig& c) {
         if (resuming && std::filesystem::exists(c.log_csv)) {
             trim_log(c.log_csv, s.epoch);
         } else {
-            if (auto parent = std::filesystem::path(c.log_csv).parent_path(); !parent.empty()) std::filesystem::create_directories(parent);
-            std::ofstream(c.log_csv) << "epoch,lr,train_loss,train_accuracy,test_accuracy,seconds\n";
+            io::write_file_atomic(c.log_csv, "epoch,lr,train_loss,train_accuracy,test_accuracy,seconds\n");
         }
     }
 
     const long per_epoch = static_cast<long>((train_set.size() + c.batch - 1) / c.batch);
+    if (s.batch > per_epoch) fail(c.checkpoint, ": checkpoint is at batch ", s.batch, " of an epoch of ", per_epoch, " batches");
     const long total = per_epoch * c.epochs;
     Tensor x, dlogits;
     std::vector<std::uint8_t> labels;
@@ -259,10 +278,9 @@ double train(const TrainConfig& c) {
             bar.finish(extra);
         }
         if (!c.log_csv.empty()) {
-            std::ofstream log(c.log_csv, std::ios::app);
             char row[256];
             std::snprintf(row, sizeof row, "%d,%.6g,%.6f,%.6f,%.6f,%.1f\n", s.epoch + 1, lr, train_loss, train_acc, test_acc, s.seconds);
-            log << row;
+            append_log(c.log_csv, row);
         }
         s.batch = 0;
         s.loss_sum = 0;

@@ -72,16 +72,19 @@ void WeightedLayer::save_weights(const h5::Group& g, const h5::Dims& weight_dims
     quant.save(g);
 }
 
-void WeightedLayer::load_weights(const h5::Group& g) {
-    auto w = g.read<float>("weight");
-    if (w.size() != weight.size()) fail(g.where(), ": weight has ", w.size(), " values, expected ", weight.size());
+void WeightedLayer::load_weights(const h5::Group& g, const h5::Dims& weight_dims) {
+    auto finite = [&](const char* name, const std::vector<float>& v) {
+        for (std::size_t i = 0; i < v.size(); ++i)
+            if (!std::isfinite(v[i])) fail(g.where(), ": dataset '", name, "' holds ", v[i], " at index ", i);
+        return v;
+    };
+    const auto w = finite("weight", g.read_shaped<float>("weight", weight_dims));
     std::copy(w.begin(), w.end(), weight.data.begin());
     if (has_bias) {
-        auto b = g.read<float>("bias");
-        if (b.size() != static_cast<std::size_t>(outputs_)) fail(g.where(), ": bias has ", b.size(), " values, expected ", outputs_);
+        const auto b = finite("bias", g.read_shaped<float>("bias", {h5::Dims::value_type(outputs_)}));
         std::copy(b.begin(), b.end(), bias.data.begin());
     }
-    quant.load(g);
+    quant.load(g, outputs_);
 }
 
 }  // namespace flashmc::nn

@@ -46,7 +46,7 @@ TEST_CASE("the shipped device cards load and validate", "[device][card]") {
         REQUIRE(!c.name.empty());
         REQUIRE(c.source == f);
         const LevelTargets t = level_targets(c.iv, c.levels, c.iv.reference_temperature_c);
-        REQUIRE(t.current_a[7] == Approx(7 * c.levels.unit_current_a));
+        REQUIRE(t.current_a[7] == Approx(t.current_a[0] + 7 * c.levels.unit_current_a));
         // Every level's target lies between the erase-verify level and what max_pulses can reach.
         for (int k = 0; k <= 7; ++k) {
             REQUIRE(t.vth_v(k, c.iv.slope_n) > c.erase.verify_vth_v);

@@ -4,6 +4,7 @@
 
 #include "flashmc/core/parallel.hpp"
 #include "flashmc/device/cells.hpp"
+#include "../test_util.hpp"
 
 using namespace flashmc;
 using namespace flashmc::device;
@@ -33,7 +34,10 @@ Run life(const Card& card, std::size_t n, bool statistical, std::uint64_t first_
 }  // namespace
 
 TEST_CASE("same seed, same cells for any thread count and any split into arrays", "[device][threads]") {
-    const Card card;
+    // The built-in card (one ladder) and the shipped nor40_cim (double verify).
+    const bool shipped = GENERATE(false, true);
+    CAPTURE(shipped);
+    const Card card = shipped ? load_card(test::source_dir() + "/devices/nor40_cim.toml") : Card{};
     const int saved = threads();
     for (bool statistical : {false, true}) {
         set_threads(1);

@@ -65,18 +65,27 @@ TEST_CASE("temperature enters through V_th(T), I_0(T) and V_T", "[device][iv]") 
     REQUIRE(drain_current_a(p, 1.2, 0.1, 1.5, 1.4, 85.0) == Approx(expected).epsilon(1e-12));
 }
 
-TEST_CASE("level targets read k·I_unit at the verify temperature for any slope factor", "[device][levels]") {
+TEST_CASE("level targets read I_off + k·I_unit (or k·I_unit) at the verify temperature for any slope factor", "[device][levels]") {
     IvParams iv;
     LevelParams lv;
-    for (double tp : {25.0, 60.0}) {
-        const LevelTargets t = level_targets(iv, lv, tp);
+    for (double tp : {25.0, 60.0})
+    for (OffCurrent off : {OffCurrent::compensated, OffCurrent::ignored}) {
+        const LevelTargets t = level_targets(iv, lv, tp, off);
         REQUIRE(t.max_level() == 7);
+        // I_off = I_0(T_p)·[F(−m) − F(−m − V_DS/V_T)]
+        const double vt = units::thermal_voltage_v(tp);
+        const double i_off = specific_current_at_a(iv, tp) * (ekv_f(-lv.off_margin_nvt) - ekv_f(-lv.off_margin_nvt - lv.read_vds_v / vt));
+        REQUIRE(t.current_a[0] == Approx(i_off).epsilon(1e-12));
+        const double base = off == OffCurrent::compensated ? i_off : 0.0;
         for (int k = 1; k <= 7; ++k) {
-            REQUIRE(t.current_a[k] == Approx(k * lv.unit_current_a).epsilon(1e-10));
+            REQUIRE(t.current_a[k] == Approx(base + k * lv.unit_current_a).epsilon(1e-10));
             for (double n : {1.3, 1.5, 1.7})
                 REQUIRE(drain_current_a(iv, lv.read_vgs_v, lv.read_vds_v, t.vth_v(k, n), n, tp) ==
-                        Approx(k * lv.unit_current_a).epsilon(1e-9));
+                        Approx(base + k * lv.unit_current_a).epsilon(1e-9));
         }
+        // The difference of a pair (k, 0) is exactly k units when compensated.
+        if (off == OffCurrent::compensated)
+            for (int k = 1; k <= 7; ++k) REQUIRE((t.current_a[k] - t.current_a[0]) / lv.unit_current_a == Approx(k).epsilon(1e-9));
         // Level 0: V_th(T_p) = V_GS + m·n·V_T.
         const double vth0_tp = vth_at_temperature_v(iv, t.vth_v(0, 1.5), tp);
         REQUIRE(vth0_tp == Approx(lv.read_vgs_v + lv.off_margin_nvt * 1.5 * units::thermal_voltage_v(tp)).epsilon(1e-12));
@@ -89,7 +98,10 @@ TEST_CASE("a unit current below the off level is rejected", "[device][levels]") 
     IvParams iv;
     LevelParams lv;
     lv.unit_current_a = 1e-12;  // below I_0·e^-12 ≈ 6 pA
-    REQUIRE_THROWS_WITH(level_targets(iv, lv, 25.0), Catch::Contains("levels.unit_current_a") && Catch::Contains("off level"));
+    for (OffCurrent off : {OffCurrent::compensated, OffCurrent::ignored})
+        REQUIRE_THROWS_WITH(level_targets(iv, lv, 25.0, off), Catch::Contains("levels.unit_current_a") && Catch::Contains("off level"));
+    REQUIRE(parse_off_current("ignored") == OffCurrent::ignored);
+    REQUIRE_THROWS_WITH(parse_off_current("none"), Catch::Contains("compensated, ignored"));
 }
 
 TEST_CASE("signed weights split onto a differential pair", "[device][levels]") {

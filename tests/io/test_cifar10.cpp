@@ -55,3 +55,10 @@ TEST_CASE("real CIFAR-10 data, when prepared, has 50,000 + 10,000 images of 10 b
     for (int c : counts) REQUIRE(c == 1000);
     REQUIRE(read_cifar10_train(dir).size() == 50000);
 }
+
+TEST_CASE("CIFAR-10 reader refuses a file larger than the whole data set before reading it", "[io][cifar]") {
+    test::TempDir dir("cifar-huge");
+    write_cifar10_file(dir / "h.bin", tiny(1));
+    std::filesystem::resize_file(dir / "h.bin", std::uintmax_t{1000000} * 3073);  // sparse: nothing written
+    REQUIRE_THROWS_WITH(read_cifar10_file(dir / "h.bin"), Catch::Contains("h.bin: 1000000 records, more than the whole CIFAR-10 set"));
+}

@@ -131,3 +131,21 @@ TEST_CASE("strict TOML reports parse errors and missing files with their positio
     REQUIRE(edit_distance("sigma_vt_v", "sigma_vth_v") == 1);
     REQUIRE(edit_distance("", "abc") == 3);
 }
+
+TEST_CASE("strict TOML echoes at most a short excerpt of a value, and refuses endless files", "[io][toml]") {
+    const std::string huge(1 << 20, 'z');
+    auto doc = TomlDocument::from_string("[variation]\nsigma_vth_v = \"" + huge + "\"\nmode = \"" + huge + "\"\n" + huge + " = 1\n", "s.toml");
+    std::string message;
+    try {
+        double sigma = 0;
+        doc.section("variation").read("sigma_vth_v", sigma, Range{0, 1});
+    } catch (const Error& e) {
+        message = e.what();
+    }
+    REQUIRE_THAT(message, Catch::Contains("must be a number, got string") && Catch::Contains("\u2026"));
+    REQUIRE(message.size() < 300);
+    std::string mode;
+    REQUIRE_THROWS_WITH(doc.section("variation").read("mode", mode, {"verify"}), Catch::Contains("is not one of: verify") && !Catch::Contains(huge));
+    REQUIRE_THROWS_WITH(doc.finish(), Catch::Contains("unknown key 'zzz") && !Catch::Contains(huge));
+    REQUIRE_THROWS_WITH(TomlDocument::from_file("/dev/zero"), Catch::Contains("/dev/zero: more than 16777216 bytes"));
+}

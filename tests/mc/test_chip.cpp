@@ -140,7 +140,7 @@ TEST_CASE("read temperature: a tracking reference removes the common gain, the s
         device::Card card = f.card;
         card.iv.vth_temp_coeff_v_per_k = 0;
         const mc::Chip chip = mc::sample_chip(f.model, analog, card, at25, tiles, 5, 0, 0);
-        REQUIRE(mc::read_unit_current_a(card, at25, chip.layers[0].mapping.params) == card.levels.unit_current_a);
+        REQUIRE(mc::read_unit_current_a(card, at25, chip.layers[0].mapping.params) == Approx(card.levels.unit_current_a).epsilon(1e-12));
         REQUIRE(mc::read_unit_current_a(card, hot_fixed, chip.layers[0].mapping.params) == card.levels.unit_current_a);
         auto weights = [&](const mc::ChipSettings& st) { return mc::StaticMvm(f.model, chip, card, st, false).weights(); };
         const auto w25 = weights(at25), w85 = weights(hot);
@@ -306,4 +306,106 @@ TEST_CASE("array path: IR drop, ADC resolution and per-read noise each change th
     REQUIRE(r0[0].data != r1[0].data);
     REQUIRE(max_rel_diff(r0[0], ref[0]) > 0);
     REQUIRE(max_rel_diff(r0[0], ref[0]) < 0.05);  // 0.5 % current noise, ~1 mV RTN
+}
+
+namespace {
+// Every error source of the card off: no variation, exact open-loop placement, no read noise.
+device::Card zero_error_card(device::Card c) {
+    c.variation.sigma_vth_v = c.variation.sigma_slope_n = c.variation.sigma_vth_tile_v = c.variation.sigma_vth_column_v = 0;
+    c.program.efficiency_sigma = 0;
+    c.program.injection_fano = 0;
+    c.read_noise.rtn_traps_mean = 0;
+    c.read_noise.current_sigma_rel = 0;
+    return c;
+}
+}  // namespace
+
+TEST_CASE("zero-error chips: effective weights are the codes to float precision, or carry the off current when it is ignored", "[mc][chip]") {
+    Fixture f;
+    const device::Card card = zero_error_card(f.card);
+    const auto analog = mc::analog_nodes(f.model, {});
+    mc::ChipSettings ideal;
+    ideal.program = mc::ProgramMode::open_loop;
+    for (const char* mapping : {"differential", "offset"})
+        for (auto reference : {mc::ReadReference::tracking, mc::ReadReference::fixed}) {
+            CAPTURE(mapping, reference == mc::ReadReference::fixed);
+            array::MappingParams tiles;
+            tiles.tile_rows = 16;
+            tiles.tile_cols = 10;
+            tiles.mapping = array::parse_weight_mapping(mapping);
+            for (auto off : {device::OffCurrent::compensated, device::OffCurrent::ignored}) {
+                mc::ChipSettings s = ideal;
+                s.read_reference = reference;
+                s.off_current = off;
+                const mc::Chip chip = mc::sample_chip(f.model, analog, card, s, tiles, 4, 0, 0);
+                const auto w = f.weights(chip, s);
+                // Ignored: a (k, 0) pair reads k − I_off/I_unit, −0.6 % of a unit on nor40_cim.
+                const double i_off = device::level_targets(card.iv, card.levels, 25.0).current_a[0];
+                const double offset = off == device::OffCurrent::ignored ? i_off / card.levels.unit_current_a : 0.0;
+                REQUIRE(i_off / card.levels.unit_current_a == Approx(0.006).epsilon(0.1));
+                // Cells store V_th as float: half an ulp at 1–2 V is 6e-8 V, a relative current error
+                // of 6e-8/(n·V_T) = 1.6e-6 per cell, so a difference of levels a and b is exact to
+                // (a + b)·1.6e-6 units; the off current's 6e-3 is 400× above that at the largest level.
+                const double per_level = 0.5 * 0x1p-23 / (card.iv.slope_n * units::thermal_voltage_v(25.0));
+                double worst = 0;
+                for (std::size_t l = 0; l < chip.layers.size(); ++l) {
+                    const auto& q = f.model.nodes[static_cast<std::size_t>(chip.layers[l].node)];
+                    for (std::size_t i = 0; i < q.codes.size(); ++i) {
+                        const int c = q.codes[i];
+                        // Differential: w − I_off·sign(w); offset mapping: every cell but level 0 carries I_off,
+                        // as does the reference at w_max, so only w = −w_max (level 0) reads w + I_off.
+                        const int wmax = (1 << (card.levels.weight_bits - 1)) - 1;
+                        const bool diff = tiles.mapping == array::WeightMapping::differential;
+                        const double expect = diff ? c - offset * (c > 0) + offset * (c < 0) : c + offset * (c == -wmax);
+                        const double levels = diff ? std::abs(c) : (c + wmax) + wmax;
+                        worst = std::max(worst, std::abs(w[l][i] - expect) / (levels * per_level + 1e-7));
+                    }
+                }
+                INFO(worst);
+                REQUIRE(worst <= 1.0);
+            }
+        }
+}
+
+TEST_CASE("a zero-error chip reproduces the digital model exactly, on the static and the array path", "[mc][chip][array]") {
+    Fixture f;
+    const device::Card card = zero_error_card(f.card);
+    const auto analog = mc::analog_nodes(f.model, {});
+    mc::ChipSettings ideal;
+    ideal.program = mc::ProgramMode::open_loop;
+    for (const char* mapping : {"differential", "offset"})
+        for (const char* encoding : {"pulse_width", "bit_serial"}) {
+            CAPTURE(mapping, encoding);
+            mc::ArraySettings arr;
+            arr.analog.mapping.tile_rows = 16;
+            arr.analog.mapping.tile_cols = 10;
+            arr.analog.mapping.mapping = array::parse_weight_mapping(mapping);
+            arr.analog.encoding = array::parse_input_encoding(encoding);
+            arr.read_noise = mc::ReadNoise::per_batch;  // a fresh read per batch, with zero noise
+            const mc::Chip chip = mc::sample_chip(f.model, analog, card, ideal, arr.analog.mapping, 5, 0, 0);
+            mc::StaticMvm stat(f.model, chip, card, ideal, true);
+            mc::ArrayMvm arrm(f.model, chip, card, ideal, arr, nullptr, false);
+            arrm.begin_batch(0);
+            // Accumulators within rounding of the integers, so every requantized code (and residual sum)
+            // is exact, and the logits (the last layer's unrounded accumulators) agree to float rounding.
+            Tensor ld, ls, la;
+            std::vector<Tensor> td, ts, ta;
+            f.model.forward(f.images.data(), 16, ld, &td);
+            f.model.forward(f.images.data(), 16, ls, &ts, &stat);
+            f.model.forward(f.images.data(), 16, la, &ta, &arrm);
+            for (std::size_t i = 0; i < f.model.nodes.size(); ++i) {
+                const auto op = f.model.nodes[i].op;
+                if (op != nn::QNode::Op::Requant && op != nn::QNode::Op::Add) continue;
+                CAPTURE(f.model.nodes[i].name);
+                REQUIRE(ts[i].data == td[i].data);
+                REQUIRE(ta[i].data == td[i].data);
+            }
+            for (int b = 0; b < 16; ++b) {
+                auto argmax = [](const Tensor& t, int i) { return std::max_element(t.image(i), t.image(i) + t.c()) - t.image(i); };
+                REQUIRE(argmax(ls, b) == argmax(ld, b));
+                REQUIRE(argmax(la, b) == argmax(ld, b));
+            }
+            REQUIRE(max_rel_diff(ls, ld) < 1e-5);
+            REQUIRE(max_rel_diff(la, ld) < 1e-5);
+        }
 }

@@ -135,3 +135,14 @@ TEST_CASE("every shipped sweep file in experiments/ is valid", "[mc][spec]") {
     }
     REQUIRE(files >= 10);
 }
+
+TEST_CASE("sweep sizes and axis names are limited before any point is built", "[mc][spec]") {
+    // 10,000 × 11 points: refused at once, before 110,000 cards are built.
+    REQUIRE_THAT(error_of({"axis.sigma_vth.linspace=[0.0, 0.04, 10000]", "axis.read_t.values=[25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35]"}),
+                 Catch::Contains("tiny.toml: the axes make more than 100000 points"));
+    REQUIRE_THAT(error_of({"sweep.trials=1000000", "axis.read_t.values=[25, 26, 27, 28, 29, 30]"}),
+                 Catch::Contains("12 points x 1000000 trials exceed 10000000 chips"));
+    REQUIRE_THAT(error_of({"sweep.trials=1000", "data.test_images=1000000"}), Catch::Contains("exceed 1073741824 predictions"));
+    // An axis name becomes an HDF5 dataset name: a slash in it broke the result file.
+    REQUIRE_THAT(error_of({"sweep.axes=[\"a/b\"]"}), Catch::Contains("names axis 'a/b': a name is 1 to 64 letters"));
+}

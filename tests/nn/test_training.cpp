@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <fstream>
 #include <sstream>
@@ -161,7 +162,7 @@ TEST_CASE("truncated, corrupted or inconsistent model files give one clear error
     }
     auto m = run_cli("eval --model " + dir / "m.h5");
     REQUIRE(m.code == 1);
-    REQUIRE_THAT(m.output, Catch::Contains("m.h5") && Catch::Contains("weight has"));
+    REQUIRE_THAT(m.output, Catch::Contains("m.h5") && Catch::Contains("dataset 'weight' has shape"));
 }
 
 TEST_CASE("bit widths are configurable per layer and for first/last layers", "[nn][quant]") {
@@ -195,4 +196,36 @@ TEST_CASE("bit widths are configurable per layer and for first/last layers", "[n
     nn::Model c = nn::build_model("tiny", 1);
     REQUIRE_THROWS_WITH(nn::prepare_qat(c, q, calib), Catch::Contains("no quantizable node 'nope'"));
     REQUIRE_THROWS_WITH(nn::parse_quant("w4x4"), Catch::Contains("not understood"));
+}
+
+TEST_CASE("a corrupted training checkpoint stops --resume with one clear error", "[nn][train][cli]") {
+    test::TempDir dir("badckpt");
+    test::write_synthetic_cifar(dir / "data", 60);
+    const std::string common = "train --model tiny --epochs 2 --batch 40 --lr 0.05 --train-limit 120 --test-limit 40 --threads 2 --quiet --data " +
+                               dir / "data --out " + dir / "m.h5 --checkpoint " + dir / "c.ckpt";
+    REQUIRE(run_cli(common + " --stop-after-steps 2").code == 0);
+    auto resume_after = [&](const std::function<void(const h5::Group&)>& edit) {
+        std::filesystem::copy_file(dir / "c.ckpt", dir / "e.ckpt", std::filesystem::copy_options::overwrite_existing);
+        edit(h5::open_rw(dir / "e.ckpt"));
+        std::string args = common;
+        args.replace(args.find(dir / "c.ckpt"), (dir / "c.ckpt").size(), dir / "e.ckpt");
+        return run_cli(args + " --resume");
+    };
+    // A velocity of the wrong size was indexed as the parameter's: a heap overflow at the first step.
+    auto v = resume_after([](const h5::Group& root) {
+        const auto g = root.open("velocity");
+        const std::string key = g.children().front();
+        H5Ldelete(g.id(), key.c_str(), H5P_DEFAULT);
+        g.write(key, std::vector<float>(3, 0.0f));
+    });
+    REQUIRE(v.code == 1);
+    REQUIRE_THAT(v.output, Catch::Contains("e.ckpt/velocity: dataset '") && Catch::Contains("' has shape [3], expected"));
+    // A position past the end of the epoch read images past the end of the data set.
+    auto b = resume_after([](const h5::Group& root) { root.set_attr("batch", 1000000); });
+    REQUIRE(b.code == 1);
+    REQUIRE_THAT(b.output, Catch::Contains("checkpoint is at batch 1000000 of an epoch of 3 batches"));
+    auto e = resume_after([](const h5::Group& root) { root.set_attr("epoch", -1); });
+    REQUIRE_THAT(e.output, Catch::Contains("attribute 'epoch' = -1 is out of range [0, 2]"));
+    auto f = resume_after([](const h5::Group& root) { root.set_attr("filetype", "flashmc.model"); });
+    REQUIRE_THAT(f.output, Catch::Contains("e.ckpt: not a flashmc checkpoint"));
 }

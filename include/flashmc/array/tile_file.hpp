@@ -22,6 +22,10 @@ struct TileSpec {
 
 TileSpec load_tile_spec(const std::string& path);
 
+// The most cells a tile file may describe (checked before anything is allocated): 2048 x 2048,
+// beyond which the exact solve would not finish anyway.
+inline constexpr long kMaxTileCells = 1L << 22;
+
 // A CSV of numbers: `rows` lines of `cols` comma-separated values; lines starting with '#' and
 // empty lines are skipped. Errors name the file, the line and what was expected.
 std::vector<double> read_csv_matrix(const std::string& path, int rows, int cols);

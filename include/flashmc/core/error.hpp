@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace flashmc {
 
@@ -18,6 +19,15 @@ template <class... Parts>
     std::ostringstream os;
     (os << ... << parts);
     throw Error(os.str());
+}
+
+// A value read from a file or the command line, as an error message shows it: at most `max`
+// characters, cut with "…" (a 1 MB string in a file must not become a 1 MB message).
+inline std::string abbreviate(std::string_view value, std::size_t max = 80) {
+    if (value.size() <= max) return std::string(value);
+    std::size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+    return std::string(value.substr(0, cut)) + "\u2026 (" + std::to_string(value.size()) + " bytes)";
 }
 
 }  // namespace flashmc

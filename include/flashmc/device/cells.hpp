@@ -69,11 +69,13 @@ void program_verify(const Card& card, const LevelTargets& targets, std::span<con
 void program_open_loop(const Card& card, const LevelTargets& targets, std::span<const std::uint8_t> levels,
                        const Streams& streams, CellArray& cells);
 
-// The closed form the pulse-level model converges to when the injection noise and the verify-read
-// noise are small against η·ΔV_pp: V_th = T_k(n) + U·X̃ − ν, with U·X̃ the renewal overshoot of
-// ispp_overshoot_v and ν one draw of the verify-read noise (RTN + current noise, in V_th). Cells
-// whose erased V_th already passes the verify keep it; cells that would need more than max_pulses
-// fail as in the pulse-level model. `pulses` holds the estimated count.
+// The pulse-level model's distribution without walking every pulse: far below its verify level,
+// where no verify can pass, a ladder moves in one draw (the renewal overshoot U·X̃ of
+// ispp_overshoot_v when the pulses on the way randomize its phase, else the exact sum of many
+// pulses and single pulses); in the band where the verify-read noise (RTN + current noise, in V_th)
+// can pass it, every verify and pulse is drawn as in program_verify, so each verify is its own
+// chance to pass early. Double verify, max_pulses failures as in the pulse-level model; `pulses`
+// is exact except over a renewal stretch, where it is estimated (docs/physics.md §4.3).
 void program_statistical(const Card& card, const LevelTargets& targets, std::span<const std::uint8_t> levels,
                          const Streams& streams, CellArray& cells);
 

@@ -11,6 +11,7 @@ struct Cifar10 {
     static constexpr int kImageBytes = 3072;
     static constexpr int kRecordBytes = 3073;
     static constexpr int kClasses = 10;
+    static constexpr std::size_t kMaxFileRecords = 60000;  // one file holds at most the whole set
     std::vector<std::uint8_t> pixels;  // N × 3072
     std::vector<std::uint8_t> labels;  // N
     std::size_t size() const { return labels.size(); }
@@ -19,7 +20,7 @@ struct Cifar10 {
 };
 
 // Reads one batch file. Throws Error naming the file (and record) if it is missing, if its size is
-// not a whole number of records, or if a label is above 9.
+// not a whole number of records or above kMaxFileRecords of them, or if a label is above 9.
 Cifar10 read_cifar10_file(const std::string& path);
 // The 50,000 training images (data_batch_1..5.bin) or the 10,000 test images (test_batch.bin) of
 // the directory `dir` (usually data/cifar-10-batches-bin). limit > 0 keeps the first `limit`.

@@ -1,17 +1,26 @@
 #pragma once
 // A thin RAII wrapper over the HDF5 C API: files, groups, datasets and attributes, with errors
-// that name the file and the object. Writers go through AtomicWrite: the data is written to a
-// temporary file beside the target and renamed over it on commit, so the target path never holds a
-// half-written file.
+// that name the file and the object. Writers go through AtomicWrite: the file is built in memory,
+// then written through io::AtomicFile (temporary beside the target, every write checked, fsync,
+// rename), so the target path never holds a half-written file, even on a full disk.
 #include <hdf5.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "flashmc/io/atomic_file.hpp"
 
 namespace flashmc::h5 {
 
 using Dims = std::vector<hsize_t>;
+
+// Sanity limits of the readers, checked before anything is allocated, so that a corrupted header
+// (a flipped extent or length) is an error instead of an attempt to allocate gigabytes.
+inline constexpr std::size_t kMaxStringBytes = std::size_t{1} << 26;  // one string attribute (64 MiB)
+inline constexpr std::size_t kMaxAttrValues = std::size_t{1} << 16;   // one array attribute
+inline constexpr std::uint64_t kMaxReadBytes = std::uint64_t{1} << 30; // one dataset (1 GiB)
 
 template <class T> hid_t native_type();
 
@@ -27,6 +36,7 @@ public:
     ~Handle();
     hid_t id() const { return id_; }
     explicit operator bool() const { return id_ >= 0; }
+    hid_t release() { hid_t id = id_; id_ = -1; return id; }  // the caller closes it
 
 private:
     hid_t id_ = -1;
@@ -50,9 +60,15 @@ public:
     void write(const std::string& name, const std::vector<T>& v) const {
         write(name, v.data(), {static_cast<hsize_t>(v.size())});
     }
-    // Reads a whole dataset; `dims` receives its shape. Throws if the type cannot convert.
+    // Reads a whole dataset; `dims` receives its shape. Throws if the stored type does not fit T
+    // (a float where T is an integer, a wider or differently signed integer) or the dataset holds
+    // more than kMaxReadBytes.
     template <class T>
     std::vector<T> read(const std::string& name, Dims* dims = nullptr) const;
+    // As read(), but the dataset's shape must be `shape` (rank and every extent), checked before
+    // anything is allocated: the way loaders read, with shapes derived from checked attributes.
+    template <class T>
+    std::vector<T> read_shaped(const std::string& name, const Dims& shape) const;
     Dims shape(const std::string& name) const;
 
     void set_attr(const std::string& name, const std::string& value) const;
@@ -61,11 +77,22 @@ public:
     void set_attr(const std::string& name, std::int64_t value) const;
     void set_attr(const std::string& name, int value) const { set_attr(name, std::int64_t{value}); }
     void set_attr(const std::string& name, const std::vector<double>& value) const;
+    void set_attr(const std::string& name, const std::vector<std::int64_t>& value) const;
     bool has_attr(const std::string& name) const;
-    std::string attr_string(const std::string& name) const;
-    double attr_double(const std::string& name) const;
-    std::int64_t attr_int(const std::string& name) const;
-    std::vector<double> attr_doubles(const std::string& name) const;
+    // Attribute readers. Each checks what it reads and throws Error naming the file, the object,
+    // the attribute and the value: missing, an array where one value is expected, a string where a
+    // number is expected (or the reverse), a value outside [lo, hi] (NaN is outside every range).
+    // Integer readers also accept a float attribute holding an exact integer (files written before
+    // index attributes were stored as integers).
+    std::string attr_string(const std::string& name) const;  // at most kMaxStringBytes
+    double attr_double(const std::string& name) const;       // any value, NaN and infinities included
+    double attr_double(const std::string& name, double lo, double hi) const;
+    std::int64_t attr_int(const std::string& name) const;    // any int64
+    std::int64_t attr_int(const std::string& name, std::int64_t lo, std::int64_t hi) const;
+    // A 1-D (or scalar) numeric attribute of at most max_count values.
+    std::vector<double> attr_doubles(const std::string& name, std::size_t max_count = kMaxAttrValues) const;
+    std::vector<std::int64_t> attr_ints(const std::string& name, std::int64_t lo, std::int64_t hi,
+                                        std::size_t max_count = kMaxAttrValues) const;
 
 private:
     Handle h_;
@@ -77,8 +104,12 @@ Group open_read(const std::string& path);
 // Opens an existing file for reading and writing.
 Group open_rw(const std::string& path);
 
-// Writes `path` atomically: root() is the root group of a temporary file beside `path`;
-// commit() closes it and renames it over `path`. Destroyed without commit, the temporary is removed.
+// Writes `path` atomically: root() is the root group of a file that HDF5 builds in memory (HDF5
+// itself never touches the disk, so a full disk cannot leave it with a half-closed file or an
+// object id that crashes at exit). commit() flushes it, takes its image, closes the root group and
+// the file, and hands the image to io::AtomicFile, which writes, syncs and renames it over `path`,
+// or throws, leaving `path` as it was and no temporary behind. Destroyed without commit, nothing
+// is written. A group created under root() may outlive commit(); it only keeps memory until closed.
 class AtomicWrite {
 public:
     explicit AtomicWrite(std::string path);
@@ -89,9 +120,10 @@ public:
     void commit();
 
 private:
-    std::string path_, tmp_;
-    Group* root_ = nullptr;
-    bool done_ = false;
+    std::string path_;
+    io::AtomicFile out_;  // created first: a target that cannot be written fails before the work
+    Handle file_;
+    std::optional<Group> root_;
 };
 
 // Standard provenance attributes on a file's root: filetype, schema version, tool version,

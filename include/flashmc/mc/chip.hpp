@@ -15,7 +15,8 @@
 // I at the read temperature after aging. I_unit,read (read_unit_current_a) depends on the chip's
 // read_reference: "fixed" is the card's levels.unit_current_a, the level spacing at the verify
 // temperature, as on silicon whose periphery was trimmed once at verify; "tracking" (default) is
-// the current of a reference cell at the mapping's top level L, read with the array, over L: the
+// the current of a reference cell at the mapping's top level L, read with the array, less that of
+// a level-0 reference cell when the levels count from the off current (chip.off_current), over L: the
 // periphery's gain follows the common temperature scaling of all cells (I_0(T), dV_th/dT) and
 // the median retention drift, which a real macro's reference columns provide. What remains at T ≠ T_verify is physics the reference
 // cannot remove: in subthreshold ln(I_k/I_L) scales as T_verify/T, so lower levels drift against

@@ -43,6 +43,7 @@ struct ChipSettings {
     double retention_temperature_c = 25;
     double read_temperature_c = 25;
     ReadReference read_reference = ReadReference::tracking;
+    device::OffCurrent off_current = device::OffCurrent::compensated;  // level targets from I_off (device/levels.hpp)
 };
 
 // The run settings an axis may vary ("chip.<key>"), with their ranges.
@@ -92,6 +93,14 @@ struct Adaptive {
     double ci_half_width = 0.005;  // target 95 % half-width of mean accuracy (fraction)
     long max_trials = 0;           // upper bound on trials per point
 };
+
+// Limits of a sweep (its file, and a result file read back), far above any experiment: checked
+// before anything is allocated or any point is built.
+inline constexpr long kMaxPoints = 100'000;            // grid points (product of the axes' lengths)
+inline constexpr long kMaxTrials = 1'000'000;          // trials per point (sweep.trials, adaptive.max_trials)
+inline constexpr long kMaxUnits = 10'000'000;          // points × trials per point
+inline constexpr long kMaxImages = 1'000'000;          // test images
+inline constexpr long kMaxPredictions = 1L << 30;      // units × images (one byte each)
 
 struct SweepSpec {
     std::string source;  // file name

@@ -10,7 +10,7 @@ class BatchNorm : public Layer {
 public:
     explicit BatchNorm(int channels, double momentum = 0.1, double eps = 1e-5);
     std::string kind() const override { return "batchnorm"; }
-    std::array<int, 4> out_shape(const std::vector<std::array<int, 4>>& in) const override { return in.at(0); }
+    std::array<int, 4> out_shape(const std::vector<std::array<int, 4>>& in) const override;
     void forward(const std::vector<const Tensor*>& in, Tensor& out, const Context& ctx) override;
     void backward(const std::vector<const Tensor*>& in, const Tensor& out, const Tensor& dout,
                   std::vector<Tensor>& din, const Context& ctx) override;

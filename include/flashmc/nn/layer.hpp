@@ -54,7 +54,17 @@ public:
     virtual std::unique_ptr<Layer> clone() const = 0;
 };
 
-// Reads the layer described by group `g` (attribute "kind" plus the layer's own attributes).
+// Reads the layer described by group `g` (attribute "kind" plus the layer's own attributes),
+// checking every attribute against the limits below and every dataset's shape.
 std::unique_ptr<Layer> load_layer(const h5::Group& g);
+
+// Limits of a stored model (float graph or integer export), far above any CIFAR-10 network: the
+// loaders check them before allocating anything, so a corrupted file is an error, not a crash.
+inline constexpr int kMaxChannels = 1 << 16;              // channels, classes, output features
+inline constexpr int kMaxKernel = 64;                     // kernel and stride of convolutions and pools
+inline constexpr int kMaxSide = 4096;                     // input height and width
+inline constexpr int kMaxNodes = 1000;                    // nodes of a graph (group names 000_ to 999_)
+inline constexpr long kMaxActivation = 1L << 26;          // values of one node's output, per image
+inline constexpr long kMaxWeights = 1L << 28;             // values of one weight tensor
 
 }  // namespace flashmc::nn

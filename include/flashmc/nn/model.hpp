@@ -51,4 +51,8 @@ private:
     const Tensor* input_ = nullptr;
 };
 
+// The start of node i's group name, "NNN_" (zero-padded, so that names sort in topological order
+// up to kMaxNodes); the loaders check it.
+std::string node_key_prefix(std::size_t i);
+
 }  // namespace flashmc::nn

@@ -13,6 +13,11 @@
 
 namespace flashmc::nn {
 
+inline constexpr const char* kModelFiletype = "flashmc.model";
+// Version 1. Index-valued attributes (`inputs`, `input_shape`) are written as int64; earlier
+// version-1 files hold them as float64, which the loader still reads (exact integers only).
+inline constexpr int kModelSchemaVersion = 1;
+
 struct ModelFile {
     Model model;
     std::optional<QuantModel> quantized;

@@ -5,9 +5,9 @@
 // real = value · scale[c]. Node operations:
 //   input     pixel bytes -> signed codes, through a per-channel lookup table (normalize, /s_in, round)
 //   conv/fc   acc = Σ w_code · x_code + bias_q   (int32 accumulation; scale s_w[c] · s_x)
-//   requant   code = clamp(round(v · M[c]), 0, 2^b − 1), M[c] = scale[c]/s_out as a fixed-point
+//   requant   code = clamp(round(round(v) · M[c]), 0, 2^b − 1), M[c] = scale[c]/s_out as a fixed-point
 //             multiplier m·2^-shift (Jacob et al. 2018): ReLU + PACT clip + 4-bit activation
-//   add       a + round(b · M[c]), M[c] = scale_b[c]/scale_a[c] (fixed point); scale of a
+//   add       round(a) + round(round(b) · M[c]), M[c] = scale_b[c]/scale_a[c] (fixed point); scale of a
 //   maxpool, avgpool (sum; scale/k²), gap (sum; scale/HW), shortcut_a (subsample, zero channels),
 //   identity  (dropout at inference)
 // The last node's output, times its scale, are the logits.
@@ -15,6 +15,8 @@
 // Accumulations run through float32 GEMM on integer-valued operands: every product and partial sum
 // is an integer below 2^24 in magnitude (checked on load from K·max|w|·max|x|), so float32
 // arithmetic represents them exactly and the result equals int32 accumulation bit for bit.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -62,6 +64,16 @@ struct FixedMultiplier {
     }
 };
 
+// An accumulator value as the integer requant and add operate on: rounded to the nearest integer
+// (ties to even), saturated at ±2^31, NaN as 0. Digital accumulators are exact integers and pass
+// unchanged; analog ones (real-valued sums of cell currents) are rounded without bias, where a
+// truncation toward zero would take half a unit off every value on average.
+inline std::int64_t round_accumulator(float v) {
+    const float lim = 2147483648.0f;
+    const float c = v == v ? std::nearbyint(std::clamp(v, -lim, lim)) : 0.0f;
+    return static_cast<std::int64_t>(c);
+}
+
 // Replaces the digital matrix-vector products of conv/linear nodes during QuantModel::forward, so
 // that a Monte Carlo trial can run the shared (read-only) model through its own analog chip.
 // accumulate() must fill `acc` (n × out_c × oh × ow for conv, n × out_c for linear) in
@@ -90,6 +102,8 @@ public:
     // Largest |value| node i can output (an integer bound), and whether it can be negative.
     double output_bound(std::size_t i) const { return bounds_.at(i); }
     bool output_signed(std::size_t i) const { return signed_.at(i); }
+    // Multiply-accumulates of one image's conv/linear products.
+    long macs_per_image() const;
     // The accumulator of one MVM node for input codes x (float-valued integers), as the digital
     // reference; the Monte Carlo engine substitutes an analog version.
     void accumulate(const QNode& node, const Tensor& x, Tensor& acc) const;

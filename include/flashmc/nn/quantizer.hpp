@@ -7,6 +7,7 @@
 //    pass by the straight-through estimator, clipped to |w| <= t.
 //  - Activations: unsigned, after ReLU, clip value alpha learned by backpropagation (PACT, Choi et
 //    al. 2018, arXiv:1805.06085), codes in [0, 2^b - 1], scale alpha / (2^b - 1).
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -21,7 +22,12 @@ namespace flashmc::nn {
 float mse_optimal_threshold(const float* x, std::size_t n, int levels, bool is_signed);
 
 // Round half away from zero: the rounding of both the fake-quantized graph and integer inference.
-inline float round_half_away(float v) { return v >= 0.0f ? static_cast<float>(static_cast<long>(v + 0.5f)) : -static_cast<float>(static_cast<long>(-v + 0.5f)); }
+// NaN and magnitudes from 2^62 on (integers already) pass unchanged: their conversion to long would
+// be undefined (a corrupted model's weight of 1e38 reached it).
+inline float round_half_away(float v) {
+    if (!(std::abs(v) < 0x1p62f)) return v;
+    return v >= 0.0f ? static_cast<float>(static_cast<long>(v + 0.5f)) : -static_cast<float>(static_cast<long>(-v + 0.5f));
+}
 
 struct WeightQuantizer {
     int bits = 0;                 // 0: float weights
@@ -42,7 +48,7 @@ struct WeightQuantizer {
     // STE: zero the gradient where |w| > t.
     void mask_gradient(const float* w, int out_c, std::size_t row, float* grad) const;
     void save(const h5::Group& g) const;
-    void load(const h5::Group& g);
+    void load(const h5::Group& g, int out_c);  // checks bits, settings and the threshold's shape
 };
 
 }  // namespace flashmc::nn

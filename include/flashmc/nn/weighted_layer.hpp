@@ -33,7 +33,7 @@ protected:
     // Straight-through estimator: zero the weight gradient outside the clipping threshold.
     void mask_weight_gradient();
     void save_weights(const h5::Group& g, const h5::Dims& weight_dims) const;  // weight, bias, quantizer
-    void load_weights(const h5::Group& g);
+    void load_weights(const h5::Group& g, const h5::Dims& weight_dims);  // checks every shape
 
 private:
     int outputs_;

@@ -1,0 +1,11 @@
+// Fuzz target: a model file given byte for byte (libFuzzer mutates the HDF5 file itself). This
+// reaches libhdf5's own parser, which crashes on some corrupted headers (fuzz/README.md); the
+// structure-aware fuzz_model_h5 is the target that checks flashmc's loader.
+#include "check_model.hpp"
+
+using namespace flashmc;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    fuzz::check_model_file(fuzz::write_file("model.h5", data, size));
+    return 0;
+}

@@ -1,0 +1,179 @@
+// Loading a model file never crashes: every attribute and dataset is checked (range, shape, type,
+// schema version) before use, with one error naming file, object and value (issue 14, item 4).
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+
+#include "../test_util.hpp"
+#include "flashmc/core/error.hpp"
+#include "flashmc/io/hdf5.hpp"
+#include "flashmc/nn/model_file.hpp"
+#include "flashmc/nn/qat.hpp"
+#include "flashmc/nn/zoo.hpp"
+
+using namespace flashmc;
+
+namespace {
+// The tiny network, FP32 and W4A4 (float graph plus integer export), saved in `dir`.
+void save_tiny(const test::TempDir& dir) {
+    nn::ModelFile fp;
+    fp.model = nn::build_model("tiny", 1);
+    nn::save_model_file(dir / "fp.h5", fp);
+    Tensor calib(8, 3, 32, 32);
+    Stream r = Streams(3).at({1});
+    for (auto& v : calib.data) v = static_cast<float>(r.normal());
+    nn::ModelFile q;
+    q.model = nn::build_model("tiny", 1);
+    nn::prepare_qat(q.model, nn::parse_quant("w4a4"), calib);
+    nn::save_model_file(dir / "q.h5", q);
+}
+// Applies `edit` to the first node of group `group` ("model" or "quantized") whose attribute
+// `tag` ("kind" or "op") is `value`, in a copy of `src`; returns the copy's path.
+std::string edited(const test::TempDir& dir, const std::string& src, const std::string& group, const std::string& tag,
+                   const std::string& value, const std::function<void(const h5::Group&)>& edit) {
+    static int count = 0;
+    const std::string path = dir / ("edit" + std::to_string(count++) + ".h5");
+    std::filesystem::copy_file(dir / src, path);
+    const auto g = h5::open_rw(path).open(group);
+    for (const auto& key : g.children()) {
+        const auto n = g.open(key);
+        if (n.attr_string(tag) == value) {
+            edit(n);
+            return path;
+        }
+    }
+    FAIL("no node with " << tag << " = " << value);
+    return path;
+}
+std::string load_error(const std::string& path) {
+    try {
+        nn::load_model_file(path);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+std::vector<float> logits(const nn::QuantModel& q) {
+    std::vector<std::uint8_t> images(4 * 3072);
+    for (std::size_t i = 0; i < images.size(); ++i) images[i] = static_cast<std::uint8_t>(i * 7);
+    Tensor z;
+    q.forward(images.data(), 4, z);
+    return {z.data.begin(), z.data.end()};
+}
+}  // namespace
+
+TEST_CASE("a quantized model file with bad geometry or bit widths is refused, not run", "[nn][model-file]") {
+    test::TempDir dir("qmodel-bad");
+    save_tiny(dir);
+    auto conv = [&](const std::function<void(const h5::Group&)>& f) { return edited(dir, "q.h5", "quantized", "op", "conv2d", f); };
+    // Stride 0 divided the output size by zero (SIGFPE); kernel −3 ran the GEMM out of bounds.
+    REQUIRE_THAT(load_error(conv([](const h5::Group& n) { n.set_attr("stride", 0); })),
+                 Catch::Contains("edit0.h5/quantized/001_conv1: attribute 'stride' = 0 is out of range [1, 64]"));
+    REQUIRE_THAT(load_error(conv([](const h5::Group& n) { n.set_attr("kernel", -3); })),
+                 Catch::Contains("attribute 'kernel' = -3 is out of range [1, 64]"));
+    // Bit widths were shifted before any range check.
+    auto requant = [&](const std::function<void(const h5::Group&)>& f) { return edited(dir, "q.h5", "quantized", "op", "requant", f); };
+    REQUIRE_THAT(load_error(requant([](const h5::Group& n) { n.set_attr("bits", 0); })), Catch::Contains("attribute 'bits' = 0 is out of range [2, 8]"));
+    REQUIRE_THAT(load_error(requant([](const h5::Group& n) { n.set_attr("bits", std::int64_t{1000000000}); })),
+                 Catch::Contains("'bits' = 1000000000 is out of range [2, 8]"));
+    REQUIRE_THAT(load_error(requant([](const h5::Group& n) { n.set_attr("bits", INFINITY); })), Catch::Contains("'bits' = inf is not an integer"));
+    REQUIRE_THAT(load_error(conv([](const h5::Group& n) { n.set_attr("weight_bits", 0); })), Catch::Contains("'weight_bits' = 0 is out of range [2, 8]"));
+    auto pool = [&](const std::function<void(const h5::Group&)>& f) { return edited(dir, "q.h5", "quantized", "op", "maxpool", f); };
+    REQUIRE_THAT(load_error(pool([](const h5::Group& n) { n.set_attr("stride", 0); })), Catch::Contains("'stride' = 0 is out of range"));
+    REQUIRE_THAT(load_error(pool([](const h5::Group& n) { n.set_attr("kernel", 40); })), Catch::Contains("pool 40, stride 2 do not fit a 16x16 input"));
+    // An array where one value belongs (HDF5 wrote all of it over a scalar: stack overflow).
+    REQUIRE_THAT(load_error(conv([](const h5::Group& n) { n.set_attr("kernel", std::vector<double>{3, 3, 3}); })),
+                 Catch::Contains("attribute 'kernel' holds 3 values, expected one"));
+    // Transposed weight codes: the right number of values, the wrong shape (loaded, they gave 12.5%).
+    REQUIRE_THAT(load_error(conv([](const h5::Group& n) {
+                     h5::Dims d;
+                     const auto codes = n.read<std::int8_t>("weight_codes", &d);
+                     H5Ldelete(n.id(), "weight_codes", H5P_DEFAULT);
+                     n.write("weight_codes", codes.data(), {d[1], d[0]});
+                 })),
+                 Catch::Contains("dataset 'weight_codes' has shape [27, 8], expected [8, 27]"));
+    REQUIRE_THAT(load_error(conv([](const h5::Group& n) {
+                     H5Ldelete(n.id(), "bias_q", H5P_DEFAULT);
+                     n.write("bias_q", std::vector<float>(8, 1.0f));
+                 })),
+                 Catch::Contains("dataset 'bias_q' holds 32-bit floats, expected 32-bit integers"));
+    REQUIRE_THAT(load_error(conv([](const h5::Group& n) { n.set_attr("inputs", std::vector<std::int64_t>{5}); })),
+                 Catch::Contains("attribute 'inputs'[0] = 5 is out of range [-1, 0]"));
+}
+
+TEST_CASE("an FP32 model file with bad layer attributes is refused quickly", "[nn][model-file]") {
+    test::TempDir dir("model-bad");
+    save_tiny(dir);
+    auto node = [&](const std::string& kind, const std::function<void(const h5::Group&)>& f) { return edited(dir, "fp.h5", "model", "kind", kind, f); };
+    REQUIRE_THAT(load_error(node("conv2d", [](const h5::Group& n) { n.set_attr("stride", 0); })), Catch::Contains("'stride' = 0 is out of range [1, 64]"));
+    REQUIRE_THAT(load_error(node("conv2d", [](const h5::Group& n) { n.set_attr("kernel", -3); })), Catch::Contains("'kernel' = -3 is out of range"));
+    REQUIRE_THAT(load_error(node("conv2d", [](const h5::Group& n) { n.set_attr("kernel", 64); })),
+                 Catch::Contains("dataset 'weight' has shape [8, 3, 3, 3], expected [8, 3, 64, 64]"));
+    REQUIRE_THAT(load_error(node("maxpool", [](const h5::Group& n) { n.set_attr("stride", 0); })), Catch::Contains("'stride' = 0 is out of range"));
+    REQUIRE_THAT(load_error(node("activation", [](const h5::Group& n) { n.set_attr("bits", 1000000000); })),
+                 Catch::Contains("'bits' = 1000000000 is out of range [0, 16]"));
+    REQUIRE_THAT(load_error(node("input_quant", [](const h5::Group& n) { n.set_attr("bits", 1); })), Catch::Contains("'bits' = 1"));
+    // A billion channels: refused at once, before allocating (it ran 90 s into std::bad_alloc).
+    const auto t0 = std::chrono::steady_clock::now();
+    REQUIRE_THAT(load_error(node("batchnorm", [](const h5::Group& n) { n.set_attr("channels", 1000000000); })),
+                 Catch::Contains("'channels' = 1000000000 is out of range [1, 65536]"));
+    REQUIRE(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    REQUIRE_THAT(load_error(node("batchnorm", [](const h5::Group& n) { n.set_attr("channels", 9); })),
+                 Catch::Contains("dataset 'gamma' has shape [8], expected [9]"));
+    REQUIRE_THAT(load_error(node("batchnorm", [](const h5::Group& n) { n.set_attr("eps", -1.0); })), Catch::Contains("'eps' = -1 is out of range"));
+    // A graph whose layers do not fit: the FC's input size changed.
+    REQUIRE_THAT(load_error(node("linear", [](const h5::Group& n) { n.set_attr("in_features", 17); })),
+                 Catch::Contains("/model/015_fc: dataset 'weight' has shape [10, 16], expected [10, 17]"));
+}
+
+TEST_CASE("model files: schema version checked, index attributes written as integers, float64 ones still read", "[nn][model-file]") {
+    test::TempDir dir("model-schema");
+    save_tiny(dir);
+    {
+        const auto root = h5::open_rw(dir / "fp.h5");
+        root.set_attr("schema_version", 2);
+    }
+    REQUIRE_THAT(load_error(dir / "fp.h5"), Catch::Contains("fp.h5: model schema version 2 is not supported (this flashmc reads version 1)"));
+    // Written now: int64.
+    {
+        const auto root = h5::open_read(dir / "q.h5");
+        for (const char* group : {"model", "quantized"}) {
+            const auto g = root.open(group);
+            for (const auto& key : g.children()) {
+                h5::Handle a(H5Aopen(g.open(key).id(), "inputs", H5P_DEFAULT));
+                h5::Handle t(H5Aget_type(a.id()));
+                REQUIRE(H5Tget_class(t.id()) == H5T_INTEGER);
+            }
+        }
+    }
+    // Written before: float64, read to the same model; a fraction or an index out of range is refused.
+    std::filesystem::copy_file(dir / "q.h5", dir / "legacy.h5");
+    {
+        const auto root = h5::open_rw(dir / "legacy.h5");
+        for (const char* group : {"model", "quantized"}) {
+            const auto g = root.open(group);
+            if (g.has_attr("input_shape")) g.set_attr("input_shape", g.attr_doubles("input_shape"));
+            for (const auto& key : g.children()) g.open(key).set_attr("inputs", g.open(key).attr_doubles("inputs"));
+        }
+    }
+    const auto now = nn::load_model_file(dir / "q.h5"), before = nn::load_model_file(dir / "legacy.h5");
+    REQUIRE(logits(*before.quantized) == logits(*now.quantized));
+    REQUIRE(before.model.input_shape == now.model.input_shape);
+    REQUIRE_THAT(load_error(edited(dir, "legacy.h5", "quantized", "op", "requant", [](const h5::Group& n) {
+                     n.set_attr("inputs", std::vector<double>{1.5});
+                 })),
+                 Catch::Contains("attribute 'inputs'[0] = 1.5 is not an integer"));
+}
+
+TEST_CASE("the committed model files load with every check on", "[nn][model-file]") {
+    for (const char* name : {"resnet20_fp32", "resnet20_fp32_e30", "resnet20_w4a4", "resnet20_w4a4_fl8"}) {
+        const std::string path = test::source_dir() + "/results/models/" + name + ".h5";
+        if (!std::filesystem::exists(path)) continue;
+        INFO(path);
+        const nn::ModelFile f = nn::load_model_file(path);
+        REQUIRE(f.model.arch == "resnet20");
+        REQUIRE(f.quantized.has_value() == (std::string(name).find("w4a4") != std::string::npos));
+    }
+}

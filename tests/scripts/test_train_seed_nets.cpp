@@ -1,0 +1,80 @@
+// scripts/train-seed-nets.sh on the tiny model: a campaign stopped inside its first stage and
+// again inside its second epoch, then run to its end, gives the same models as an uninterrupted
+// one; finished stages are skipped; --status names each stage's state.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../test_util.hpp"
+#include "flashmc/nn/model_file.hpp"
+
+using namespace flashmc;
+
+namespace {
+std::vector<FloatVec> parameters(const std::string& path) {
+    nn::ModelFile f = nn::load_model_file(path);
+    std::vector<FloatVec> p;
+    for (auto& q : f.model.params()) p.push_back(q.value->data);
+    return p;
+}
+}  // namespace
+
+TEST_CASE("train-seed-nets.sh: resumable stage by stage, same models as an uninterrupted campaign", "[scripts][train]") {
+    test::TempDir dir("seed-nets");
+    test::write_synthetic_cifar(dir / "data", 100);
+    {
+        std::ofstream plan(dir / "plan");
+        plan << "# test plan\n"
+                "tiny_fp32  tiny       -     2  0.05  onecycle  -    1\n"
+                "tiny_w4a4  tiny_fp32  w4a4  1  0.01  cosine    0.5  2\n";
+    }
+    auto campaign = [&](const std::string& name, const std::string& extra, const std::string& option = "") {
+        return test::run_shell("FLASHMC_CAMPAIGN_PLAN=" + dir / "plan" + " FLASHMC_MODELS_DIR=" + dir / (name + "-models") +
+                               " FLASHMC_CHECKPOINT_DIR=" + dir / (name + "-ck") + " FLASHMC_BIN=" + FLASHMC_BINARY +
+                               " FLASHMC_DATA=" + dir / "data" + " FLASHMC_THREADS=1 FLASHMC_TRAIN_ARGS='--quiet --test-limit 100" +
+                               extra + "' " + test::source_dir() + "/scripts/train-seed-nets.sh " + option);
+    };
+    auto whole = campaign("a", "");
+    INFO(whole.output);
+    REQUIRE(whole.code == 0);
+    REQUIRE_THAT(whole.output, Catch::Contains("all stages done"));
+
+    // 500 training images at batch 128: 4 steps an epoch. Stop at step 3 (inside epoch 1), then at
+    // step 6 (inside epoch 2), then run to the end.
+    auto s1 = campaign("b", " --stop-after-steps 3");
+    INFO(s1.output);
+    REQUIRE(s1.code == 3);
+    REQUIRE_THAT(s1.output, Catch::Contains("stage tiny_fp32 stopped before its end"));
+    auto st = campaign("b", "", "--status");
+    INFO(st.output);
+    REQUIRE(st.code == 0);
+    REQUIRE_THAT(st.output, Catch::Matches("(.|\n)*tiny_fp32 +stopped +0/2(.|\n)*tiny_w4a4 +pending +0/1(.|\n)*"));
+    auto s2 = campaign("b", " --stop-after-steps 6");
+    INFO(s2.output);
+    REQUIRE(s2.code == 3);
+    auto s3 = campaign("b", "");
+    INFO(s3.output);
+    REQUIRE(s3.code == 0);
+    for (const char* stage : {"tiny_fp32", "tiny_w4a4"}) {
+        CAPTURE(stage);
+        REQUIRE(parameters(dir / "a-models/" + stage + ".h5") == parameters(dir / "b-models/" + stage + ".h5"));
+        // The per-epoch log of the resumed stage has one row per epoch, like the uninterrupted one.
+        auto rows = [](const std::string& p) {
+            std::ifstream in(p);
+            std::string line;
+            int n = 0;
+            while (std::getline(in, line)) ++n;
+            return n;
+        };
+        REQUIRE(rows(dir / "b-models/" + std::string(stage) + ".csv") == rows(dir / "a-models/" + std::string(stage) + ".csv"));
+    }
+    auto done = campaign("b", "", "--status");
+    INFO(done.output);
+    REQUIRE_THAT(done.output, Catch::Matches("(.|\n)*tiny_fp32 +done +2/2(.|\n)*tiny_w4a4 +done +1/1(.|\n)*"));
+    // A finished campaign is skipped stage by stage.
+    auto again = campaign("b", "");
+    REQUIRE(again.code == 0);
+    REQUIRE_THAT(again.output, !Catch::Contains("stage tiny_fp32:"));
+    REQUIRE_THAT(campaign("b", "", "--nosuch").output, Catch::Contains("unknown option"));
+}
