@@ -5,7 +5,9 @@
 # tree, never into the committed corpus.
 #   scripts/fuzz.sh [SECONDS]
 # Environment: FLASHMC_FUZZ_BUILD (build tree, default build/fuzz), FLASHMC_FUZZ_TARGETS (the targets,
-# e.g. "model_h5 cifar"; default all but the *_raw ones), FLASHMC_FUZZ_JOBS (build jobs, default 2).
+# e.g. "model_h5 cifar"; default all but the *_raw ones), FLASHMC_FUZZ_JOBS (build jobs, default 2),
+# FLASHMC_FUZZ_FRESH=1 (start from the committed corpus alone, as the CTest smoke test does; by
+# default the inputs found by earlier runs are kept and replayed first).
 # Exit status: 0 no finding; 1 a target crashed, leaked or reported undefined behaviour (log and
 # reproducer under the build tree, named in the output); 77 clang++ or libFuzzer is not installed
 # (CTest reports the fuzz_smoke test as skipped).
@@ -31,11 +33,10 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx
       -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
 cmake --build "$build" --target flashmc_fuzzers -j "${FLASHMC_FUZZ_JOBS:-2}"
 
-# Sanitizers: stop at the first report, with a stack. Leaks of libhdf5's own caches are not ours
-# (fuzz/lsan.supp). The seed corpus names devices/... relative to the repository root.
+# Sanitizers: stop at the first report, with a stack; leaks are findings too. The seed corpus names
+# devices/... relative to the repository root.
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:allocator_may_return_null=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-export LSAN_OPTIONS="suppressions=$root/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 cd "$root"
 # By default every target but the *_raw ones, which reach crashes inside libhdf5 (fuzz/README.md).
 targets=${FLASHMC_FUZZ_TARGETS:-$(ls "$root/fuzz/corpus" | grep -v '_raw$')}
@@ -43,6 +44,7 @@ status=0
 for t in $targets; do
   work="$build/corpus/$t"
   artifacts="$build/artifacts/$t"
+  [ -z "${FLASHMC_FUZZ_FRESH:-}" ] || rm -rf "$work"
   mkdir -p "$work" "$artifacts"
   log="$build/fuzz_$t.log"
   # -rss_limit_mb: a loader must refuse a file long before it allocates gigabytes.
