@@ -45,7 +45,7 @@ inline std::vector<std::string> write_model_seeds(const std::filesystem::path& d
 }
 
 // A sweep of 2 points × 2 chips × 5 images with one analog layer; the last unit not done.
-inline std::string write_result_seed(const std::filesystem::path& dir) {
+inline mc::SweepResults tiny_sweep_results() {
     mc::SweepResults r;
     r.source = "sweep.toml", r.sweep_text = "[sweep]\n", r.card_text = "[card]\n", r.name = "seed";
     r.seed = 7;
@@ -64,6 +64,12 @@ inline std::string write_result_seed(const std::filesystem::path& dir) {
     r.layer_error = {0.01, 0.02, 0.03, NAN};
     r.stream_keys = {11, 12, 13, 0};
     r.unit_seconds = {0.1, 0.1, 0.1, NAN};
+    return r;
+}
+
+// tiny_sweep_results() written into `dir`; returns the path.
+inline std::string write_result_seed(const std::filesystem::path& dir) {
+    const mc::SweepResults r = tiny_sweep_results();
     const std::string path = (dir / "tiny.h5").string();
     mc::write_results(path, r);
     return path;

@@ -212,6 +212,15 @@ std::vector<Tensor> node_products(const nn::QuantModel& model, const std::vector
     }
     return out;
 }
+// Ideal array settings on 16 × 10 tiles, so that layers span several row and column tiles.
+mc::ArraySettings small_tiles(const char* mapping, const char* encoding) {
+    mc::ArraySettings arr;
+    arr.analog.mapping.tile_rows = 16;
+    arr.analog.mapping.tile_cols = 10;
+    arr.analog.mapping.mapping = array::parse_weight_mapping(mapping);
+    arr.analog.encoding = array::parse_input_encoding(encoding);
+    return arr;
+}
 double max_rel_diff(const Tensor& a, const Tensor& b) {
     REQUIRE(a.size() == b.size());
     double d = 0, m = 0;
@@ -232,11 +241,7 @@ TEST_CASE("ideal array settings compute what the static path computes", "[mc][ch
     for (const char* mapping : {"differential", "offset"})
         for (const char* encoding : {"pulse_width", "bit_serial"}) {
             CAPTURE(mapping, encoding);
-            mc::ArraySettings arr;
-            arr.analog.mapping.tile_rows = 16;
-            arr.analog.mapping.tile_cols = 10;
-            arr.analog.mapping.mapping = array::parse_weight_mapping(mapping);
-            arr.analog.encoding = array::parse_input_encoding(encoding);
+            mc::ArraySettings arr = small_tiles(mapping, encoding);
             REQUIRE(arr.is_static());
             const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, open, arr.analog.mapping, 5, 1, 2);
             REQUIRE(chip.layers[0].mapping.tiles.size() > 1);
@@ -376,11 +381,7 @@ TEST_CASE("a zero-error chip reproduces the digital model exactly, on the static
     for (const char* mapping : {"differential", "offset"})
         for (const char* encoding : {"pulse_width", "bit_serial"}) {
             CAPTURE(mapping, encoding);
-            mc::ArraySettings arr;
-            arr.analog.mapping.tile_rows = 16;
-            arr.analog.mapping.tile_cols = 10;
-            arr.analog.mapping.mapping = array::parse_weight_mapping(mapping);
-            arr.analog.encoding = array::parse_input_encoding(encoding);
+            mc::ArraySettings arr = small_tiles(mapping, encoding);
             arr.read_noise = mc::ReadNoise::per_batch;  // a fresh read per batch, with zero noise
             const mc::Chip chip = mc::sample_chip(f.model, analog, card, ideal, arr.analog.mapping, 5, 0, 0);
             mc::StaticMvm stat(f.model, chip, card, ideal, true);

@@ -9,32 +9,12 @@
 #include "flashmc/core/error.hpp"
 #include "flashmc/io/hdf5.hpp"
 #include "flashmc/mc/sweep.hpp"
+#include "../../fuzz/seeds.hpp"
 
 using namespace flashmc;
 
 namespace {
-// 2 points × 2 chips × 5 images, one analog layer; the last unit not done.
-mc::SweepResults tiny_results() {
-    mc::SweepResults r;
-    r.source = "sweep.toml", r.sweep_text = "[sweep]\n", r.card_text = "[card]\n", r.name = "tiny";
-    r.seed = 7;
-    r.spec_accuracy = 0.5;
-    r.adaptive_ci_half_width = NAN;
-    r.trials = 2, r.points = 2, r.capacity = 2, r.images = 5;
-    r.axes = {{"sigma", "device.variation.sigma_vth_v", "values", {0.0, 0.02}}};
-    r.point_values = {0.0, 0.02};
-    r.layer_names = {"fc"};
-    r.layer_nodes = {9};
-    r.labels = {1, 2, 3, 4, 5};
-    r.ideal_predictions = {1, 2, 3, 4, 0};
-    r.done = {1, 1, 1, 0};
-    r.accuracy = {0.8, 0.6, 0.4, NAN};
-    r.predictions = {1, 2, 3, 4, 0, 1, 2, 3, 0, 0, 1, 2, 0, 0, 0, -1, -1, -1, -1, -1};
-    r.layer_error = {0.01, 0.02, 0.03, NAN};
-    r.stream_keys = {11, 12, 13, 0};
-    r.unit_seconds = {0.1, 0.1, 0.1, NAN};
-    return r;
-}
+mc::SweepResults tiny_results() { return fuzz::tiny_sweep_results(); }
 std::string read_error(const test::TempDir& dir, const std::function<void(const h5::Group&)>& edit) {
     const std::string path = dir / "r.h5";
     mc::write_results(path, tiny_results());

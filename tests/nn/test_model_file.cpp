@@ -12,22 +12,17 @@
 #include "flashmc/nn/model_file.hpp"
 #include "flashmc/nn/qat.hpp"
 #include "flashmc/nn/zoo.hpp"
+#include "../../fuzz/seeds.hpp"
 
 using namespace flashmc;
 
 namespace {
-// The tiny network, FP32 and W4A4 (float graph plus integer export), saved in `dir`.
+// The tiny network, FP32 and W4A4 (float graph plus integer export), saved in `dir` as fp.h5 and q.h5
+// (the fuzzers' seed models).
 void save_tiny(const test::TempDir& dir) {
-    nn::ModelFile fp;
-    fp.model = nn::build_model("tiny", 1);
-    nn::save_model_file(dir / "fp.h5", fp);
-    Tensor calib(8, 3, 32, 32);
-    Stream r = Streams(3).at({1});
-    for (auto& v : calib.data) v = static_cast<float>(r.normal());
-    nn::ModelFile q;
-    q.model = nn::build_model("tiny", 1);
-    nn::prepare_qat(q.model, nn::parse_quant("w4a4"), calib);
-    nn::save_model_file(dir / "q.h5", q);
+    const auto files = fuzz::write_model_seeds(dir.path);  // FP32, W4A4, W4A4 with float64 indices
+    std::filesystem::rename(files[0], dir / "fp.h5");
+    std::filesystem::rename(files[1], dir / "q.h5");
 }
 // Applies `edit` to the first node of group `group` ("model" or "quantized") whose attribute
 // `tag` ("kind" or "op") is `value`, in a copy of `src`; returns the copy's path.
