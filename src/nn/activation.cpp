@@ -49,7 +49,9 @@ void Activation::backward(const std::vector<const Tensor*>& in, const Tensor&, c
 
 std::vector<Param> Activation::params() {
     if (bits == 0) return {};
-    return {{"clip", &clip_, &grad_clip_, true}};  // PACT regularizes alpha with L2
+    // PACT regularizes alpha with L2. A clip at or below 0 would zero the layer's output and make
+    // the model unexportable; a large step can overshoot there, so alpha is kept >= kMinClip.
+    return {{"clip", &clip_, &grad_clip_, true, kMinClip}};
 }
 
 void Activation::save(const h5::Group& g) const {

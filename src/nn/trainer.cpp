@@ -38,6 +38,18 @@ double learning_rate(const TrainConfig& c, long step, long total, long per_epoch
     fail("unknown learning-rate schedule '", c.schedule, "' (onecycle or cosine)");
 }
 
+void sgd_step(const Param& p, Tensor& velocity, double lr, double momentum, double weight_decay) {
+    float* w = p.value->ptr();
+    const float* g = p.grad->ptr();
+    float* v = velocity.ptr();
+    const float wd = p.decay ? static_cast<float>(weight_decay) : 0.0f, mu = static_cast<float>(momentum), eta = static_cast<float>(lr);
+    for (std::size_t j = 0; j < p.value->size(); ++j) {
+        const float gj = g[j] + wd * w[j];
+        v[j] = mu * v[j] + gj;
+        w[j] = std::max(w[j] - eta * (gj + mu * v[j]), p.min_value);
+    }
+}
+
 double evaluate(Model& m, const Cifar10& data, int batch) {
     Streams none(0);
     Context ctx;
@@ -237,19 +249,7 @@ double train(const TrainConfig& c) {
             if (!std::isfinite(loss)) fail("train: loss is ", loss, " at epoch ", s.epoch + 1, " step ", s.step, " (learning rate too high?)");
             m.backward(dlogits, ctx);
             lr = learning_rate(c, s.step, total, per_epoch);
-            // SGD, Nesterov momentum (Sutskever et al. 2013, PyTorch form): g += wd·w; v = μv + g;
-            // w -= lr·(g + μv).
-            for (auto& p : m.params()) {
-                float* w = p.value->ptr();
-                const float* g = p.grad->ptr();
-                float* v = velocity[p.name].ptr();
-                const float wd = p.decay ? static_cast<float>(c.weight_decay) : 0.0f, mu = static_cast<float>(c.momentum), eta = static_cast<float>(lr);
-                for (std::size_t j = 0; j < p.value->size(); ++j) {
-                    const float gj = g[j] + wd * w[j];
-                    v[j] = mu * v[j] + gj;
-                    w[j] -= eta * (gj + mu * v[j]);
-                }
-            }
+            for (auto& p : m.params()) sgd_step(p, velocity[p.name], lr, c.momentum, c.weight_decay);
             ++s.step;
             s.loss_sum += loss * n;
             s.hits += correct;

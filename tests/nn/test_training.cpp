@@ -9,9 +9,11 @@
 
 #include "../test_util.hpp"
 #include "flashmc/io/hdf5.hpp"
+#include "flashmc/nn/activation.hpp"
 #include "flashmc/nn/batchnorm.hpp"
 #include "flashmc/nn/model_file.hpp"
 #include "flashmc/nn/qat.hpp"
+#include "flashmc/nn/trainer.hpp"
 #include "flashmc/nn/quant_model.hpp"
 #include "flashmc/nn/zoo.hpp"
 
@@ -228,4 +230,23 @@ TEST_CASE("a corrupted training checkpoint stops --resume with one clear error",
     REQUIRE_THAT(e.output, Catch::Contains("attribute 'epoch' = -1 is out of range [0, 2]"));
     auto f = resume_after([](const h5::Group& root) { root.set_attr("filetype", "flashmc.model"); });
     REQUIRE_THAT(f.output, Catch::Contains("e.ckpt: not a flashmc checkpoint"));
+}
+
+TEST_CASE("an SGD step never drives a PACT clip to zero or below", "[nn][train]") {
+    // A W4A4 fine-tune from an under-trained model once drove conv1_act's alpha negative, and
+    // export then failed. A step that overshoots lands on the floor instead.
+    nn::Activation act(4, 0.5f);
+    auto params = act.params();
+    REQUIRE(params.size() == 1);
+    params[0].grad->data[0] = 100.0f;  // lr·g = 10 >> alpha
+    Tensor velocity;
+    velocity.resize_like(*params[0].value);
+    nn::sgd_step(params[0], velocity, 0.1, 0.9, 5e-4);
+    CHECK(act.clip() == nn::Activation::kMinClip);
+    // A parameter without a floor takes the full step (the floor is the only change).
+    Tensor w, g, v;
+    w.resize(1, 1), g.resize(1, 1), v.resize(1, 1);
+    w.data[0] = 0.5f, g.data[0] = 100.0f;
+    nn::sgd_step({"weight", &w, &g, false}, v, 0.1, 0.9, 0.0);
+    CHECK(w.data[0] == Approx(0.5 - 0.1 * (100.0 + 0.9 * 100.0)));
 }

@@ -30,6 +30,7 @@ public:
     float scale() const { return clip() / static_cast<float>(levels()); }
 
     int bits;
+    static constexpr float kMinClip = 1e-2f;  // floor of the learned alpha (see params())
 
 private:
     Tensor clip_, grad_clip_;

@@ -1,6 +1,7 @@
 #pragma once
 // A layer of the CNN graph: forward and backward on NCHW float32 batches. Layers own their
 // parameters (value + gradient) and any quantizer state; the Model wires them into a graph.
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@ struct Param {
     Tensor* value;
     Tensor* grad;
     bool decay;         // weight decay applies
+    float min_value = -std::numeric_limits<float>::infinity();  // projected onto [min_value, inf) after each step
 };
 
 struct Context {

@@ -42,6 +42,10 @@ struct TrainConfig {
 
 double learning_rate(const TrainConfig& c, long step, long total_steps, long steps_per_epoch);
 
+// One SGD step with Nesterov momentum (Sutskever et al. 2013, PyTorch form) on one parameter:
+// g += wd·w (when p.decay); v = μv + g; w -= lr·(g + μv); then w = max(w, p.min_value).
+void sgd_step(const Param& p, Tensor& velocity, double lr, double momentum, double weight_decay);
+
 // Top-1 accuracy of the float (or fake-quantized) graph on `data`.
 double evaluate(Model& m, const Cifar10& data, int batch = 250);
 
