@@ -4,10 +4,12 @@
 //      over the threads): effective GFLOP/s against the measured SGEMM peak (target ≥ 50 %), and
 //      the per-trial overhead (sample + erase + program + age every cell, then read the effective
 //      weights) against the time to run 1,000 test images on the chip (target ≤ 10 %), stage by stage;
-//   3. the array path (fast IR drop, 8-bit ADCs, per-batch read noise) for comparison.
+//   3. the array path (issue 16's cases, 256 x 256 tiles, pulse-width inputs, batches of 50 images):
+//      fast IR drop at 10 ohm per pitch + 8-bit ADCs with static errors + a fresh noisy read per
+//      batch; the same without IR drop; and the first without read noise (the noise's share).
 // The network is an untrained ResNet-20 quantized after a random calibration batch: its shapes,
 // and therefore the costs, are those of the shipped model; accuracy is not measured here.
-//   bench_mc [--threads N] [--images N] [--trials N] [--program statistical|verify|open-loop]
+//   bench_mc [--threads N] [--images N] [--trials N] [--program statistical|verify|open-loop] [--only array]
 #include <omp.h>
 
 #include <cstdio>
@@ -34,7 +36,7 @@ struct UnitTimes {
 // One unit as the sweep runs it: sample the chip, build the MVM override, run the images.
 UnitTimes run_unit(const nn::QuantModel& q, const std::vector<int>& analog, const device::Card& card,
                    const mc::ChipSettings& chip, const mc::ArraySettings& arr, const std::vector<std::uint8_t>& images,
-                   int n_images, long trial) {
+                   int n_images, long trial, int batch) {
     UnitTimes t;
     auto t0 = Clock::now();
     const mc::Chip c = mc::sample_chip(q, analog, card, chip, arr.analog.mapping, 1, 0, trial, &t.stages);
@@ -52,8 +54,8 @@ UnitTimes run_unit(const nn::QuantModel& q, const std::vector<int>& analog, cons
     t.weights_s = seconds_since(t_override);
     t0 = Clock::now();
     Tensor logits;
-    for (int b = 0; b < n_images; b += 250) {
-        const int n = std::min(250, n_images - b);
+    for (int b = 0; b < n_images; b += batch) {
+        const int n = std::min(batch, n_images - b);
         if (array) array->begin_batch(static_cast<std::uint64_t>(b));
         q.forward(images.data() + static_cast<std::size_t>(b) * 3072, n, logits, nullptr, mvm.get());
     }
@@ -64,11 +66,11 @@ UnitTimes run_unit(const nn::QuantModel& q, const std::vector<int>& analog, cons
 // `trials` units over the threads (units in parallel, each single-threaded, as in run_sweep).
 void run_units(const char* label, const nn::QuantModel& q, const std::vector<int>& analog, const device::Card& card,
                const mc::ChipSettings& chip, const mc::ArraySettings& arr, const std::vector<std::uint8_t>& images,
-               int n_images, int trials, double macs, double peak) {
+               int n_images, int trials, double macs, double peak, int batch = 250) {
     std::vector<UnitTimes> t(static_cast<std::size_t>(trials));
     const auto t0 = Clock::now();
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < trials; ++i) t[static_cast<std::size_t>(i)] = run_unit(q, analog, card, chip, arr, images, n_images, i);
+    for (int i = 0; i < trials; ++i) t[static_cast<std::size_t>(i)] = run_unit(q, analog, card, chip, arr, images, n_images, i, batch);
     const double wall = seconds_since(t0);
     UnitTimes m;  // means over the units
     for (const auto& u : t) {
@@ -91,12 +93,13 @@ void run_units(const char* label, const nn::QuantModel& q, const std::vector<int
 
 int main(int argc, char** argv) {
     int threads = 2, images_n = 1000, trials = 4;
-    std::string program = "statistical";
+    std::string program = "statistical", only;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--images") && i + 1 < argc) images_n = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--trials") && i + 1 < argc) trials = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--program") && i + 1 < argc) program = argv[++i];
+        else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
     set_threads(threads);
     std::printf("flashmc bench_mc: %d threads, resnet20 w4a4, %d images, %d trials per case\n\n", threads, images_n, trials);
@@ -114,27 +117,37 @@ int main(int argc, char** argv) {
     const auto analog = mc::analog_nodes(q, {});
     const device::Card card = device::load_card(std::string(FLASHMC_SOURCE_DIR) + "/devices/nor40_cim.toml");
 
-    // 1. Digital integer inference (all threads on one batch stream).
-    Tensor logits;
-    const double t_dig = time_it([&] {
-        for (int b = 0; b < images_n; b += 250) q.forward(images.data() + static_cast<std::size_t>(b) * 3072, std::min(250, images_n - b), logits);
-    }, 2.0);
-    std::printf("%-28s %8.0f img/s  %7.1f GFLOP/s eff  %5.1f%% of peak\n\n", "digital integer inference", images_n / t_dig,
-                2 * macs * images_n / t_dig / 1e9, 100 * 2 * macs * images_n / t_dig / 1e9 / peak);
-
-    // 2. Static-error trials, 3. the array path.
     mc::ChipSettings chip;
     chip.program = program == "verify" ? mc::ProgramMode::verify
                    : program == "open-loop" ? mc::ProgramMode::open_loop : mc::ProgramMode::statistical;
     chip.retention_time_s = 3.15e7;  // one year, so that aging is in the per-trial cost
-    mc::ArraySettings ideal;
-    run_units(("static, " + program).c_str(), q, analog, card, chip, ideal, images, images_n, trials, macs, peak);
+    if (only.empty()) {
+        // 1. Digital integer inference (all threads on one batch stream).
+        Tensor logits;
+        const double t_dig = time_it([&] {
+            for (int b = 0; b < images_n; b += 250) q.forward(images.data() + static_cast<std::size_t>(b) * 3072, std::min(250, images_n - b), logits);
+        }, 2.0);
+        std::printf("%-28s %8.0f img/s  %7.1f GFLOP/s eff  %5.1f%% of peak\n\n", "digital integer inference", images_n / t_dig,
+                    2 * macs * images_n / t_dig / 1e9, 100 * 2 * macs * images_n / t_dig / 1e9 / peak);
+        // 2. Static-error trials.
+        mc::ArraySettings ideal;
+        run_units(("static, " + program).c_str(), q, analog, card, chip, ideal, images, images_n, trials, macs, peak);
+    }
+    // 3. The array path: one unit per thread, a tenth of the images each, batches of 50.
     mc::ArraySettings arr;
     arr.analog.ir = array::IrModel::fast;
-    arr.analog.wires = {1.0, 1.0};
+    arr.analog.wires = {10.0, 10.0};
     arr.analog.adc.bits = 8;
+    arr.analog.adc.gain_sigma_rel = 0.01, arr.analog.adc.offset_sigma_lsb = 0.5;
     arr.read_noise = mc::ReadNoise::per_batch;
     const int arr_images = std::max(1, images_n / 10);
-    run_units("array (IR, 8-bit ADC, noise)", q, analog, card, chip, arr, images, arr_images, threads, macs, peak);
+    run_units("array: IR 10 ohm, ADC, noise", q, analog, card, chip, arr, images, arr_images, threads, macs, peak, 50);
+    mc::ArraySettings no_ir = arr;
+    no_ir.analog.ir = array::IrModel::none;
+    no_ir.analog.wires = {};
+    run_units("array: ADC, noise (no IR)", q, analog, card, chip, no_ir, images, arr_images, threads, macs, peak, 50);
+    mc::ArraySettings quiet = arr;
+    quiet.read_noise = mc::ReadNoise::off;
+    run_units("array: IR 10 ohm, ADC", q, analog, card, chip, quiet, images, arr_images, threads, macs, peak, 50);
     return 0;
 }

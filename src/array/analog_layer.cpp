@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <Eigen/Core>
+
 #include "flashmc/core/error.hpp"
 #include "flashmc/io/toml.hpp"
 
@@ -20,27 +22,41 @@ namespace {
 inline float difference(const float* bl, const TilePlacement& p, WeightMapping m, int a) {
     return m == WeightMapping::differential ? bl[2 * a] - bl[2 * a + 1] : bl[a] - bl[p.cols - 1];
 }
+// Input vectors are processed in chunks of this many, so that a chunk's inputs, bit-line currents
+// and ADC inputs stay in cache whatever the batch size (docs/array.md §9).
+constexpr int kVectorChunk = 256;
+struct Scratch {
+    std::vector<float> x, y, bl, delta;
+};
+Scratch& scratch() {
+    thread_local Scratch s;
+    return s;
+}
 }  // namespace
 
 AnalogLayer::AnalogLayer(LayerMapping mapping, std::vector<TileOperatingPoint> ops, double unit_current_a,
                          const AnalogParams& params, const Streams& adc_streams)
-    : mapping_(std::move(mapping)), ops_(std::move(ops)), unit_current_a_(unit_current_a), params_(params) {
+    : mapping_(std::move(mapping)), unit_current_a_(unit_current_a), params_(params) {
     params_.validate();
     if (!(unit_current_a_ > 0)) fail("AnalogLayer: unit current must be positive, got ", unit_current_a_);
-    if (ops_.size() != mapping_.tiles.size())
-        fail("AnalogLayer: ", ops_.size(), " tile operating points for ", mapping_.tiles.size(), " tiles");
-    for (std::size_t t = 0; t < ops_.size(); ++t) {
+    if (ops.size() != mapping_.tiles.size())
+        fail("AnalogLayer: ", ops.size(), " tile operating points for ", mapping_.tiles.size(), " tiles");
+    for (std::size_t t = 0; t < ops.size(); ++t) {
         const TilePlacement& p = mapping_.tiles[t];
-        if (ops_[t].rows != p.rows || ops_[t].cols != p.cols)
-            fail("AnalogLayer: tile ", t, " has ", ops_[t].rows, " x ", ops_[t].cols, " cells, the mapping places ", p.rows,
+        if (ops[t].rows != p.rows || ops[t].cols != p.cols)
+            fail("AnalogLayer: tile ", t, " has ", ops[t].rows, " x ", ops[t].cols, " cells, the mapping places ", p.rows,
                  " x ", p.cols);
         adc_.push_back(sample_adc_errors(params_.adc, p.outputs, adc_streams, t));
-        // Full scale from the largest |Σ_i x_i ΔI_i| over x ∈ [0, 1]^rows: max(Σ ΔI⁺, Σ ΔI⁻).
+    }
+    set_operating_points(std::move(ops));
+    // Full scale from the largest |Σ_i x_i ΔI_i| over x ∈ [0, 1]^rows: max(Σ ΔI⁺, Σ ΔI⁻).
+    for (std::size_t t = 0; t < ops_.size(); ++t) {
+        const TilePlacement& p = mapping_.tiles[t];
         double fs = 0;
         for (int a = 0; a < p.outputs; ++a) {
             double pos = 0, neg = 0;
             for (int r = 0; r < p.rows; ++r) {
-                const double d = difference(ops_[t].current_a.data() + ops_[t].index(r, 0), p, params_.mapping.mapping, a);
+                const double d = diff_[t][static_cast<std::size_t>(r) * p.outputs + a];
                 (d > 0 ? pos : neg) += std::abs(d);
             }
             fs = std::max({fs, pos, neg});
@@ -50,47 +66,98 @@ AnalogLayer::AnalogLayer(LayerMapping mapping, std::vector<TileOperatingPoint> o
 }
 
 void AnalogLayer::set_operating_points(std::vector<TileOperatingPoint> ops) {
-    if (ops.size() != ops_.size()) fail("AnalogLayer: ", ops.size(), " tile operating points for ", ops_.size(), " tiles");
+    if (ops.size() != mapping_.tiles.size()) fail("AnalogLayer: ", ops.size(), " tile operating points for ", mapping_.tiles.size(), " tiles");
     for (std::size_t t = 0; t < ops.size(); ++t)
-        if (ops[t].rows != ops_[t].rows || ops[t].cols != ops_[t].cols)
-            fail("AnalogLayer: tile ", t, " operating point is ", ops[t].rows, " x ", ops[t].cols, ", expected ", ops_[t].rows,
-                 " x ", ops_[t].cols);
+        if (ops[t].rows != mapping_.tiles[t].rows || ops[t].cols != mapping_.tiles[t].cols)
+            fail("AnalogLayer: tile ", t, " operating point is ", ops[t].rows, " x ", ops[t].cols, ", expected ",
+                 mapping_.tiles[t].rows, " x ", mapping_.tiles[t].cols);
     ops_ = std::move(ops);
+    // Without IR drop each ADC reads a linear function of the inputs: ΔI = Σ_i x_i ΔI_i, one GEMM
+    // on the difference currents [row][adc].
+    diff_.resize(ops_.size());
+    for (std::size_t t = 0; t < ops_.size(); ++t) {
+        const TilePlacement& p = mapping_.tiles[t];
+        diff_[t].resize(static_cast<std::size_t>(p.rows) * p.outputs);
+        for (int r = 0; r < p.rows; ++r)
+            for (int a = 0; a < p.outputs; ++a)
+                diff_[t][static_cast<std::size_t>(r) * p.outputs + a] =
+                    difference(ops_[t].current_a.data() + ops_[t].index(r, 0), p, params_.mapping.mapping, a);
+    }
 }
 
-void AnalogLayer::tile_difference_currents(int t, const float* codes, int n, int plane, std::vector<float>& delta) const {
+void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane, float* delta) const {
     const TilePlacement& p = mapping_.tiles[t];
     const TileOperatingPoint& op = ops_[t];
     const int top = (1 << params_.input_bits) - 1;
-    std::vector<float> x(static_cast<std::size_t>(n) * p.rows), y, bl(static_cast<std::size_t>(n) * p.cols);
     const bool pulse = params_.encoding == InputEncoding::pulse_width;
-    if (pulse && params_.ir == IrModel::fast) y.resize(x.size());
-    for (int v = 0; v < n; ++v)
-        for (int r = 0; r < p.rows; ++r) {
-            const float c = codes[static_cast<std::size_t>(v) * mapping_.inputs + p.row_begin + r];
-            if (!(c >= 0.0f && c <= static_cast<float>(top)))
-                fail("AnalogLayer: input code ", c, " (vector ", v, ", input ", p.row_begin + r, ") is out of range [0, ",
-                     top, "]");
-            const std::size_t k = static_cast<std::size_t>(v) * p.rows + r;
-            if (pulse) {
-                x[k] = c / static_cast<float>(top);
-            } else {
-                x[k] = static_cast<float>((static_cast<int>(c) >> plane) & 1);
-            }
+    Scratch& s = scratch();
+    s.x.resize(static_cast<std::size_t>(n) * p.rows);
+    const float inv_top = 1.0f / static_cast<float>(top);
+    for (int v = 0; v < n; ++v) {
+        const float* c = codes + static_cast<std::size_t>(v) * mapping_.inputs + p.row_begin;
+        float* x = s.x.data() + static_cast<std::size_t>(v) * p.rows;
+        if (pulse) {
+#pragma omp simd
+            for (int r = 0; r < p.rows; ++r) x[r] = c[r] * inv_top;
+        } else {
+#pragma omp simd
+            for (int r = 0; r < p.rows; ++r) x[r] = static_cast<float>((static_cast<int>(c[r]) >> plane) & 1);
         }
-    if (!y.empty())
+    }
+    using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    Eigen::Map<RowMajor> d(delta, n, p.outputs);
+    if (params_.ir == IrModel::none) {
+        Eigen::Map<const RowMajor> xs(s.x.data(), n, p.rows), g(diff_[t].data(), p.rows, p.outputs);
+        d.noalias() = xs * g;
+        return;
+    }
+    const float* rho = nullptr;
+    if (pulse) {
+        s.y.resize(s.x.size());
         for (int v = 0; v < n; ++v)
             pulse_drop_factors_codes(codes + static_cast<std::size_t>(v) * mapping_.inputs + p.row_begin, p.rows, top,
-                                     y.data() + static_cast<std::size_t>(v) * p.rows);
-    if (params_.ir == IrModel::fast)
-        fast_ir_mvm(op, x.data(), y.empty() ? nullptr : y.data(), n, bl.data(), params_.fast);
-    else
-        ideal_mvm(op, x.data(), n, bl.data());
-    delta.resize(static_cast<std::size_t>(n) * p.outputs);
+                                     s.y.data() + static_cast<std::size_t>(v) * p.rows);
+        rho = s.y.data();
+    }
+    s.bl.resize(static_cast<std::size_t>(n) * p.cols);
+    // auto: linear, and feedback where some bit line's drop is beyond the linear model's comfort.
+    const FastIrModel asked = params_.fast.model;
+    float drop = 0.0f;
+    fast_ir_mvm(op, s.x.data(), rho, n, s.bl.data(), {asked == FastIrModel::automatic ? FastIrModel::linear : asked}, &drop);
+    if (asked == FastIrModel::automatic && drop > kAutoLinearMaxDrop)
+        fast_ir_mvm(op, s.x.data(), rho, n, s.bl.data(), {FastIrModel::feedback}, &drop);
+    const double limit = fast_model_max_drop(asked);
+    if (drop > limit)
+        fail("tile ", t, " (", p.rows, " x ", p.cols, " cells, inputs ", p.row_begin, "-", p.row_begin + p.rows - 1,
+             "): a bit line loses ", 100.0 * drop, " % of its current to IR drop, outside the ", 100 * limit,
+             " % range of the '", to_string(asked), "' fast model, where its error would exceed 1 %; use smaller tiles "
+             "(array.tile_rows) or lower wire resistance (array.r_bl_ohm, array.r_sl_ohm)",
+             limit < fast_model_max_drop(FastIrModel::automatic) ? ", or array.ir_model = \"auto\" (valid to 10 %)" : "");
     for (int v = 0; v < n; ++v)
         for (int a = 0; a < p.outputs; ++a)
-            delta[static_cast<std::size_t>(v) * p.outputs + a] =
-                difference(bl.data() + static_cast<std::size_t>(v) * p.cols, p, params_.mapping.mapping, a);
+            d(v, a) = difference(s.bl.data() + static_cast<std::size_t>(v) * p.cols, p, params_.mapping.mapping, a);
+}
+
+void AnalogLayer::check_codes(const float* codes, int n) const {
+    const float top = static_cast<float>((1 << params_.input_bits) - 1);
+    const std::size_t count = static_cast<std::size_t>(n) * mapping_.inputs;
+    bool ok = true;
+#pragma omp simd reduction(&& : ok)
+    for (std::size_t i = 0; i < count; ++i) ok = ok && codes[i] >= 0.0f && codes[i] <= top && codes[i] == std::nearbyint(codes[i]);
+    if (ok) return;
+    for (std::size_t i = 0; i < count; ++i)
+        if (!(codes[i] >= 0.0f && codes[i] <= top && codes[i] == std::nearbyint(codes[i])))
+            fail("AnalogLayer: input code ", codes[i], " (vector ", i / mapping_.inputs, ", input ", i % mapping_.inputs,
+                 ") is not an integer in [0, ", top, "]");
+}
+
+void AnalogLayer::tile_difference_currents(int t, const float* codes, int n, int plane, std::vector<float>& delta) const {
+    check_codes(codes, n);
+    const int outputs = mapping_.tiles[t].outputs;
+    delta.resize(static_cast<std::size_t>(n) * outputs);
+    for (int v0 = 0; v0 < n; v0 += kVectorChunk)
+        chunk_differences(t, codes + static_cast<std::size_t>(v0) * mapping_.inputs, std::min(kVectorChunk, n - v0), plane,
+                          delta.data() + static_cast<std::size_t>(v0) * outputs);
 }
 
 void AnalogLayer::calibrate(const float* codes, int n) {
@@ -107,30 +174,37 @@ void AnalogLayer::calibrate(const float* codes, int n) {
 }
 
 void AnalogLayer::forward(const float* codes, int n, float* out, AdcStats* stats) const {
+    check_codes(codes, n);
     std::fill(out, out + static_cast<std::size_t>(n) * mapping_.outputs, 0.0f);
     const bool pulse = params_.encoding == InputEncoding::pulse_width;
     const int planes = pulse ? 1 : params_.input_bits;
     const int top = (1 << params_.input_bits) - 1;
     const int bits = params_.adc.bits;
     AdcStats st;
-    std::vector<float> delta;
-    for (std::size_t t = 0; t < ops_.size(); ++t) {
-        const TilePlacement& p = mapping_.tiles[t];
-        const AdcErrors& e = adc_[t];
-        const double lsb = bits == 0 ? full_scale_a_[t] : full_scale_a_[t] / double((1L << (bits - 1)) - 1);
-        for (int b = 0; b < planes; ++b) {
-            tile_difference_currents(static_cast<int>(t), codes, n, b, delta);
-            // Digital side: code·LSB in weight units, times the activation scale of this conversion.
-            const double scale = lsb / unit_current_a_ * (pulse ? top : double(1 << b));
-            for (int v = 0; v < n; ++v)
-                for (int a = 0; a < p.outputs; ++a) {
-                    bool clipped = false;
-                    const double code = adc_convert(delta[static_cast<std::size_t>(v) * p.outputs + a], lsb, bits,
-                                                    e.gain[a], e.offset_lsb[a], e.sense_offset_a[a], clipped);
-                    st.clipped += clipped;
-                    out[static_cast<std::size_t>(v) * mapping_.outputs + p.out_begin + a] += static_cast<float>(code * scale);
-                }
-            st.conversions += static_cast<long>(n) * p.outputs;
+    for (int v0 = 0; v0 < n; v0 += kVectorChunk) {
+        const int m = std::min(kVectorChunk, n - v0);
+        const float* chunk_codes = codes + static_cast<std::size_t>(v0) * mapping_.inputs;
+        float* chunk_out = out + static_cast<std::size_t>(v0) * mapping_.outputs;
+        for (std::size_t t = 0; t < ops_.size(); ++t) {
+            const TilePlacement& p = mapping_.tiles[t];
+            const AdcErrors& e = adc_[t];
+            const double lsb = bits == 0 ? full_scale_a_[t] : full_scale_a_[t] / double((1L << (bits - 1)) - 1);
+            std::vector<float>& delta = scratch().delta;
+            delta.resize(static_cast<std::size_t>(m) * p.outputs);
+            for (int b = 0; b < planes; ++b) {
+                chunk_differences(static_cast<int>(t), chunk_codes, m, b, delta.data());
+                // Digital side: code·LSB in weight units, times the activation scale of this conversion.
+                const double scale = lsb / unit_current_a_ * (pulse ? top : double(1 << b));
+                for (int v = 0; v < m; ++v)
+                    for (int a = 0; a < p.outputs; ++a) {
+                        bool clipped = false;
+                        const double code = adc_convert(delta[static_cast<std::size_t>(v) * p.outputs + a], lsb, bits,
+                                                        e.gain[a], e.offset_lsb[a], e.sense_offset_a[a], clipped);
+                        st.clipped += clipped;
+                        chunk_out[static_cast<std::size_t>(v) * mapping_.outputs + p.out_begin + a] += static_cast<float>(code * scale);
+                    }
+                st.conversions += static_cast<long>(m) * p.outputs;
+            }
         }
     }
     if (stats) *stats += st;

@@ -77,10 +77,21 @@ FastIrModel parse_fast_ir_model(const std::string& s) {
     if (s == "linear") return FastIrModel::linear;
     if (s == "curvature") return FastIrModel::curvature;
     if (s == "feedback") return FastIrModel::feedback;
-    fail("fast IR-drop model must be 'linear', 'curvature' or 'feedback', got '", s, "'");
+    if (s == "auto") return FastIrModel::automatic;
+    fail("fast IR-drop model must be 'linear', 'curvature', 'feedback' or 'auto', got '", s, "'");
 }
 const char* to_string(FastIrModel m) {
-    return m == FastIrModel::linear ? "linear" : m == FastIrModel::curvature ? "curvature" : "feedback";
+    switch (m) {
+        case FastIrModel::linear: return "linear";
+        case FastIrModel::curvature: return "curvature";
+        case FastIrModel::feedback: return "feedback";
+        case FastIrModel::automatic: return "auto";
+    }
+    return "?";
+}
+
+double fast_model_max_drop(FastIrModel m) {
+    return m == FastIrModel::linear || m == FastIrModel::curvature ? 0.05 : 0.10;
 }
 
 namespace {
@@ -94,7 +105,7 @@ typedef float Vec16u __attribute__((vector_size(64), aligned(4), may_alias));
 // far end. xs[v] / ys[v]: charge and drop weights (x, x·ρ) of vector v. The state is 3·V registers.
 template <int V>
 void linear_block(const TileOperatingPoint& op, const float* const* xs, const float* const* ys, int c0,
-                  float* const* outs) {
+                  float* const* outs, float& max_drop) {
     const int rows = op.rows, cols = op.cols;
     Vec16 s[V], h[V], acc[V];
     for (int v = 0; v < V; ++v) s[v] = Vec16{} , h[v] = Vec16{}, acc[v] = Vec16{};
@@ -108,11 +119,16 @@ void linear_block(const TileOperatingPoint& op, const float* const* xs, const fl
             acc[v] += s[v] * h[v];
         }
     }
-    for (int v = 0; v < V; ++v) *reinterpret_cast<Vec16u*>(outs[v] + c0) = s[v] - acc[v];
+    for (int v = 0; v < V; ++v) {
+        *reinterpret_cast<Vec16u*>(outs[v] + c0) = s[v] - acc[v];
+        for (int l = 0; l < kChunk; ++l)
+            if (s[v][l] > 0.0f) max_drop = std::max(max_drop, acc[v][l] / s[v][l]);
+    }
 }
 
 // The same for any columns, one at a time (the tail beyond the last full block).
-void linear_columns(const TileOperatingPoint& op, const float* xv, const float* yv, int c0, int c1, float* o) {
+void linear_columns(const TileOperatingPoint& op, const float* xv, const float* yv, int c0, int c1, float* o,
+                    float& max_drop) {
     for (int c = c0; c < c1; ++c) {
         float s = 0, h = 0, acc = 0;
         for (int i = op.rows - 1; i >= 0; --i) {
@@ -121,14 +137,15 @@ void linear_columns(const TileOperatingPoint& op, const float* xv, const float* 
             acc += s * h;
         }
         o[c] = s - acc;
+        if (s > 0.0f) max_drop = std::max(max_drop, acc / s);
     }
 }
 
-void fast_linear(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out) {
+float fast_linear(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out) {
     constexpr int V = 4;
     const int rows = op.rows, cols = op.cols;
     // Drop weights y = x·ρ (x where ρ is not given).
-    std::vector<float> yw;
+    thread_local std::vector<float> yw;  // kept between calls: no page faults per call
     const float* y = x;
     if (rho) {
         yw.resize(static_cast<std::size_t>(n) * rows);
@@ -136,7 +153,8 @@ void fast_linear(const TileOperatingPoint& op, const float* x, const float* rho,
         y = yw.data();
     }
     const int vblocks = (n + V - 1) / V, full = cols / kChunk;
-#pragma omp parallel for schedule(static)
+    float max_drop = 0.0f;
+#pragma omp parallel for schedule(static) reduction(max : max_drop)
     for (int vb = 0; vb < vblocks; ++vb) {
         const int v0 = vb * V, count = std::min(V, n - v0);
         const float* xs[V];
@@ -149,25 +167,31 @@ void fast_linear(const TileOperatingPoint& op, const float* x, const float* rho,
         }
         for (int cb = 0; cb < full; ++cb) {
             if (count == V) {
-                linear_block<V>(op, xs, ys, cb * kChunk, outs);
+                linear_block<V>(op, xs, ys, cb * kChunk, outs, max_drop);
             } else {
-                for (int v = 0; v < count; ++v) linear_block<1>(op, xs + v, ys + v, cb * kChunk, outs + v);
+                for (int v = 0; v < count; ++v) linear_block<1>(op, xs + v, ys + v, cb * kChunk, outs + v, max_drop);
             }
         }
-        for (int v = 0; v < count; ++v) linear_columns(op, xs[v], ys[v], full * kChunk, cols, outs[v]);
+        for (int v = 0; v < count; ++v) linear_columns(op, xs[v], ys[v], full * kChunk, cols, outs[v], max_drop);
     }
+    return max_drop;
 }
 
 }  // namespace
 
 void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out,
-                 const FastIrOptions& options) {
-    if (options.model == FastIrModel::linear) return fast_linear(op, x, rho, n, out);
+                 const FastIrOptions& options, float* max_drop) {
+    if (options.model == FastIrModel::linear) {
+        const float d = fast_linear(op, x, rho, n, out);
+        if (max_drop) *max_drop = d;
+        return;
+    }
+    float worst = 0.0f;
     const int rows = op.rows, cols = op.cols;
     const float* cur = op.current_a.data();
     const float* hs = op.drop_slope.data();
     const float* qs = op.drop_curvature_per_a.data();
-#pragma omp parallel
+#pragma omp parallel reduction(max : worst)
     {
         std::vector<float> tb(cols), ta(cols), tt(cols), tb1(cols), ta1(cols), tt1(cols);
         float* __restrict__ B = tb.data();
@@ -207,6 +231,8 @@ void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho,
                         o[c] -= xi * d * (hi[c] - qi[c] * d);
                     }
                 }
+                for (int c = 0; c < cols; ++c)
+                    if (B[c] > 0.0f) worst = std::max(worst, (B[c] - o[c]) / B[c]);
                 continue;
             }
             // Feedback: the curvature-model charge B1 first, then the drop from those currents.
@@ -242,8 +268,11 @@ void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho,
                     o[c] -= xi * d1 * (hi[c] - qi[c] * d1);
                 }
             }
+            for (int c = 0; c < cols; ++c)
+                if (B[c] > 0.0f) worst = std::max(worst, (B[c] - o[c]) / B[c]);
         }
     }
+    if (max_drop) *max_drop = worst;
 }
 
 void pulse_drop_factors(const float* x, int rows, float* rho) {
@@ -266,26 +295,40 @@ void pulse_drop_factors(const float* x, int rows, float* rho) {
 }
 
 void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float* rho) {
-    // With count[c] rows at code c: Σ_m min(v, c_m) = Σ_{c<v} c·count[c] + v·#{c_m ≥ v}; then
-    // ρ(v) = max_code · that / (v Σ_m c_m), one value per code.
-    thread_local std::vector<int> count;
-    thread_local std::vector<float> factor;
-    count.assign(max_code + 1, 0);
-    factor.resize(max_code + 1);
-    for (int i = 0; i < rows; ++i) ++count[std::clamp(static_cast<int>(codes[i]), 0, max_code)];
-    long total = 0;
-    for (int c = 1; c <= max_code; ++c) total += static_cast<long>(c) * count[c];
-    long below = 0, at_least = rows;  // Σ_{c<v} c·count[c], #{c_m ≥ v}
+    // ρ(v) = max_code · Σ_m min(v, c_m) / (v Σ_m c_m), one value per code v (in fractions x = c / max_code
+    // the ratio gains a factor max_code). Up to 31 codes the overlaps are summed directly, one
+    // vectorized pass per code; above, from a histogram: Σ_m min(v, c_m) = Σ_{c<v} c·count[c] + v·#{c_m ≥ v}.
+    // Codes are integers in 0 … max_code (checked by the caller); sums of them are exact in float.
+    constexpr int kDirect = 31;
+    thread_local std::vector<float> factor_buf;
+    thread_local std::vector<long> count;
+    factor_buf.resize(static_cast<std::size_t>(max_code) + 1);
+    float* const factor = factor_buf.data();
+    float total = 0.0f;
+#pragma omp simd reduction(+ : total)
+    for (int i = 0; i < rows; ++i) total += codes[i];
     factor[0] = 1.0f;
-    for (int v = 1; v <= max_code; ++v) {
-        below += static_cast<long>(v - 1) * count[v - 1];
-        at_least -= count[v - 1];
-        // In fractions x = c / max_code the ratio gains a factor max_code.
-        factor[v] = total > 0 ? static_cast<float>(double(max_code) * double(below + static_cast<long>(v) * at_least) /
-                                                   (double(v) * double(total)))
-                              : 1.0f;
+    if (max_code <= kDirect) {
+        for (int v = 1; v <= max_code; ++v) {
+            const float fv = static_cast<float>(v);
+            float overlap = 0.0f;
+#pragma omp simd reduction(+ : overlap)
+            for (int i = 0; i < rows; ++i) overlap += std::min(codes[i], fv);
+            factor[v] = total > 0 ? static_cast<float>(double(max_code) * double(overlap) / (double(v) * double(total))) : 1.0f;
+        }
+    } else {
+        count.assign(static_cast<std::size_t>(max_code) + 1, 0);
+        for (int i = 0; i < rows; ++i) ++count[static_cast<std::size_t>(codes[i])];
+        long below = 0, at_least = rows;  // Σ_{c<v} c·count[c], #{c_m ≥ v}
+        for (int v = 1; v <= max_code; ++v) {
+            below += static_cast<long>(v - 1) * count[static_cast<std::size_t>(v) - 1];
+            at_least -= count[static_cast<std::size_t>(v) - 1];
+            factor[v] = total > 0 ? static_cast<float>(double(max_code) * double(below + static_cast<long>(v) * at_least) /
+                                                       (double(v) * double(total)))
+                                  : 1.0f;
+        }
     }
-    for (int i = 0; i < rows; ++i) rho[i] = factor[std::clamp(static_cast<int>(codes[i]), 0, max_code)];
+    for (int i = 0; i < rows; ++i) rho[i] = factor[static_cast<int>(codes[i])];
 }
 
 }  // namespace flashmc::array

@@ -16,13 +16,15 @@ namespace flashmc::cli {
 namespace {
 
 const char* kUsage =
-    "flashmc array-solve --tile tile.toml --out currents.csv [--fast-model linear|curvature|feedback]\n\n"
+    "flashmc array-solve --tile tile.toml --out currents.csv [--fast-model auto|linear|curvature|feedback]\n\n"
     "  --tile    tile description: rows, cols, r_bl_ohm, r_sl_ohm, read_vgs_v, read_vds_v,\n"
     "            temperature_c, device (card), vth_csv (rows x cols), inputs_csv (one 0/1 or pulse\n"
     "            fraction per row), optional slope_n_csv; paths relative to the tile file\n"
     "  --out     CSV, one line per bit line: column,ideal_current_a,exact_current_a,fast_current_a\n"
-    "  --fast-model  linear (default, the Monte Carlo engine's), curvature (+ second-order cell\n"
-    "            term) or feedback (+ the drop's effect on the currents causing it)\n";
+    "  --fast-model  linear (default), curvature (+ second-order cell term), feedback (+ the\n"
+    "            drop's effect on the currents causing it) or auto (linear up to a 2 % drop,\n"
+    "            feedback above); the model's largest drop is printed and flagged when it is\n"
+    "            outside the model's validated range (where a sweep stops)\n";
 
 int run(Args& a) {
     const std::string tile_path = a.required("tile");
@@ -49,7 +51,12 @@ int run(Args& a) {
     std::vector<float> x(rows), y(rows), fast(cols);
     for (int r = 0; r < rows; ++r) x[r] = static_cast<float>(spec.inputs[r]);
     array::pulse_drop_factors(x.data(), rows, y.data());
-    array::fast_ir_mvm(op, x.data(), y.data(), 1, fast.data(), {model});
+    // As the engine runs it: auto is linear, or feedback when a bit line drops by more than 2 %.
+    float drop = 0.0f;
+    array::fast_ir_mvm(op, x.data(), y.data(), 1, fast.data(),
+                       {model == array::FastIrModel::automatic ? array::FastIrModel::linear : model}, &drop);
+    if (model == array::FastIrModel::automatic && drop > array::kAutoLinearMaxDrop)
+        array::fast_ir_mvm(op, x.data(), y.data(), 1, fast.data(), {array::FastIrModel::feedback}, &drop);
 
     io::AtomicFile f(out);  // every write checked; `out` is the old or the whole new file
     f.write("column,ideal_current_a,exact_current_a,fast_current_a\n");
@@ -72,6 +79,11 @@ int run(Args& a) {
     std::printf("  exact: %d column solves, at most %d Newton iterations, relative residual <= %.3g\n", stats.solves,
                 stats.max_iterations, stats.max_rel_residual);
     std::printf("  largest IR-drop loss (ideal - exact) / ideal: %.6g\n", worst_drop);
+    // The drop a sweep checks against the model's validated range.
+    const double limit = array::fast_model_max_drop(model);
+    std::printf("  largest drop of the fast model (ideal - fast) / ideal: %.6g; the %s model is validated to %g%s\n", drop,
+                array::to_string(model), limit,
+                drop > limit ? " -- OUTSIDE its range: a sweep stops here; the fast result below is not reliable" : "");
     std::printf("  largest relative error of the fast model (%s) |fast - exact| / exact: %.6g", array::to_string(model), worst_fast);
     if (worst_col >= 0) std::printf(" (column %d)", worst_col);
     std::printf("\n  wrote %s\n", out.c_str());

@@ -219,24 +219,24 @@ void StaticMvm::analog(int slot, const nn::QNode& node, const Tensor& x, Tensor&
 
 namespace {
 
-// The layer's input vectors [n·P][K] (conv: every output position's patch; linear: the input).
-void input_vectors(const nn::QNode& q, const Tensor& x, std::vector<float>& v, int& count, int& oh, int& ow) {
+// The input vectors of images [i0, i0 + ni) of the layer's input, [ni·P][K] (conv: every output
+// position's patch, P = oh·ow; linear: the input, P = 1).
+void input_vectors(const nn::QNode& q, const Tensor& x, int i0, int ni, std::vector<float>& v, int& oh, int& ow) {
     const int K = static_cast<int>(q.row());
     if (q.op == nn::QNode::Op::Linear) {
-        count = x.n(), oh = ow = 1;
-        v.assign(x.ptr(), x.ptr() + static_cast<std::size_t>(count) * K);
+        oh = ow = 1;
+        v.assign(x.image(i0), x.image(i0) + static_cast<std::size_t>(ni) * K);
         return;
     }
     oh = (x.h() + 2 * q.pad - q.k) / q.stride + 1, ow = (x.w() + 2 * q.pad - q.k) / q.stride + 1;
     const int P = oh * ow;
-    count = x.n() * P;
-    v.resize(static_cast<std::size_t>(count) * K);
-    std::vector<float> col(static_cast<std::size_t>(K) * P);
-    for (int i = 0; i < x.n(); ++i) {
-        nn::im2col(x.image(i), q.in_c, x.h(), x.w(), q.k, q.stride, q.pad, oh, ow, col.data());
-        for (int p = 0; p < P; ++p)
-            for (int j = 0; j < K; ++j)
-                v[(static_cast<std::size_t>(i) * P + p) * K + j] = col[static_cast<std::size_t>(j) * P + p];
+    v.resize(static_cast<std::size_t>(ni) * P * K);
+    thread_local std::vector<float> col;
+    col.resize(static_cast<std::size_t>(K) * P);
+    for (int i = 0; i < ni; ++i) {
+        nn::im2col(x.image(i0 + i), q.in_c, x.h(), x.w(), q.k, q.stride, q.pad, oh, ow, col.data());
+        for (int j = 0; j < K; ++j)
+            for (int p = 0; p < P; ++p) v[(static_cast<std::size_t>(i) * P + p) * K + j] = col[static_cast<std::size_t>(j) * P + p];
     }
 }
 
@@ -257,8 +257,9 @@ CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vec
     for (int node : analog) {
         const nn::QNode& q = model.nodes[static_cast<std::size_t>(node)];
         std::vector<float> v;
-        int count = 0, oh = 0, ow = 0;
-        input_vectors(q, trace[static_cast<std::size_t>(q.inputs[0])], v, count, oh, ow);
+        int oh = 0, ow = 0;
+        input_vectors(q, trace[static_cast<std::size_t>(q.inputs[0])], 0, n, v, oh, ow);
+        const int count = n * oh * ow;
         const std::size_t K = q.row();
         const int keep = std::min(count, max_vectors);
         FloatVec kept(static_cast<std::size_t>(keep) * K);
@@ -303,6 +304,7 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
       read_(device::read_conditions(card, settings.read_temperature_c)), array_(array) {
     for (std::size_t s = 0; s < chip.layers.size(); ++s) {
         const LayerCells& l = chip.layers[s];
+        names_.push_back(model.nodes[static_cast<std::size_t>(l.node)].name);
         const std::size_t in = static_cast<std::size_t>(model.nodes[static_cast<std::size_t>(l.node)].inputs[0]);
         max_code_.push_back(static_cast<int>(model.output_bound(in)));
         signed_input_.push_back(model.output_signed(in));
@@ -335,30 +337,44 @@ void ArrayMvm::begin_batch(std::uint64_t first_image) {
 void ArrayMvm::analog(int slot, const nn::QNode& q, const Tensor& x, Tensor& acc) const {
     const auto s = static_cast<std::size_t>(slot);
     const array::AnalogLayer& layer = layers_[s];
-    int count = 0, oh = 0, ow = 0;
-    input_vectors(q, x, codes_, count, oh, ow);
     const std::size_t O = static_cast<std::size_t>(q.out_c);
-    out_.assign(static_cast<std::size_t>(count) * O, 0.0f);
-    if (!signed_input_[s]) {
-        layer.forward(codes_.data(), count, out_.data());
+    int oh = 0, ow = 0;
+    if (q.op == nn::QNode::Op::Linear) {
+        acc.resize(x.n(), q.out_c);
     } else {
-        std::vector<float> part(codes_.size()), neg(out_.size());
-        for (std::size_t i = 0; i < part.size(); ++i) part[i] = std::max(codes_[i], 0.0f);
-        layer.forward(part.data(), count, out_.data());
-        for (std::size_t i = 0; i < part.size(); ++i) part[i] = std::max(-codes_[i], 0.0f);
-        layer.forward(part.data(), count, neg.data());
-        for (std::size_t i = 0; i < out_.size(); ++i) out_[i] -= neg[i];
+        oh = (x.h() + 2 * q.pad - q.k) / q.stride + 1, ow = (x.w() + 2 * q.pad - q.k) / q.stride + 1;
+        acc.resize(x.n(), q.out_c, oh, ow);
     }
-    // [n·P][O] → NCHW accumulator, plus the digital bias.
-    const int P = oh * ow;
-    if (q.op == nn::QNode::Op::Linear) acc.resize(x.n(), q.out_c);
-    else acc.resize(x.n(), q.out_c, oh, ow);
-    for (int i = 0; i < x.n(); ++i)
-        for (std::size_t o = 0; o < O; ++o) {
-            float* dst = acc.image(i) + o * static_cast<std::size_t>(P);
-            const float b = static_cast<float>(q.bias_q[o]);
-            for (int p = 0; p < P; ++p) dst[p] = out_[(static_cast<std::size_t>(i) * P + p) * O + o] + b;
+    // A few images at a time (about 1,024 input vectors), so that the patches stay small.
+    const int P = q.op == nn::QNode::Op::Linear ? 1 : oh * ow;
+    const int per_call = std::max(1, std::min(x.n(), 1024 / P));
+    for (int i0 = 0; i0 < x.n(); i0 += per_call) {
+        const int ni = std::min(per_call, x.n() - i0);
+        input_vectors(q, x, i0, ni, codes_, oh, ow);
+        const int count = ni * P;
+        out_.resize(static_cast<std::size_t>(count) * O);
+        try {
+            if (!signed_input_[s]) {
+                layer.forward(codes_.data(), count, out_.data());
+            } else {  // x⁺ then x⁻, subtracted digitally
+                part_.resize(codes_.size()), neg_.resize(out_.size());
+                for (std::size_t i = 0; i < part_.size(); ++i) part_[i] = std::max(codes_[i], 0.0f);
+                layer.forward(part_.data(), count, out_.data());
+                for (std::size_t i = 0; i < part_.size(); ++i) part_[i] = std::max(-codes_[i], 0.0f);
+                layer.forward(part_.data(), count, neg_.data());
+                for (std::size_t i = 0; i < out_.size(); ++i) out_[i] -= neg_[i];
+            }
+        } catch (const Error& e) {
+            fail("layer ", names_[s], ": ", e.what());
         }
+        // [ni·P][O] → NCHW accumulator, plus the digital bias.
+        for (int i = 0; i < ni; ++i)
+            for (std::size_t o = 0; o < O; ++o) {
+                float* dst = acc.image(i0 + i) + o * static_cast<std::size_t>(P);
+                const float b = static_cast<float>(q.bias_q[o]);
+                for (int p = 0; p < P; ++p) dst[p] = out_[(static_cast<std::size_t>(i) * P + p) * O + o] + b;
+            }
+    }
 }
 
 }  // namespace flashmc::mc

@@ -161,7 +161,7 @@ void read_array(const TomlSection& t, const std::string& source, ArraySettings& 
     t.read("encoding", s, {"pulse_width", "bit_serial"});
     a.analog.encoding = array::parse_input_encoding(s);
     s = a.analog.ir == array::IrModel::none ? "none" : array::to_string(a.analog.fast.model);
-    t.read("ir_model", s, {"none", "linear", "curvature", "feedback"});
+    t.read("ir_model", s, {"none", "linear", "curvature", "feedback", "auto"});
     a.analog.ir = s == "none" ? array::IrModel::none : array::IrModel::fast;
     if (s != "none") a.analog.fast.model = array::parse_fast_ir_model(s);
     s = a.analog.adc.calibration == array::RangeCalibration::max_current ? "max_current" : "calibration";
@@ -331,7 +331,7 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
         const auto& w = a.analog.wires;
         if (a.analog.ir == array::IrModel::none && (w.r_bl_ohm > 0 || w.r_sl_ohm > 0))
             fail(s.source, ": array.r_bl_ohm = ", w.r_bl_ohm, " and array.r_sl_ohm = ", w.r_sl_ohm, " (at point ", p,
-                 ") need an IR-drop model: set array.ir_model to linear, curvature or feedback (it is \"none\")");
+                 ") need an IR-drop model: set array.ir_model to auto, linear, curvature or feedback (it is \"none\")");
         if (a.analog.adc.bits == 1)
             fail(s.source, ": array.adc_bits = 1 (at point ", p, ") is not allowed: 0 (ideal ADC) or 2 to 24 bits");
         try {

@@ -72,3 +72,68 @@ TEST_CASE("analog layer: rejects mismatched tiles and bad codes", "[array][layer
     std::vector<float> codes = {1, 2, 16, 0}, out(2);
     REQUIRE_THROWS_WITH(layer.forward(codes.data(), 1, out.data()), Catch::Contains("input code 16"));
 }
+
+TEST_CASE("analog layer: a bit line outside the fast model's validated drop range stops the run; auto switches to feedback",
+          "[array][layer][ir]") {
+    // A 256 × 32 tile of nor40 cells at levels 4–7, every word line on, wire resistance swept from a
+    // negligible drop to ~25 %: each fast model either runs inside its range (and then agrees with
+    // the exact solver to 1 %) or throws; auto matches the feedback model where the drop is > 2 %.
+    const auto& card = test::nor40_card();
+    const int rows = 256, cols = 32;
+    const TileCells cells = test::random_tile(rows, cols, 41, 0.02, 4);
+    const auto rd = test::read_25c();
+    AnalogParams p;
+    p.mapping.tile_rows = rows, p.mapping.tile_cols = cols;
+    p.encoding = InputEncoding::bit_serial;  // 0/1 planes: the all-on vector is plane 0 of code 1
+    p.input_bits = 1;
+    p.adc.bits = 0;
+    const LayerMapping m = map_layer(rows, cols / 2, p.mapping);
+    REQUIRE(m.tiles.size() == 1);
+    const std::vector<double> ones(rows, 1.0);
+    const std::vector<float> codes(rows, 1.0f);
+    int refused = 0, accepted = 0, auto_feedback = 0;
+    for (double r : {1.0, 10.0, 30.0, 60.0, 120.0, 250.0}) {
+        p.wires = {r, r};
+        const TileOperatingPoint op = operating_point(card.iv, cells, rd, p.wires);
+        const auto exact = solve_tile_exact(card.iv, cells, ones, rd, p.wires);
+        const auto ideal = solve_tile_exact(card.iv, cells, ones, rd, WireParams{});
+        double drop = 0;
+        for (int c = 0; c < cols; ++c) drop = std::max(drop, (ideal[c] - exact[c]) / ideal[c]);
+        std::vector<float> fb(cols);
+        float fb_drop = 0;
+        fast_ir_mvm(op, codes.data(), nullptr, 1, fb.data(), {FastIrModel::feedback}, &fb_drop);
+        for (auto model : {FastIrModel::linear, FastIrModel::feedback, FastIrModel::automatic}) {
+            p.fast.model = model;
+            INFO("r " << r << " ohm, model " << to_string(model) << ": exact drop " << drop);
+            AnalogLayer layer(m, {op}, card.levels.unit_current_a, p, Streams(1));
+            std::vector<float> delta;
+            float model_drop = 0;
+            std::vector<float> bl(cols);
+            fast_ir_mvm(op, codes.data(), nullptr, 1, bl.data(), {model == FastIrModel::automatic ? FastIrModel::linear : model},
+                        &model_drop);
+            if (model == FastIrModel::automatic && model_drop > kAutoLinearMaxDrop) model_drop = fb_drop;
+            if (model_drop > fast_model_max_drop(model)) {
+                REQUIRE_THROWS_WITH(layer.tile_difference_currents(0, codes.data(), 1, 0, delta),
+                                    Catch::Contains("IR drop") && Catch::Contains("smaller tiles"));
+                ++refused;
+                continue;
+            }
+            layer.tile_difference_currents(0, codes.data(), 1, 0, delta);
+            ++accepted;
+            for (int a = 0; a < cols / 2; ++a) {
+                const double ref = exact[2 * a] - exact[2 * a + 1];
+                const double scale = std::max(exact[2 * a], exact[2 * a + 1]);
+                // Inside the range every bit line is within 1 % of the exact current.
+                CHECK(std::abs(delta[a] - ref) <= 0.01 * scale);
+                if (model == FastIrModel::automatic && model_drop > kAutoLinearMaxDrop) {
+                    CHECK(delta[a] == fb[2 * a] - fb[2 * a + 1]);
+                    if (a == 0) ++auto_feedback;
+                }
+            }
+        }
+    }
+    // The sweep covers every branch.
+    CHECK(refused > 0);
+    CHECK(accepted > 0);
+    CHECK(auto_feedback > 0);
+}

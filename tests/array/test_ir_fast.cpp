@@ -159,4 +159,12 @@ TEST_CASE("pulse drop factors: exact overlap ratio, from fractions or from codes
         INFO("row " << i << " fraction " << f[i] << " code " << codes[i]);
         REQUIRE(b[i] == Approx(a[i]).epsilon(1e-5));
     }
+    // Wider codes take the histogram branch.
+    for (int i = 0; i < 200; ++i) codes[i] = std::round(255.0f * f[i]), f[i] = codes[i] / 255.0f;
+    pulse_drop_factors(f.data(), 200, a.data());
+    pulse_drop_factors_codes(codes.data(), 200, 255, b.data());
+    for (int i = 0; i < 200; ++i) {
+        INFO("row " << i << " code " << codes[i] << " of 255");
+        REQUIRE(b[i] == Approx(a[i]).epsilon(1e-5));
+    }
 }

@@ -51,6 +51,9 @@ public:
 
     // codes [n][K] (integer-valued activation codes) → out [n][outputs] in accumulator units
     // (weight code × activation code). stats (if given) receives the conversions and clips.
+    // With IrModel::fast, a bit line whose drop (ideal − modelled)/ideal exceeds the fast model's
+    // validated range (fast_model_max_drop) throws, naming the tile, the drop and the remedies:
+    // no result is computed outside the range.
     void forward(const float* codes, int n, float* out, AdcStats* stats = nullptr) const;
 
     // The analog bit-line difference currents of one tile before the ADC, [n][adcs of tile t]
@@ -63,9 +66,14 @@ public:
     const AdcErrors& adc_errors(int t) const { return adc_[t]; }
 
 private:
-    int adcs(int t) const { return mapping_.tiles[t].outputs; }
+    // Throws unless every code is an integer in [0, 2^input_bits − 1].
+    void check_codes(const float* codes, int n) const;
+    // ΔI of tile t for n ≤ kVectorChunk vectors (codes [n][K]) into delta [n][adcs of tile t].
+    void chunk_differences(int t, const float* codes, int n, int plane, float* delta) const;
     LayerMapping mapping_;
     std::vector<TileOperatingPoint> ops_;
+    std::vector<std::vector<float>> diff_;  // per tile: ΔI_i per row and ADC, [row][adc]
+
     double unit_current_a_;
     AnalogParams params_;
     std::vector<AdcErrors> adc_;

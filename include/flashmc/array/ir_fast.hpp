@@ -55,24 +55,34 @@ void ideal_mvm(const TileOperatingPoint& op, const float* x, int n, float* out);
 //            (3 multiply-adds per cell and vector, register-blocked over 4 vectors × 16 columns).
 // curvature: + q_i D_i² (one prefix pass per vector that forms P).
 // feedback:  curvature, with P from the curvature-model currents (a second pass).
-enum class FastIrModel { linear, curvature, feedback };
-FastIrModel parse_fast_ir_model(const std::string& s);  // "linear" | "curvature" | "feedback"
+// automatic: linear, rerun as feedback for the chunks of input vectors in which some bit line's
+//            first-order drop exceeds kAutoLinearMaxDrop (AnalogLayer; fast_ir_mvm takes it as feedback).
+enum class FastIrModel { linear, curvature, feedback, automatic };
+FastIrModel parse_fast_ir_model(const std::string& s);  // "linear" | "curvature" | "feedback" | "auto"
 const char* to_string(FastIrModel m);
 
 struct FastIrOptions {
     FastIrModel model = FastIrModel::linear;
 };
 
+// The validated range of each fast model (docs/array.md §8): the largest relative drop of a bit
+// line, (ideal − modelled)/ideal, for which its currents stay within 1 % of the exact solver's.
+// Linear and curvature: 5 %; feedback (and auto): 10 %.
+double fast_model_max_drop(FastIrModel m);
+inline constexpr double kAutoLinearMaxDrop = 0.02;  // linear error ≈ 1.7 a² ≤ 0.07 % below this
+
 // out[v·cols + j] = Σ_i x_i (I⁰_ij − h_ij D_ij + q_ij D_ij²), D_ij = ρ_i P_ij, P from b_m = x_m I_m
 // (q = 0 for the linear model). `rho` ([n][rows]) may be null: ρ = 1 (0/1 inputs, bit planes).
 // Parallel over vectors (OpenMP); each thread keeps its own column buffers.
+// max_drop (if given) receives the largest relative drop (ideal − out)/ideal of any bit line with
+// a positive ideal current, over all n vectors: the range check costs nothing extra.
 void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out,
-                 const FastIrOptions& options = {});
+                 const FastIrOptions& options = {}, float* max_drop = nullptr);
 
 // ρ_i = Σ_m min(x_i, x_m) / (x_i Σ_m x_m) for one vector of pulse fractions (1 where x_i = 0).
 void pulse_drop_factors(const float* x, int rows, float* rho);
-// The same for integer activation codes 0 … max_code (x = code / max_code), by a histogram:
-// O(rows + max_code) instead of a sort.
+// The same for integer activation codes 0 … max_code (x = code / max_code; the caller checks the
+// range), without a sort: O(rows · max_code) vectorized for up to 31 codes, O(rows + max_code) above.
 void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float* rho);
 
 }  // namespace flashmc::array

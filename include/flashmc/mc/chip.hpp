@@ -151,7 +151,8 @@ private:
     std::vector<array::AnalogLayer> layers_;  // per analog node
     std::vector<int> max_code_;               // per analog node: largest input code magnitude
     std::vector<bool> signed_input_;          // per analog node
-    mutable std::vector<float> codes_, out_;
+    std::vector<std::string> names_;          // per analog node
+    mutable std::vector<float> codes_, out_, part_, neg_;
 };
 
 }  // namespace flashmc::mc
