@@ -1,9 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <numeric>
+#include <utility>
+#include <vector>
 
 #include "flashmc/array/ir_exact.hpp"
+#include "flashmc/core/parallel.hpp"
 #include "tile_fixture.hpp"
 
 using namespace flashmc;
@@ -104,4 +109,179 @@ TEST_CASE("exact solver converges under heavy drop and rejects bad inputs", "[ar
                         Catch::Contains("out of range [0, 1]"));
     REQUIRE_THROWS_WITH(solve_tile_exact(iv, t, std::vector<double>(4, 1.0), rd, WireParams{-1, 0}),
                         Catch::Contains("r_bl_ohm"));
+}
+
+namespace {
+// Independent check of a column solution: every cell current recomputed from the returned node
+// voltages with device::drain_current_a, then Kirchhoff's current law at every bit-line and
+// source-line node, G (v_i − v_{i−1}) − G (v_{i+1} − v_i) − I_i, v = ΔV_D or V_S (a line with zero
+// resistance has no nodes: its drops must be 0). Returns max|KCL| / Σ|I|.
+double kcl_relative_residual(const ColumnSolution& s, const std::vector<float>& vth, const std::vector<float>& n,
+                             const std::vector<std::uint8_t>& on, const device::ReadConditions& rd,
+                             const WireParams& w) {
+    const auto& iv = test::nor40_card().iv;
+    const int rows = static_cast<int>(vth.size());
+    std::vector<double> cur(rows, 0.0);
+    double sum = 0;
+    for (int i = 0; i < rows; ++i) {
+        if (!on[i]) continue;
+        cur[i] = device::drain_current_a(iv, rd.vgs_v - s.source_v[i], rd.vds_v - s.drain_drop_v[i] - s.source_v[i],
+                                         vth[i], n[i], rd.temperature_c);
+        sum += std::abs(cur[i]);
+    }
+    // (A cell near V_DS = 0 has I = I_0 [F(u) − F(w)] with u ≈ w: its relative precision is lower.)
+    for (int i = 0; i < rows; ++i) REQUIRE(std::abs(s.cell_current_a[i] - cur[i]) <= 1e-12 * sum);
+    double worst = 0;
+    for (const auto& [r, v] : {std::pair{w.r_bl_ohm, &s.drain_drop_v}, std::pair{w.r_sl_ohm, &s.source_v}}) {
+        if (r == 0) {
+            for (double x : *v) REQUIRE(x == 0.0);
+            continue;
+        }
+        const double g = 1.0 / r;
+        for (int i = 0; i < rows; ++i) {
+            double kcl = g * ((*v)[i] - (i > 0 ? (*v)[i - 1] : 0.0)) - cur[i];
+            if (i + 1 < rows) kcl -= g * ((*v)[i + 1] - (*v)[i]);
+            worst = std::max(worst, std::abs(kcl));
+        }
+        // The terminal current is the current through segment 0.
+        CHECK(s.bitline_current_a == Approx(g * (*v)[0]).epsilon(1e-12));
+    }
+    return sum > 0 ? worst / sum : 0.0;
+}
+std::vector<float> column_copy(const std::vector<float>& v, const TileCells& t, int c) {
+    const auto first = v.begin() + static_cast<std::ptrdiff_t>(t.index(0, c));
+    return {first, first + t.rows};
+}
+// Pulse ends: the distinct positive fractions, ascending.
+std::vector<double> pulse_ends(const std::vector<double>& x) {
+    std::vector<double> e;
+    for (double v : x)
+        if (v > 0) e.push_back(v);
+    std::sort(e.begin(), e.end());
+    e.erase(std::unique(e.begin(), e.end()), e.end());
+    return e;
+}
+}  // namespace
+
+TEST_CASE("exact solver: KCL recomputed from the node voltages holds at every node", "[array][ir]") {
+    // 64 / 256 / 1024 rows, 1 / 10 / 100 Ω per pitch on both lines or on one, 0/1 and pulse inputs;
+    // each pulse time slot is one DC solve of solve_column_exact, checked on its own, and the tile
+    // solver's period average must equal Σ_k (v_k − v_{k−1})·I_BL(slot k) of those solves.
+    const auto& iv = test::nor40_card().iv;
+    const auto rd = test::read_25c();
+    for (int rows : {64, 256, 1024}) {
+        const int cols = 2;
+        const TileCells t = test::random_tile(rows, cols, 20 + rows);
+        for (double r : {1.0, 10.0, 100.0})
+            for (const WireParams w : {WireParams{r, r}, WireParams{r, 0.0}, WireParams{0.0, r}})
+                for (bool binary : {true, false}) {
+                    const auto x = test::random_inputs(rows, 0.7, binary, rows + int(r));
+                    const auto ends = pulse_ends(x);
+                    ExactStats st;
+                    const auto tile = solve_tile_exact(iv, t, x, rd, w, {}, &st);
+                    REQUIRE(st.solves == cols * int(ends.size()));
+                    REQUIRE(st.max_rel_residual <= 1e-9);
+                    for (int c = 0; c < cols; ++c) {
+                        INFO("rows " << rows << " r_BL " << w.r_bl_ohm << " r_SL " << w.r_sl_ohm << " binary "
+                                     << binary << " column " << c);
+                        const auto vth = column_copy(t.vth_v, t, c), n = column_copy(t.slope_n, t, c);
+                        double charge = 0, prev = 0;
+                        for (double end : ends) {
+                            std::vector<std::uint8_t> on(rows);
+                            for (int i = 0; i < rows; ++i) on[i] = x[i] >= end;
+                            const ColumnSolution s = solve_column_exact(iv, vth, n, on, rd, w);
+                            REQUIRE(s.rel_residual <= 1e-9);
+                            REQUIRE(kcl_relative_residual(s, vth, n, on, rd, w) <= 1e-9);
+                            charge += (end - prev) * s.bitline_current_a, prev = end;
+                        }
+                        REQUIRE(tile[c] == Approx(charge).epsilon(1e-9));
+                        REQUIRE(tile[c] < ideal_column(t, x, c, rd));
+                    }
+                }
+    }
+}
+
+TEST_CASE("exact solver: one active cell matches the closed form on long columns", "[array][ir]") {
+    // ≈ 10 µA cells: at 100 Ω per pitch a far cell loses most of its current.
+    const auto& iv = test::nor40_card().iv;
+    const auto rd = test::read_25c();
+    for (int rows : {64, 256, 1024})
+        for (double r : {1.0, 10.0, 100.0}) {
+            std::vector<float> vth(rows, 0.95f), n(rows, 1.5f);
+            const WireParams w{r, 0.6 * r};
+            for (int row : {0, rows / 3, rows - 1}) {
+                std::vector<std::uint8_t> on(rows, 0);
+                on[row] = 1;
+                const ColumnSolution s = solve_column_exact(iv, vth, n, on, rd, w);
+                const double closed =
+                    series_cell_current_a(iv, vth[row], n[row], rd, (row + 1) * w.r_bl_ohm, (row + 1) * w.r_sl_ohm);
+                INFO("rows " << rows << " r " << r << " row " << row);
+                REQUIRE(s.bitline_current_a == Approx(closed).epsilon(1e-9));
+                REQUIRE(s.cell_current_a[row] == Approx(closed).epsilon(1e-9));
+                REQUIRE(kcl_relative_residual(s, vth, n, on, rd, w) <= 1e-9);
+            }
+        }
+}
+
+TEST_CASE("exact solver: high-current columns converge (far cells lose more than half)", "[array][ir]") {
+    // ≈ 10 µA cells at 50 Ω per pitch on both lines.
+    const auto& iv = test::nor40_card().iv;
+    const auto rd = test::read_25c();
+    for (int rows : {64, 256}) {
+        std::vector<float> vth(rows, 0.95f), n(rows, 1.5f);
+        for (int i = 0; i < rows; ++i) vth[i] += 0.01f * float(i % 7);
+        std::vector<std::uint8_t> on(rows, 1);
+        const WireParams w{50.0, 50.0};
+        const ColumnSolution s = solve_column_exact(iv, vth, n, on, rd, w);
+        INFO("rows " << rows << " iterations " << s.iterations);
+        REQUIRE(s.rel_residual <= 1e-9);
+        REQUIRE(kcl_relative_residual(s, vth, n, on, rd, w) <= 1e-9);
+        REQUIRE(s.cell_current_a[rows - 1] < 0.5 * s.cell_current_a[0]);
+        // The same column through the tile solver, DC and with pulse inputs.
+        TileCells t{rows, 1, vth, n};
+        ExactStats st;
+        const auto dc = solve_tile_exact(iv, t, std::vector<double>(rows, 1.0), rd, w, {}, &st);
+        REQUIRE(dc[0] == Approx(s.bitline_current_a).epsilon(1e-9));
+        const auto pulse = solve_tile_exact(iv, t, test::random_inputs(rows, 1.0, false, 5), rd, w, {}, &st);
+        REQUIRE(st.max_rel_residual <= 1e-9);
+        REQUIRE(pulse[0] > 0.0);
+        REQUIRE(pulse[0] < dc[0]);
+    }
+}
+
+TEST_CASE("exact solver: the batch API gives solve_tile_exact's bits for every vector, at any thread count",
+          "[array][ir]") {
+    const auto& iv = test::nor40_card().iv;
+    const auto rd = test::read_25c();
+    const TileCells t = test::random_tile(96, 21, 31);  // 21 columns: the last column block is partly spare
+    const WireParams w{10.0, 7.0};
+    const int n = 6;
+    std::vector<float> x(static_cast<std::size_t>(n) * t.rows);
+    for (int v = 0; v < n; ++v) {
+        const auto xv = test::random_inputs(t.rows, v == 5 ? 0.0 : 0.3 + 0.1 * v, v % 2 == 0, 40 + v);
+        for (int i = 0; i < t.rows; ++i) x[static_cast<std::size_t>(v) * t.rows + i] = float(xv[i]);
+    }
+    std::vector<double> one(static_cast<std::size_t>(n) * t.cols), two(one.size());
+    ExactStats st1, st2;
+    const int before = threads();
+    set_threads(1);
+    solve_tile_exact_batch(iv, t, x.data(), n, rd, w, {}, one.data(), &st1);
+    set_threads(2);
+    solve_tile_exact_batch(iv, t, x.data(), n, rd, w, {}, two.data(), &st2);
+    set_threads(before);
+    REQUIRE(one == two);
+    REQUIRE(st1.solves == st2.solves);
+    int solves = 0;
+    for (int v = 0; v < n; ++v) {
+        const std::vector<double> xv(x.begin() + v * t.rows, x.begin() + (v + 1) * t.rows);
+        ExactStats st;
+        const auto single = solve_tile_exact(iv, t, xv, rd, w, {}, &st);
+        solves += st.solves;
+        for (int c = 0; c < t.cols; ++c) REQUIRE(one[static_cast<std::size_t>(v) * t.cols + c] == single[c]);
+    }
+    REQUIRE(st1.solves == solves);
+    for (int c = 0; c < t.cols; ++c) REQUIRE(one[static_cast<std::size_t>(5) * t.cols + c] == 0.0);  // no input
+    x[7] = 1.5f;
+    REQUIRE_THROWS_WITH(solve_tile_exact_batch(iv, t, x.data(), n, rd, w, {}, one.data()),
+                        Catch::Contains("vector 0, row 7") && Catch::Contains("out of range [0, 1]"));
 }
