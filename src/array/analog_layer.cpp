@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 
 #include "flashmc/core/error.hpp"
+#include "flashmc/array/ir_exact.hpp"
 #include "flashmc/io/toml.hpp"
 
 namespace flashmc::array {
@@ -27,6 +28,7 @@ inline float difference(const float* bl, const TilePlacement& p, WeightMapping m
 constexpr int kVectorChunk = 256;
 struct Scratch {
     std::vector<float> x, y, bl, delta;
+    std::vector<double> bl_exact;
 };
 Scratch& scratch() {
     thread_local Scratch s;
@@ -85,6 +87,17 @@ void AnalogLayer::set_operating_points(std::vector<TileOperatingPoint> ops) {
     }
 }
 
+void AnalogLayer::set_cells(const device::IvParams& iv, const device::ReadConditions& read, std::vector<TileCells> cells) {
+    if (cells.size() != mapping_.tiles.size()) fail("AnalogLayer: cells for ", cells.size(), " tiles, the mapping has ", mapping_.tiles.size());
+    for (std::size_t t = 0; t < cells.size(); ++t) {
+        cells[t].validate();
+        if (cells[t].rows != mapping_.tiles[t].rows || cells[t].cols != mapping_.tiles[t].cols)
+            fail("AnalogLayer: tile ", t, " cells are ", cells[t].rows, " x ", cells[t].cols, ", expected ", mapping_.tiles[t].rows,
+                 " x ", mapping_.tiles[t].cols);
+    }
+    iv_ = iv, read_ = read, cells_ = std::move(cells);
+}
+
 void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane, float* delta) const {
     const TilePlacement& p = mapping_.tiles[t];
     const TileOperatingPoint& op = ops_[t];
@@ -109,6 +122,18 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
     if (params_.ir == IrModel::none) {
         Eigen::Map<const RowMajor> xs(s.x.data(), n, p.rows), g(diff_[t].data(), p.rows, p.outputs);
         d.noalias() = xs * g;
+        return;
+    }
+    if (params_.ir == IrModel::exact) {
+        if (cells_.empty()) fail("AnalogLayer: ir = exact needs the tiles' cells (set_cells)");
+        s.bl_exact.resize(static_cast<std::size_t>(n) * p.cols);
+        solve_tile_exact_batch(iv_, cells_[t], s.x.data(), n, read_, params_.wires, {}, s.bl_exact.data());
+        for (int v = 0; v < n; ++v)
+            for (int a = 0; a < p.outputs; ++a) {
+                const double* bl = s.bl_exact.data() + static_cast<std::size_t>(v) * p.cols;
+                d(v, a) = static_cast<float>(params_.mapping.mapping == WeightMapping::differential ? bl[2 * a] - bl[2 * a + 1]
+                                                                                                     : bl[a] - bl[p.cols - 1]);
+            }
         return;
     }
     const float* rho = nullptr;

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "flashmc/core/error.hpp"
+#include "flashmc/core/units.hpp"
 #include "flashmc/device/cycling.hpp"
 #include "flashmc/device/retention.hpp"
 #include "flashmc/nn/conv2d.hpp"
@@ -273,10 +274,12 @@ CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vec
     return c;
 }
 
-std::vector<array::TileOperatingPoint> ArrayMvm::operating_points(std::size_t slot, bool noisy, std::uint64_t read_key) const {
+std::vector<array::TileOperatingPoint> ArrayMvm::operating_points(std::size_t slot, bool noisy, std::uint64_t read_key,
+                                                                 std::vector<array::TileCells>* cells_out) const {
     const LayerCells& l = chip_.layers[slot];
     std::vector<array::TileOperatingPoint> ops;
     std::vector<float> rtn, factor;
+    const double vt = units::thermal_voltage_v(read_.temperature_c);
     for (std::size_t t = 0; t < l.tiles.size(); ++t) {
         const device::CellArray& cells = l.tiles[t];
         const array::TilePlacement& p = l.mapping.tiles[t];
@@ -293,6 +296,14 @@ std::vector<array::TileOperatingPoint> ArrayMvm::operating_points(std::size_t sl
                     const std::size_t o = op.index(r, col);
                     op.current_a[o] *= f, op.drop_slope[o] *= f, op.drop_curvature_per_a[o] *= f;
                 }
+        if (cells_out) {
+            // The exact solver takes cells by V_th: the read circuit's current factor f enters as the
+            // equivalent shift −n V_T ln f (I ∝ e^{−V_th/(n V_T)} in weak inversion, where the cards read).
+            if (noisy)
+                for (std::size_t i = 0; i < tc.vth_v.size(); ++i)
+                    tc.vth_v[i] -= static_cast<float>(tc.slope_n[i] * vt * std::log(std::max(static_cast<double>(factor[i]), 1e-30)));
+            cells_out->push_back(std::move(tc));
+        }
         ops.push_back(std::move(op));
     }
     return ops;
@@ -311,8 +322,11 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
         array::AnalogParams p = array.analog;
         p.mapping = l.mapping.params;
         p.input_bits = bits_for(max_code_.back());
-        layers_.emplace_back(l.mapping, operating_points(s, false, 0), read_unit_current_a(card, settings, l.mapping.params), p,
-                             Streams(l.key));
+        const bool exact = p.ir == array::IrModel::exact;
+        std::vector<array::TileCells> cells;
+        layers_.emplace_back(l.mapping, operating_points(s, false, 0, exact ? &cells : nullptr),
+                             read_unit_current_a(card, settings, l.mapping.params), p, Streams(l.key));
+        if (exact) layers_.back().set_cells(card.iv, read_, std::move(cells));
         if (p.adc.calibration == array::RangeCalibration::calibration) {
             if (!calibration) fail("array.adc_range = \"calibration\" needs calibration inputs");
             const FloatVec& codes = calibration->codes[s];
@@ -331,7 +345,12 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
 
 void ArrayMvm::begin_batch(std::uint64_t first_image) {
     if (array_.read_noise == ReadNoise::off) return;
-    for (std::size_t s = 0; s < layers_.size(); ++s) layers_[s].set_operating_points(operating_points(s, true, first_image + 1));
+    const bool exact = array_.analog.ir == array::IrModel::exact;
+    for (std::size_t s = 0; s < layers_.size(); ++s) {
+        std::vector<array::TileCells> cells;
+        layers_[s].set_operating_points(operating_points(s, true, first_image + 1, exact ? &cells : nullptr));
+        if (exact) layers_[s].set_cells(card_.iv, read_, std::move(cells));
+    }
 }
 
 void ArrayMvm::analog(int slot, const nn::QNode& q, const Tensor& x, Tensor& acc) const {

@@ -160,10 +160,12 @@ void read_array(const TomlSection& t, const std::string& source, ArraySettings& 
     s = array::to_string(a.analog.encoding);
     t.read("encoding", s, {"pulse_width", "bit_serial"});
     a.analog.encoding = array::parse_input_encoding(s);
-    s = a.analog.ir == array::IrModel::none ? "none" : array::to_string(a.analog.fast.model);
-    t.read("ir_model", s, {"none", "linear", "curvature", "feedback", "auto"});
-    a.analog.ir = s == "none" ? array::IrModel::none : array::IrModel::fast;
-    if (s != "none") a.analog.fast.model = array::parse_fast_ir_model(s);
+    s = a.analog.ir == array::IrModel::none    ? "none"
+        : a.analog.ir == array::IrModel::exact ? "exact"
+                                               : array::to_string(a.analog.fast.model);
+    t.read("ir_model", s, {"none", "linear", "curvature", "feedback", "auto", "exact"});
+    a.analog.ir = s == "none" ? array::IrModel::none : s == "exact" ? array::IrModel::exact : array::IrModel::fast;
+    if (a.analog.ir == array::IrModel::fast) a.analog.fast.model = array::parse_fast_ir_model(s);
     s = a.analog.adc.calibration == array::RangeCalibration::max_current ? "max_current" : "calibration";
     t.read("adc_range", s, {"max_current", "calibration"});
     a.analog.adc.calibration = s == "max_current" ? array::RangeCalibration::max_current : array::RangeCalibration::calibration;
@@ -331,7 +333,7 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
         const auto& w = a.analog.wires;
         if (a.analog.ir == array::IrModel::none && (w.r_bl_ohm > 0 || w.r_sl_ohm > 0))
             fail(s.source, ": array.r_bl_ohm = ", w.r_bl_ohm, " and array.r_sl_ohm = ", w.r_sl_ohm, " (at point ", p,
-                 ") need an IR-drop model: set array.ir_model to auto, linear, curvature or feedback (it is \"none\")");
+                 ") need an IR-drop model: set array.ir_model to auto, linear, curvature, feedback or exact (it is \"none\")");
         if (a.analog.adc.bits == 1)
             fail(s.source, ": array.adc_bits = 1 (at point ", p, ") is not allowed: 0 (ideal ADC) or 2 to 24 bits");
         try {

@@ -313,6 +313,49 @@ TEST_CASE("array path: IR drop, ADC resolution and per-read noise each change th
     REQUIRE(max_rel_diff(r0[0], ref[0]) < 0.05);  // 0.5 % current noise, ~1 mV RTN
 }
 
+TEST_CASE("array path: the exact ladder solver runs in the engine and the fast model tracks it", "[mc][chip][array][ir]") {
+    Fixture f;
+    const auto analog = mc::analog_nodes(f.model, {});
+    const mc::ChipSettings verify;
+    mc::ArraySettings s;
+    s.analog.mapping.tile_rows = 32;
+    s.analog.wires = {50.0, 50.0};
+    const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, verify, s.analog.mapping, 5, 0, 0);
+    // Bit-serial planes are 0/1 inputs, where the fast model's only error is its O(a²) truncation;
+    // pulse widths add the mean-field overlap of the pulses (docs/array.md §4: a few % to ~15 % of the drop).
+    for (auto enc : {array::InputEncoding::bit_serial, array::InputEncoding::pulse_width}) {
+        s.analog.encoding = enc;
+        mc::ArraySettings ideal = s;
+        ideal.analog.wires = {};
+        ideal.analog.ir = array::IrModel::none;
+        const auto ref = node_products(f.model, analog, f.images.data(), 2, mc::ArrayMvm(f.model, chip, f.card, verify, ideal, nullptr, false));
+        s.analog.ir = array::IrModel::exact;
+        const auto exact = node_products(f.model, analog, f.images.data(), 2, mc::ArrayMvm(f.model, chip, f.card, verify, s, nullptr, false));
+        s.analog.ir = array::IrModel::fast;
+        s.analog.fast.model = array::FastIrModel::feedback;
+        const auto fast = node_products(f.model, analog, f.images.data(), 2, mc::ArrayMvm(f.model, chip, f.card, verify, s, nullptr, false));
+        const double bound = enc == array::InputEncoding::bit_serial ? 0.02 : 0.25;
+        for (std::size_t l = 0; l < ref.size(); ++l) {
+            const double drop = max_rel_diff(exact[l], ref[l]), model = max_rel_diff(fast[l], exact[l]);
+            INFO(array::to_string(enc) << ", layer " << l << ": IR drop effect " << drop << ", fast vs exact " << model);
+            REQUIRE(drop > 1e-6);             // the drop is there
+            REQUIRE(model < bound * drop);    // and the fast model accounts for it
+        }
+    }
+    const auto exact = [&] {
+        s.analog.ir = array::IrModel::exact;
+        return node_products(f.model, analog, f.images.data(), 2, mc::ArrayMvm(f.model, chip, f.card, verify, s, nullptr, false));
+    }();
+    // A fresh noisy read per batch reaches the solver too.
+    s.analog.ir = array::IrModel::exact;
+    s.read_noise = mc::ReadNoise::per_batch;
+    mc::ArrayMvm m(f.model, chip, f.card, verify, s, nullptr, false);
+    m.begin_batch(0);
+    const auto noisy = node_products(f.model, analog, f.images.data(), 2, m);
+    REQUIRE(max_rel_diff(noisy[0], exact[0]) > 0);
+    REQUIRE(max_rel_diff(noisy[0], exact[0]) < 0.05);
+}
+
 namespace {
 // Every error source of the card off: no variation, exact open-loop placement, no read noise.
 device::Card zero_error_card(device::Card c) {

@@ -20,7 +20,9 @@
 
 namespace flashmc::array {
 
-enum class IrModel { none, fast };
+// none: no wire resistance; fast: ir_fast.hpp's models on the operating points; exact: the Newton
+// ladder solver (ir_exact.hpp) per input vector, on the cells given by set_cells (small studies).
+enum class IrModel { none, fast, exact };
 
 struct AnalogParams {
     MappingParams mapping;
@@ -48,6 +50,8 @@ public:
     // Replaces the tiles' operating points (e.g. a fresh noisy read of the same cells), keeping
     // the ADC errors and full scales.
     void set_operating_points(std::vector<TileOperatingPoint> ops);
+    // IrModel::exact: the cells of every tile (as mapped) and their read conditions, for the solver.
+    void set_cells(const device::IvParams& iv, const device::ReadConditions& read, std::vector<TileCells> cells);
 
     // codes [n][K] (integer-valued activation codes) → out [n][outputs] in accumulator units
     // (weight code × activation code). stats (if given) receives the conversions and clips.
@@ -73,6 +77,9 @@ private:
     LayerMapping mapping_;
     std::vector<TileOperatingPoint> ops_;
     std::vector<std::vector<float>> diff_;  // per tile: ΔI_i per row and ADC, [row][adc]
+    device::IvParams iv_;                   // IrModel::exact: the cells and their read conditions
+    device::ReadConditions read_;
+    std::vector<TileCells> cells_;
 
     double unit_current_a_;
     AnalogParams params_;

@@ -143,7 +143,10 @@ public:
 
 private:
     void analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const override;
-    std::vector<array::TileOperatingPoint> operating_points(std::size_t slot, bool noisy, std::uint64_t read_key) const;
+    // The tiles' operating points for one read (noisy: a fresh read keyed by read_key); with
+    // cells_out, also the cells as the exact solver takes them (IrModel::exact).
+    std::vector<array::TileOperatingPoint> operating_points(std::size_t slot, bool noisy, std::uint64_t read_key,
+                                                            std::vector<array::TileCells>* cells_out = nullptr) const;
     const Chip& chip_;
     const device::Card& card_;
     device::ReadConditions read_;
