@@ -1,6 +1,6 @@
 // Tile MVM costs on a 256 x 256 nor40 tile (ideal GEMM, fast IR-drop model, exact solver) as
 // ratios, and with --errors the fast model's error against the exact solver across r_BL, r_SL,
-// tile rows and input densities (the table of docs/array.md). Usage:
+// tile rows (64–1024) and input densities, for drops up to ~30 % (the table of docs/array.md §8). Usage:
 //   bench_array [--threads N] [--vectors N] [--card devices/nor40_cim.toml] [--errors]   (from the repository root)
 #include <algorithm>
 #include <chrono>
@@ -123,37 +123,50 @@ void timings(int vectors) {
 }
 
 void errors() {
-    std::printf("fast model vs exact solver, nor40_cim cells at random levels 0-7 (sigma 20 mV), 32 bit lines,\n"
-                "relative errors |I - I_exact| / I_exact over the bit lines (max, mean); 'drop' = (I_ideal - I_exact) / I_exact\n");
-    std::printf("| rows | r_BL | r_SL | inputs | density | drop max | linear max | linear mean | curvature max | curvature mean | feedback max | feedback mean |\n");
-    std::printf("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    std::printf("fast model vs exact solver, nor40_cim cells at random levels 0-7 (sigma 20 mV), 32 bit lines, 25 C,\n"
+                "relative errors |I - I_exact| / I_exact over the bit lines (max, mean); 'drop' = (I_ideal - I_exact) / I_ideal;\n"
+                "auto = linear, or feedback where the linear model's largest drop exceeds %.0f %%\n",
+                100 * kAutoLinearMaxDrop);
+    std::printf("| rows | r_BL | r_SL | inputs | density | drop max | linear max | linear mean | curvature max | curvature mean "
+                "| feedback max | feedback mean | auto max |\n");
+    std::printf("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     const int C = 32;
-    for (int R : {64, 256}) {
+    for (int R : {64, 256, 1024}) {
         const TileCells t = random_tile(R, C, 3);
-        for (auto [rb, rs] : {std::pair{1.0, 1.0}, {10.0, 0.0}, {0.0, 10.0}, {10.0, 10.0}, {30.0, 30.0}}) {
-            const WireParams w{rb, rs};
+        // The drop grows as r·R² (the ladder's P ∝ R² for a uniform column): the resistances are those
+        // of a 256-row tile scaled by (256 / R)², so each R sees similar drops, from ~0.1 % to ~30 %;
+        // the bit line alone (a small drop: subthreshold cells barely feel V_DS) and the source line alone.
+        const double scale = (256.0 / R) * (256.0 / R);
+        for (auto [rb, rs] : {std::pair{1.0, 1.0}, {10.0, 10.0}, {40.0, 40.0}, {100.0, 100.0}, {200.0, 200.0}, {120.0, 0.0},
+                              {0.0, 40.0}}) {
+            const WireParams w{rb * scale, rs * scale};
             const TileOperatingPoint op = operating_point(card().iv, t, read(), w);
             for (bool binary : {true, false})
-                for (double density : {0.1, 0.5, 1.0}) {
+                for (double density : {0.5, 1.0}) {
                     const auto x = random_inputs(1, R, density, binary, 4);
-                    std::vector<float> rho(R), f[3] = {std::vector<float>(C), std::vector<float>(C), std::vector<float>(C)};
+                    std::vector<float> rho(R), f[4] = {std::vector<float>(C), std::vector<float>(C), std::vector<float>(C),
+                                                       std::vector<float>(C)};
                     pulse_drop_factors(x.data(), R, rho.data());
+                    const float* r = binary ? nullptr : rho.data();
                     int k = 0;
+                    float linear_drop = 0;
                     for (auto m : {FastIrModel::linear, FastIrModel::curvature, FastIrModel::feedback})
-                        fast_ir_mvm(op, x.data(), binary ? nullptr : rho.data(), 1, f[k++].data(), {m});
-                    const std::vector<double> xd(x.begin(), x.end());
-                    const auto exact = solve_tile_exact(card().iv, t, xd, read(), w);
-                    const auto ideal = solve_tile_exact(card().iv, t, xd, read(), WireParams{});
-                    double drop = 0, mx[3] = {}, mean[3] = {};
+                        fast_ir_mvm(op, x.data(), r, 1, f[k++].data(), {m}, m == FastIrModel::linear ? &linear_drop : nullptr);
+                    f[3] = linear_drop > kAutoLinearMaxDrop ? f[2] : f[0];
+                    std::vector<double> exact(C), ideal(C);
+                    solve_tile_exact_batch(card().iv, t, x.data(), 1, read(), w, {}, exact.data());
+                    solve_tile_exact_batch(card().iv, t, x.data(), 1, read(), WireParams{}, {}, ideal.data());
+                    double drop = 0, mx[4] = {}, mean[4] = {};
                     for (int c = 0; c < C; ++c) {
-                        drop = std::max(drop, (ideal[c] - exact[c]) / exact[c]);
-                        for (int m = 0; m < 3; ++m) {
+                        drop = std::max(drop, (ideal[c] - exact[c]) / ideal[c]);
+                        for (int m = 0; m < 4; ++m) {
                             const double e = std::abs(f[m][c] - exact[c]) / exact[c];
                             mx[m] = std::max(mx[m], e), mean[m] += e / C;
                         }
                     }
-                    std::printf("| %d | %g | %g | %s | %.1f | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e |\n", R, rb, rs,
-                                binary ? "0/1" : "pulse", density, drop, mx[0], mean[0], mx[1], mean[1], mx[2], mean[2]);
+                    std::printf("| %d | %g | %g | %s | %.1f | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e | %.2e |\n", R,
+                                w.r_bl_ohm, w.r_sl_ohm, binary ? "0/1" : "pulse", density, drop, mx[0], mean[0], mx[1], mean[1],
+                                mx[2], mean[2], mx[3]);
                 }
         }
     }

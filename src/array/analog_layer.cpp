@@ -16,6 +16,10 @@ void AnalogParams::validate() const {
     check_range("input_bits", input_bits, Range{1, 12});
     wires.validate();
     adc.validate();
+    if (ir == IrModel::fast && wires.r_bl_ohm > kMaxBitlineToSourceRatio * wires.r_sl_ohm)
+        fail("r_bl_ohm = ", wires.r_bl_ohm, " with r_sl_ohm = ", wires.r_sl_ohm, ": the fast IR-drop models are validated for r_bl_ohm <= ",
+             kMaxBitlineToSourceRatio, " x r_sl_ohm (with bit-line-dominated wiring a subthreshold cell's drain dependence "
+             "makes them err by more than the drop, docs/array.md §8); use ir_model = \"exact\" for such wiring");
 }
 
 namespace {
@@ -145,17 +149,22 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
         rho = s.y.data();
     }
     s.bl.resize(static_cast<std::size_t>(n) * p.cols);
-    // auto: linear, and feedback where some bit line's drop is beyond the linear model's comfort.
+    // The linear pass first, for every model: its drop is the first-order check (and auto's switch);
+    // then the asked model (auto: feedback where some bit line drops by more than 2 %).
     const FastIrModel asked = params_.fast.model;
-    float drop = 0.0f;
-    fast_ir_mvm(op, s.x.data(), rho, n, s.bl.data(), {asked == FastIrModel::automatic ? FastIrModel::linear : asked}, &drop);
-    if (asked == FastIrModel::automatic && drop > kAutoLinearMaxDrop)
-        fast_ir_mvm(op, s.x.data(), rho, n, s.bl.data(), {FastIrModel::feedback}, &drop);
+    float first_order = 0.0f, drop = 0.0f;
+    fast_ir_mvm(op, s.x.data(), rho, n, s.bl.data(), {FastIrModel::linear}, &first_order);
+    drop = first_order;
+    const FastIrModel run = asked == FastIrModel::automatic ? (first_order > kAutoLinearMaxDrop ? FastIrModel::feedback : FastIrModel::linear)
+                                                            : asked;
+    if (run != FastIrModel::linear && first_order <= kMaxFirstOrderDrop)
+        fast_ir_mvm(op, s.x.data(), rho, n, s.bl.data(), {run}, &drop);
     const double limit = fast_model_max_drop(asked);
-    if (drop > limit)
+    if (drop > limit || first_order > kMaxFirstOrderDrop)
         fail("tile ", t, " (", p.rows, " x ", p.cols, " cells, inputs ", p.row_begin, "-", p.row_begin + p.rows - 1,
-             "): a bit line loses ", 100.0 * drop, " % of its current to IR drop, outside the ", 100 * limit,
-             " % range of the '", to_string(asked), "' fast model, where its error would exceed 1 %; use smaller tiles "
+             "): a bit line loses ", 100.0 * drop, " % of its current to IR drop (", 100.0 * first_order, " % to first order), outside the ",
+             100 * limit, " % (first order ", 100 * kMaxFirstOrderDrop, " %)",
+             " range of the '", to_string(asked), "' fast model, where its error would exceed 1 %; use smaller tiles "
              "(array.tile_rows) or lower wire resistance (array.r_bl_ohm, array.r_sl_ohm)",
              limit < fast_model_max_drop(FastIrModel::automatic) ? ", or array.ir_model = \"auto\" (valid to 10 %)" : "");
     for (int v = 0; v < n; ++v)

@@ -336,6 +336,10 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                  ") need an IR-drop model: set array.ir_model to auto, linear, curvature, feedback or exact (it is \"none\")");
         if (a.analog.adc.bits == 1)
             fail(s.source, ": array.adc_bits = 1 (at point ", p, ") is not allowed: 0 (ideal ADC) or 2 to 24 bits");
+        if (a.analog.ir == array::IrModel::fast && w.r_bl_ohm > array::kMaxBitlineToSourceRatio * w.r_sl_ohm)
+            fail(s.source, ": array.r_bl_ohm = ", w.r_bl_ohm, " with array.r_sl_ohm = ", w.r_sl_ohm, " (at point ", p,
+                 "): the fast IR-drop models are validated for r_bl_ohm <= ", array::kMaxBitlineToSourceRatio,
+                 " x r_sl_ohm (docs/array.md §8); use array.ir_model = \"exact\" for bit-line-dominated wiring");
         try {
             (void)s.point_card(p);
         } catch (const Error& e) {

@@ -1,7 +1,12 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <span>
+#include <sstream>
+#include <string>
 
+#include "flashmc/array/analog_layer.hpp"
 #include "flashmc/array/ir_exact.hpp"
 #include "flashmc/array/ir_fast.hpp"
 #include "flashmc/core/parallel.hpp"
@@ -167,4 +172,249 @@ TEST_CASE("pulse drop factors: exact overlap ratio, from fractions or from codes
         INFO("row " << i << " code " << codes[i] << " of 255");
         REQUIRE(b[i] == Approx(a[i]).epsilon(1e-5));
     }
+}
+
+namespace {
+// The largest relative error |fast − exact| / exact seen in one class of bit lines, and where it occurred.
+struct Worst {
+    double error = 0;
+    double drop = 0;  // the exact drop of that bit line
+    std::string where;
+    void add(double e, double a, const std::string& context, int col) {
+        if (e <= error) return;
+        error = e, drop = a, where = context + " column " + std::to_string(col);
+    }
+};
+
+// Wires in a sweep: r_BL = r·bl, r_SL = r·sl, r set per target drop.
+struct Lines {
+    const char* name;
+    double bl, sl;
+};
+
+constexpr FastIrModel kModels[4] = {FastIrModel::linear, FastIrModel::curvature, FastIrModel::feedback,
+                                    FastIrModel::automatic};
+
+// What a sweep of the fast models against the exact solver found ([model][0: 0/1 inputs, 1: pulse width]).
+struct SweepErrors {
+    Worst in_range[4][2];   // bit lines of vectors AnalogLayer's guard accepts: model drop (the model's own max_drop)
+                            // inside its range, first-order drop ≤ kMaxFirstOrderDrop, r_BL ≤ kMaxBitlineToSourceRatio r_SL
+    long wrong[4] = {};     // bit lines more than 1 % off the exact solver, accepted or not
+    Worst band[4][2];       // bit lines with exact drop a = (ideal − exact) / ideal in (10 %, band_max]
+    Worst to_30[4][2];      // bit lines with exact drop in (10 %, 30 %]
+    double smallest_drop = 1, largest_drop = 0, largest_in_range_drop[4] = {};
+    int band_lines = 0, vectors = 0;
+};
+
+// Sweep: 64/256/1024 rows (32 bit lines; 16 at 1024 rows); cells at the card's levels (~nA,
+// subthreshold), at 0.1–1 µA and at 1–10 µA (log-uniform: moderate and strong inversion); −40, 25 and
+// 125 °C; for each of `lines`, the resistances r at which the all-on 0/1 vector's first-order
+// (linear-model) drop equals each of `targets`, up to 1 kΩ per pitch (nA cells on 64 rows, or a bit
+// line alone, stop there); per setting four input vectors: 0/1 and pulse width (codes 1–15 of 15,
+// ρ from pulse_drop_factors) at densities 1 and 0.5. Exact currents from solve_tile_exact_batch.
+// Each model runs per vector and is inside its range when its returned max_drop is at most
+// fast_model_max_drop(model); auto is linear, rerun as feedback when the linear drop exceeds
+// kAutoLinearMaxDrop (AnalogLayer's rule).
+SweepErrors sweep_fast_models(std::span<const Lines> lines, std::span<const double> targets, double band_max) {
+    const auto& card = test::nor40_card();
+    const auto& iv = card.iv;
+    struct CellClass {
+        const char* name;
+        double i_min_a, i_max_a;  // 0: the card's levels 0–7
+    };
+    const CellClass classes[] = {{"levels 0-7", 0, 0}, {"0.1-1 uA", 1e-7, 1e-6}, {"1-10 uA", 1e-6, 1e-5}};
+    struct Inputs {
+        bool binary;
+        double density;
+    };
+    const Inputs kinds[] = {{true, 1.0}, {true, 0.5}, {false, 1.0}, {false, 0.5}};  // [0]: all on, the calibration
+    constexpr int n = 4;
+    // Thousands of small calls: one thread (the results do not depend on the count) keeps the sweep
+    // at a few seconds on a loaded machine, where OpenMP barriers would dominate.
+    struct OneThread {
+        int before = threads();
+        OneThread() { set_threads(1); }
+        ~OneThread() { set_threads(before); }
+    } one_thread;
+    SweepErrors out;
+    for (int rows : {64, 256, 1024}) {
+        const int cols = rows == 1024 ? 16 : 32;
+        std::vector<float> x(static_cast<std::size_t>(n) * rows), rho(x.size());
+        for (int v = 0; v < n; ++v) {
+            const auto xv = test::random_inputs(rows, kinds[v].density, kinds[v].binary, 300 + rows + v);
+            std::copy(xv.begin(), xv.end(), x.begin() + static_cast<std::ptrdiff_t>(v) * rows);
+            pulse_drop_factors(x.data() + static_cast<std::size_t>(v) * rows, rows, rho.data() + static_cast<std::size_t>(v) * rows);
+        }
+        for (const auto& cls : classes) {
+            const TileCells t = cls.i_min_a == 0 ? test::random_tile(rows, cols, 61 + rows)
+                                                 : test::current_tile(rows, cols, 71 + rows, cls.i_min_a, cls.i_max_a);
+            for (double temp : {-40.0, 25.0, 125.0}) {
+                const device::ReadConditions rd{temp, card.levels.read_vgs_v, card.levels.read_vds_v};
+                std::vector<double> ideal(static_cast<std::size_t>(n) * cols), exact(ideal.size());
+                solve_tile_exact_batch(iv, t, x.data(), n, rd, WireParams{}, {}, ideal.data());
+                for (const auto& ln : lines) {
+                    // The all-on vector's first-order drop per ohm (it is linear in r).
+                    float per_ohm = 0;
+                    {
+                        const TileOperatingPoint op1 = operating_point(iv, t, rd, WireParams{ln.bl, ln.sl});
+                        std::vector<float> f(cols);
+                        fast_ir_mvm(op1, x.data(), nullptr, 1, f.data(), {FastIrModel::linear}, &per_ohm);
+                    }
+                    if (!(per_ohm > 0)) FAIL("no first-order drop on " << ln.name << " wires");
+                    for (double target : targets) {
+                        const double r = target / per_ohm;
+                        if (r > 1000.0) continue;
+                        const WireParams w{r * ln.bl, r * ln.sl};
+                        const TileOperatingPoint op = operating_point(iv, t, rd, w);
+                        solve_tile_exact_batch(iv, t, x.data(), n, rd, w, {}, exact.data());
+                        for (int v = 0; v < n; ++v) {
+                            const int kind = kinds[v].binary ? 0 : 1;
+                            const float* xv = x.data() + static_cast<std::size_t>(v) * rows;
+                            const float* rv = kinds[v].binary ? nullptr : rho.data() + static_cast<std::size_t>(v) * rows;
+                            const double* ev = exact.data() + static_cast<std::size_t>(v) * cols;
+                            const double* iv0 = ideal.data() + static_cast<std::size_t>(v) * cols;
+                            std::ostringstream ctx;
+                            ctx << rows << " rows, " << cls.name << ", " << temp << " C, " << ln.name << ", r_BL " << w.r_bl_ohm
+                                << " r_SL " << w.r_sl_ohm << " ohm, " << (kinds[v].binary ? "0/1" : "pulse") << " density "
+                                << kinds[v].density;
+                            const std::string where = ctx.str();
+                            ++out.vectors;
+                            for (int c = 0; c < cols; ++c) {
+                                const double a = (iv0[c] - ev[c]) / iv0[c];
+                                out.smallest_drop = std::min(out.smallest_drop, a);
+                                out.largest_drop = std::max(out.largest_drop, a);
+                                if (a > 0.10 && a <= band_max) ++out.band_lines;
+                            }
+                            std::vector<float> f(cols), lin(cols);
+                            float lin_drop = 0;
+                            fast_ir_mvm(op, xv, rv, 1, lin.data(), {FastIrModel::linear}, &lin_drop);
+                            for (int m = 0; m < 4; ++m) {
+                                float model_drop = lin_drop;
+                                if (m == 0 || (kModels[m] == FastIrModel::automatic && lin_drop <= kAutoLinearMaxDrop)) {
+                                    f = lin;
+                                } else {
+                                    const FastIrModel run = kModels[m] == FastIrModel::automatic ? FastIrModel::feedback : kModels[m];
+                                    fast_ir_mvm(op, xv, rv, 1, f.data(), {run}, &model_drop);
+                                }
+                                const bool inside = model_drop <= fast_model_max_drop(kModels[m]) &&
+                                                    lin_drop <= kMaxFirstOrderDrop &&
+                                                    w.r_bl_ohm <= kMaxBitlineToSourceRatio * w.r_sl_ohm;
+                                if (inside) out.largest_in_range_drop[m] = std::max(out.largest_in_range_drop[m], double(model_drop));
+                                for (int c = 0; c < cols; ++c) {
+                                    const double a = (iv0[c] - ev[c]) / iv0[c];
+                                    const double e = std::abs(f[c] - ev[c]) / ev[c];
+                                    if (inside) out.in_range[m][kind].add(e, a, where, c);
+                                    if (e > 0.01) ++out.wrong[m];
+                                    if (a > 0.10 && a <= band_max) out.band[m][kind].add(e, a, where, c);
+                                    if (a > 0.10 && a <= 0.30) out.to_30[m][kind].add(e, a, where, c);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return out;
+}
+
+const char* kind_name(int k) { return k == 0 ? "0/1" : "pulse"; }
+
+// Where every model's relative-drop range holds: the cell current falls mainly through the
+// source-line (gate) drop, wires on both lines up to r_BL = 3 r_SL or on the source line alone, and
+// first-order drops up to 50 % (exact drops to ~40 %). Feedback stays within 3 % up to an 18 % drop.
+constexpr double kFeedbackBand = 0.18;
+const SweepErrors& validated_sweep() {
+    static const SweepErrors errors = [] {
+        const Lines lines[] = {{"both", 1, 1}, {"r_BL = 3 r_SL", 3, 1}, {"SL only", 0, 1}};
+        const double targets[] = {0.001, 0.01, 0.03, 0.06, 0.12, 0.25, 0.5};
+        return sweep_fast_models(lines, targets, kFeedbackBand);
+    }();
+    return errors;
+}
+}  // namespace
+
+TEST_CASE("fast IR-drop models: within 1 % of the exact solver inside their validated drop range; feedback within 3 % "
+          "up to an 18 % drop",
+          "[array][ir]") {
+    // The sweep of sweep_fast_models over validated_sweep's wires: 3 tile sizes × 3 cell classes × 3
+    // temperatures × 3 wirings × 7 resistances (less those above 1 kΩ), 4 input vectors each: 2136
+    // vectors, exact drops from < 0.1 % to ~38 %. Measured (this sweep): inside the range the
+    // worst bit line is 0.36 % / 0.42 % off (linear, 0/1 / pulse inputs), 0.29 % / 0.32 % (curvature),
+    // 0.35 % / 0.70 % (feedback and auto); a 1 % error first appears at a model drop of 10.2 % / 7.6 %
+    // (linear), 9.7 % / 8.7 % (curvature), 11.5 % / 13.8 % (feedback). Feedback at exact drops in
+    // (10 %, 18 %]: ≤ 2.6 %; in (18 %, 30 %] it reaches 19 % / 13 % (the requirement "≤ 3 % up to a 30 %
+    // drop" is not met: see the next test).
+    const SweepErrors& s = validated_sweep();
+    INFO(s.vectors << " vectors; exact drops " << s.smallest_drop << " … " << s.largest_drop << "; " << s.band_lines
+                   << " bit lines with a drop in (10 %, " << 100 * kFeedbackBand << " %]");
+    // The sweep reaches both ends, and every model's range is exercised to its edge.
+    CHECK(s.smallest_drop < 0.002);
+    CHECK(s.largest_drop > 0.3);
+    CHECK(s.band_lines > 300);
+    for (int m = 0; m < 4; ++m) {
+        INFO(to_string(kModels[m]) << ": largest model drop inside the range " << s.largest_in_range_drop[m]);
+        CHECK(s.largest_in_range_drop[m] > 0.8 * fast_model_max_drop(kModels[m]));
+    }
+    for (int m = 0; m < 4; ++m)
+        for (int k = 0; k < 2; ++k) {
+            INFO(to_string(kModels[m]) << ", " << kind_name(k) << " inputs, inside the range: worst " << s.in_range[m][k].where
+                                       << " (exact drop " << s.in_range[m][k].drop << ")");
+            CHECK(s.in_range[m][k].error <= 0.01);
+        }
+    for (int m : {2, 3})
+        for (int k = 0; k < 2; ++k) {
+            INFO(to_string(kModels[m]) << ", " << kind_name(k) << " inputs, exact drop in (10 %, " << 100 * kFeedbackBand
+                                       << " %]: worst " << s.band[m][k].where << " (exact drop " << s.band[m][k].drop << ")");
+            CHECK(s.band[m][k].error <= 0.03);
+        }
+}
+
+TEST_CASE("fast IR-drop models: the guard refuses bit-line-dominated wires and far first-order drops, where the models "
+          "are wrong",
+          "[array][ir]") {
+    // Two regimes where a model's own drop looks valid while it is far off (measured): bit-line-dominated
+    // wires (r_SL = 0, or r_BL = 30 r_SL) with subthreshold cells, whose current goes as
+    // 1 − e^{−V_DS/V_T}, far from linear once the bit line drops by ~V_T (inside their drop ranges linear
+    // was off by up to 15 % / 25 %, feedback 10 % / 14 %); and feedback past a first-order drop of
+    // ~70–100 %, whose second pass reports 0–10 % while 70–150 % off. The guard's wiring bound
+    // (kMaxBitlineToSourceRatio) and first-order bound (kMaxFirstOrderDrop) refuse both: no accepted
+    // bit line is more than 1 % off, while many refused ones are. (Targets ≤ 6 % on the bit-line wires:
+    // beyond, the exact solver itself does not converge in 60 steps for some of these columns.)
+    const Lines bl_lines[] = {{"BL only", 1, 0}, {"r_BL = 30 r_SL", 30, 1}};
+    const double bl_targets[] = {0.01, 0.03, 0.06};
+    const SweepErrors bl = sweep_fast_models(bl_lines, bl_targets, 0.30);
+    const Lines both[] = {{"both", 1, 1}};
+    const double far_target[] = {1.0};
+    const SweepErrors far = sweep_fast_models(both, far_target, 0.30);
+    for (const SweepErrors* e : {&bl, &far})
+        for (int m = 0; m < 4; ++m) {
+            CHECK(e->wrong[m] > 0);  // there is something to refuse
+            for (int k = 0; k < 2; ++k) {
+                INFO(to_string(kModels[m]) << ", " << kind_name(k) << " inputs, accepted: worst " << e->in_range[m][k].where
+                                           << " (exact drop " << e->in_range[m][k].drop << ")");
+                CHECK(e->in_range[m][k].error <= 0.01);
+            }
+        }
+    // The wiring bound is enforced where users set wires.
+    AnalogParams p;
+    p.ir = IrModel::fast;
+    p.wires = {3.0, 0.0};
+    REQUIRE_THROWS_WITH(p.validate(), Catch::Contains("validated for r_bl_ohm <= 3 x r_sl_ohm"));
+    p.ir = IrModel::exact;
+    REQUIRE_NOTHROW(p.validate());
+}
+
+TEST_CASE("fast IR-drop models, known gap: feedback beyond an 18 % drop", "[array][ir][!shouldfail]") {
+    // A requirement the fast models do not meet (measured; the CHECKs below fail today — when they
+    // pass, Catch reports this test as failed: move them into the test above).
+    // Feedback ≤ 3 % up to a 30 % drop: at exact drops in (18 %, 30 %] feedback is off by up to
+    // 19 % (0/1) / 13 % (pulse), linear by ~30 %; only the exact solver is within 3 % there.
+    const SweepErrors& s = validated_sweep();
+    for (int m : {2, 3})
+        for (int k = 0; k < 2; ++k) {
+            INFO(to_string(kModels[m]) << ", " << kind_name(k) << " inputs, exact drop in (10 %, 30 %]: worst "
+                                       << s.to_30[m][k].where << " (exact drop " << s.to_30[m][k].drop << ")");
+            CHECK(s.to_30[m][k].error <= 0.03);
+        }
 }

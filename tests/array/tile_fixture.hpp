@@ -1,6 +1,7 @@
 #pragma once
 // Shared by the array tests: tiles of nor40_cim cells programmed to random levels, with a small
 // Gaussian V_th spread, drawn from fixed streams.
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -48,6 +49,26 @@ inline std::vector<double> random_inputs(int rows, double density, bool binary, 
 inline device::ReadConditions read_25c() {
     const auto& card = nor40_card();
     return {25.0, card.levels.read_vgs_v, card.levels.read_vds_v};
+}
+
+// rows × cols cells whose currents at `read` are log-uniform in [i_min_a, i_max_a]: slope n from
+// N(card n, 0.05), V_th (at T_0) from device::vth_for_current_v for that n. For cells far above the
+// card's levels (0.1–10 µA: the IR-drop tests' heavy regimes).
+inline array::TileCells current_tile(int rows, int cols, std::uint64_t seed, double i_min_a, double i_max_a,
+                                     const device::ReadConditions& read = read_25c()) {
+    const auto& card = nor40_card();
+    array::TileCells t;
+    t.rows = rows, t.cols = cols;
+    t.vth_v.resize(static_cast<std::size_t>(rows) * cols), t.slope_n.resize(t.vth_v.size());
+    const Streams streams(seed);
+    for (std::size_t k = 0; k < t.vth_v.size(); ++k) {
+        Stream s = streams.at({k});
+        const double n = card.iv.slope_n + 0.05 * s.normal();
+        const double current = i_min_a * std::pow(i_max_a / i_min_a, s.uniform());
+        t.slope_n[k] = static_cast<float>(n);
+        t.vth_v[k] = static_cast<float>(device::vth_for_current_v(card.iv, current, read.vgs_v, read.vds_v, n, read.temperature_c));
+    }
+    return t;
 }
 
 }  // namespace flashmc::test

@@ -65,7 +65,7 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE(a.trial_capacity() == 12);
     // [array]: ideal by default (the static path); keys and array.<key> axes
     REQUIRE(s.array.is_static());
-    const mc::SweepSpec r = parse({"array.r_bl_ohm=2.5", "array.ir_model=\"curvature\"", "array.mapping=\"offset\"",
+    const mc::SweepSpec r = parse({"array.r_bl_ohm=2.5", "array.r_sl_ohm=2.5", "array.ir_model=\"curvature\"", "array.mapping=\"offset\"",
                                    "axis.read_t.parameter=\"array.adc_bits\"", "axis.read_t.values=[0, 6]"});
     REQUIRE_FALSE(r.array.is_static());
     REQUIRE(r.array.analog.wires.r_bl_ohm == 2.5);
@@ -109,7 +109,7 @@ TEST_CASE("sweep files are validated strictly", "[mc][spec]") {
     REQUIRE_THAT(error_of({"adaptive.ci_half_width=0.01", "adaptive.max_trials=2"}), Catch::Contains("below sweep.trials"));
     REQUIRE_THAT(error_of({"device.set=[\"variation.bogus=1\"]"}), Catch::Contains("unknown key 'bogus' in [variation]"));
     REQUIRE_THAT(error_of({"array.r_bl=1.0"}), Catch::Contains("unknown key 'r_bl' in [array]; valid keys: adc_bits"));
-    REQUIRE_THAT(error_of({"array.ir_model=\"exact\""}), Catch::Contains("not one of: none, linear, curvature, feedback"));
+    REQUIRE_THAT(error_of({"array.ir_model=\"spice\""}), Catch::Contains("not one of: none, linear, curvature, feedback, auto, exact"));
     REQUIRE_THAT(error_of({"array.adc_bits=4.5"}), Catch::Contains("array.adc_bits"));
     REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.adc_bits\"", "axis.read_t.values=[4.5, 6.0]"}),
                  Catch::Contains("array.adc_bits = 4.5 is out of range [0, 24] or not an integer"));
@@ -118,7 +118,11 @@ TEST_CASE("sweep files are validated strictly", "[mc][spec]") {
     REQUIRE_THAT(error_of({"array.r_bl_ohm=10.0"}), Catch::Contains("need an IR-drop model: set array.ir_model"));
     REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.r_sl_ohm\"", "axis.read_t.values=[0.0, 5.0]"}),
                  Catch::Contains("array.r_sl_ohm = 5 (at point 1) need an IR-drop model"));
-    REQUIRE(error_of({"array.r_bl_ohm=10.0", "array.ir_model=\"linear\""}).empty());
+    REQUIRE(error_of({"array.r_bl_ohm=10.0", "array.r_sl_ohm=10.0", "array.ir_model=\"linear\""}).empty());
+    // Outside the fast models' validated wiring (bit-line dominated): refused at load; exact takes it.
+    REQUIRE_THAT(error_of({"array.r_bl_ohm=10.0", "array.ir_model=\"auto\""}),
+                 Catch::Contains("validated for r_bl_ohm <= 3 x r_sl_ohm") && Catch::Contains("exact"));
+    REQUIRE(error_of({"array.r_bl_ohm=10.0", "array.ir_model=\"exact\""}).empty());
     REQUIRE_THAT(error_of({"array.adc_bits=1"}), Catch::Contains("array.adc_bits = 1 (at point 0) is not allowed: 0 (ideal ADC) or 2 to 24"));
     REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.calibration_images\"", "axis.read_t.values=[10.0, 20.0]"}),
                  Catch::Contains("cannot be an axis: one ADC calibration set serves the whole sweep"));

@@ -70,6 +70,13 @@ struct FastIrOptions {
 // Linear and curvature: 5 %; feedback (and auto): 10 %.
 double fast_model_max_drop(FastIrModel m);
 inline constexpr double kAutoLinearMaxDrop = 0.02;  // linear error ≈ 1.7 a² ≤ 0.07 % below this
+// Two more bounds of the validated range, for every fast model (docs/array.md §8, measured):
+// - the first-order (linear) drop ≤ 20 %: far beyond it the feedback model's own drop collapses
+//   (it reports 0–10 % while 70–150 % off), so its drop alone cannot be trusted;
+// - r_BL ≤ 3 r_SL: with bit-line-dominated wiring a subthreshold cell's 1 − e^{−V_DS/V_T} makes a small
+//   relative drop hide a large error (with r_SL = 0 the linear model is > 1 % off at a 1 % drop).
+inline constexpr double kMaxFirstOrderDrop = 0.20;
+inline constexpr double kMaxBitlineToSourceRatio = 3.0;
 
 // out[v·cols + j] = Σ_i x_i (I⁰_ij − h_ij D_ij + q_ij D_ij²), D_ij = ρ_i P_ij, P from b_m = x_m I_m
 // (q = 0 for the linear model). `rho` ([n][rows]) may be null: ρ = 1 (0/1 inputs, bit planes).
