@@ -166,7 +166,8 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
              100 * limit, " % (first order ", 100 * kMaxFirstOrderDrop, " %)",
              " range of the '", to_string(asked), "' fast model, where its error would exceed 1 %; use smaller tiles "
              "(array.tile_rows) or lower wire resistance (array.r_bl_ohm, array.r_sl_ohm)",
-             limit < fast_model_max_drop(FastIrModel::automatic) ? ", or array.ir_model = \"auto\" (valid to 10 %)" : "");
+             limit < fast_model_max_drop(FastIrModel::automatic) ? ", array.ir_model = \"auto\" (valid to 10 %)" : "",
+             ", or array.ir_model = \"exact\" (the Newton solver, slow)");
     for (int v = 0; v < n; ++v)
         for (int a = 0; a < p.outputs; ++a)
             d(v, a) = difference(s.bl.data() + static_cast<std::size_t>(v) * p.cols, p, params_.mapping.mapping, a);
