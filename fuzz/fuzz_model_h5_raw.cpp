@@ -1,6 +1,6 @@
-// Fuzz target: a model file given byte for byte (libFuzzer mutates the HDF5 file itself). This
-// reaches libhdf5's own parser, which crashes on some corrupted headers (fuzz/README.md); the
-// structure-aware fuzz_model_h5 is the target that checks flashmc's loader.
+// Fuzz target: a model file given byte for byte (libFuzzer mutates the HDF5 file itself). Checks
+// that no damaged file gets past the integrity block to libhdf5's parser, which crashes on some
+// corrupted headers (fuzz/README.md); the structure-aware fuzz_model_h5 checks the loader.
 #include "check_model.hpp"
 
 using namespace flashmc;

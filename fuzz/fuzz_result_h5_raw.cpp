@@ -1,6 +1,6 @@
 // Fuzz target: a sweep result file given byte for byte (libFuzzer mutates the HDF5 file itself).
-// This reaches libhdf5's own parser, which crashes on some corrupted headers (fuzz/README.md); the
-// structure-aware fuzz_result_h5 is the target that checks flashmc's reader.
+// Checks that no damaged file gets past the integrity block to libhdf5's parser, which crashes on
+// some corrupted headers (fuzz/README.md); the structure-aware fuzz_result_h5 checks the reader.
 #include "check_results.hpp"
 
 using namespace flashmc;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "flashmc/core/error.hpp"
 #include "flashmc/io/hdf5.hpp"
 
 namespace flashmc::fuzz {
@@ -154,19 +155,26 @@ inline void write_dataset(hid_t g, const std::string& name, hid_t type, const h5
 
 // Applies the script to the file at `path` (every HDF5 error is ignored: an edit that HDF5 refuses
 // is simply not made). Each edit: [operation][group][object][payload...].
+inline void apply_edits(hid_t file, Script& s);
 inline void apply_edits(const std::string& path, Script& s) {
+    // Edited in memory and written back with a fresh integrity block (h5::edit_file), so that
+    // the loader reaches the edited content instead of stopping at the checksum.
+    try {
+        h5::edit_file(path, [&](const h5::Group& root) { apply_edits(root.id(), s); });
+    } catch (const Error&) {
+    }
+}
+inline void apply_edits(hid_t file, Script& s) {
     using namespace edit_detail;
-    h5::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
-    if (file.id() < 0) return;
     std::vector<std::string> groups;
-    all_groups(file.id(), "/", groups);
+    all_groups(file, "/", groups);
     static const std::vector<std::string> words = {"conv2d", "linear", "batchnorm", "activation", "input_quant", "maxpool",
                                                    "avgpool", "global_avgpool", "add", "shortcut_a", "dropout", "input",
                                                    "requant", "identity", "flashmc.model", "flashmc.sweep", "", ",", "a,b",
                                                    "fc", "sigma,sigma", "x/y", std::string(300, 'q')};
     for (int edits = 0; !s.done() && edits < 16; ++edits) {
         const std::uint8_t op = s.byte() % 9;
-        h5::Handle g(H5Gopen2(file.id(), s.pick(groups).c_str(), H5P_DEFAULT));
+        h5::Handle g(H5Gopen2(file, s.pick(groups).c_str(), H5P_DEFAULT));
         if (g.id() < 0) continue;
         const auto attrs = attributes(g.id());
         const auto datasets = links(g.id(), false);

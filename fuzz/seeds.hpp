@@ -32,15 +32,16 @@ inline std::vector<std::string> write_model_seeds(const std::filesystem::path& d
     nn::prepare_qat(q.model, nn::parse_quant("w4a4"), calib);
     nn::save_model_file(w4a4, q);
     std::filesystem::copy_file(w4a4, legacy, std::filesystem::copy_options::overwrite_existing);
-    const auto root = h5::open_rw(legacy);
-    for (const char* group : {"model", "quantized"}) {
-        const auto g = root.open(group);
-        if (g.has_attr("input_shape")) g.set_attr("input_shape", g.attr_doubles("input_shape"));
-        for (const auto& key : g.children()) {
-            const auto n = g.open(key);
-            n.set_attr("inputs", n.attr_doubles("inputs"));
+    h5::edit_file(legacy, [](const h5::Group& root) {
+        for (const char* group : {"model", "quantized"}) {
+            const auto g = root.open(group);
+            if (g.has_attr("input_shape")) g.set_attr("input_shape", g.attr_doubles("input_shape"));
+            for (const auto& key : g.children()) {
+                const auto n = g.open(key);
+                n.set_attr("inputs", n.attr_doubles("inputs"));
+            }
         }
-    }
+    });
     return {fp32, w4a4, legacy};
 }
 

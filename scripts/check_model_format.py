@@ -10,7 +10,8 @@ compares the predictions and logits with the per-image CSV of `flashmc eval --pr
             training graph (§4.2) of a quantized one: must match to float32 rounding (predictions
             equal but for --max-float-differ images; logits within 1e-4 of the image's largest
             but for 2% of the images, where float32 rounding moved a fake-quantized activation
-            to its neighbouring code)
+            to its neighbouring code). A deployable file (storage "deployable") has no float
+            graph: only the integer model is checked.
 
 Usage:
   flashmc eval --model M.h5 --limit 2000 --predictions int.csv
@@ -23,6 +24,7 @@ integer model and the fake-quantized graph). Needs python3, numpy and h5py (Debi
 python3-h5py). Exit status 0 when every comparison passes, 1 otherwise, 2 on a usage error.
 """
 import argparse
+import hashlib
 import csv
 import os
 import re
@@ -94,7 +96,9 @@ def read_graph(group):
             if key in node:
                 node[key] = text(node[key])
         for d in g:
-            node["ds:" + d] = g[d][()]
+            v = g[d][()]
+            # §1: a float dataset may be stored as binary16 (storage "half"); it converts exactly.
+            node["ds:" + d] = v.astype(F32) if v.dtype == np.float16 else v
         nodes.append(node)
     return nodes
 
@@ -499,6 +503,19 @@ def run_flashmc(binary, model, data, limit, extra, csv_path):
     return r.stdout
 
 
+def integrity_problem(path):
+    """The file's integrity block (docs/model-format.md): None if it matches, else what is wrong."""
+    with open(path, "rb") as f:
+        data = f.read()
+    body = data[512:]
+    head = b"flashmc-hdf5-integrity 1\nbytes %d\nsha256 %s\n" % (len(body), hashlib.sha256(body).hexdigest().encode())
+    if len(data) < 512 or not data.startswith(b"flashmc-hdf5-integrity 1\n"):
+        return "no flashmc integrity block"
+    if data[:512] != head.ljust(512, b"\0"):
+        return "integrity block does not match the content (truncated or corrupted)"
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="flashmc model file (.h5)")
@@ -514,11 +531,15 @@ def main():
                     help="float graph: prediction differences allowed (default 0.2%% of the images)")
     args = ap.parse_args()
 
+    problem = integrity_problem(args.model)
+    if problem:
+        print(f"{args.model}: {problem}", file=sys.stderr)
+        return 2
     with h5py.File(args.model, "r") as f:
         if text(f.attrs.get("filetype", b"")) != "flashmc.model":
             print(f"{args.model}: not a flashmc model file", file=sys.stderr)
             return 2
-        graph = read_graph(f["model"])
+        graph = read_graph(f["model"]) if "model" in f else None
         quant = read_graph(f["quantized"]) if "quantized" in f else None
     images, labels = read_test_images(args.data, args.limit)
     n = images.shape[0]
@@ -527,6 +548,9 @@ def main():
         mode = "integer" if quant is not None else "float"
     if mode in ("integer", "both") and quant is None:
         print(f"{args.model}: no /quantized group (an FP32 model): use --mode float", file=sys.stderr)
+        return 2
+    if mode in ("float", "both") and graph is None:
+        print(f"{args.model}: no /model group (a deployable file): use --mode integer", file=sys.stderr)
         return 2
     max_float = args.max_float_differ if args.max_float_differ is not None else max(1, n // 500)
 

@@ -5,7 +5,7 @@
 # tree, never into the committed corpus.
 #   scripts/fuzz.sh [SECONDS]
 # Environment: FLASHMC_FUZZ_BUILD (build tree, default build/fuzz), FLASHMC_FUZZ_TARGETS (the targets,
-# e.g. "model_h5 cifar"; default all but the *_raw ones), FLASHMC_FUZZ_JOBS (build jobs, default 2),
+# e.g. "model_h5 cifar"; default all), FLASHMC_FUZZ_JOBS (build jobs, default 2),
 # FLASHMC_FUZZ_FRESH=1 (start from the committed corpus alone, as the CTest smoke test does; by
 # default the inputs found by earlier runs are kept and replayed first).
 # Exit status: 0 no finding; 1 a target crashed, leaked or reported undefined behaviour (log and
@@ -38,8 +38,7 @@ cmake --build "$build" --target flashmc_fuzzers -j "${FLASHMC_FUZZ_JOBS:-2}"
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:allocator_may_return_null=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 cd "$root"
-# By default every target but the *_raw ones, which reach crashes inside libhdf5 (fuzz/README.md).
-targets=${FLASHMC_FUZZ_TARGETS:-$(ls "$root/fuzz/corpus" | grep -v '_raw$')}
+targets=${FLASHMC_FUZZ_TARGETS:-$(ls "$root/fuzz/corpus")}
 status=0
 for t in $targets; do
   work="$build/corpus/$t"

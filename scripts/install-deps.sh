@@ -3,7 +3,7 @@
 # already present are left alone; nothing is downloaded when all are installed.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git libeigen3-dev libhdf5-dev hdf5-tools libboost-random-dev
-      catch2 libtomlplusplus-dev libopenmpi-dev openmpi-bin python3-h5py python3-matplotlib
+      catch2 libtomlplusplus-dev libssl-dev libopenmpi-dev openmpi-bin python3-h5py python3-matplotlib
       ca-certificates curl
       clang libclang-rt-14-dev libomp-dev)  # the fuzz targets (scripts/fuzz.sh): clang, libFuzzer + sanitizers, OpenMP
 missing=()

@@ -3,7 +3,9 @@
 # paper's W4A4 fine-tune), stage by stage as listed in scripts/seed-nets.plan. Resumable: run it
 # again after any interruption (kill -9 included) and it continues the first unfinished stage from
 # its last checkpoint; a finished stage's model and per-epoch log go into results/models/ and the
-# stage is skipped from then on.
+# stage is skipped from then on. The model goes there in compact form (`flashmc convert`: an FP32
+# stage's in half precision, a quantized stage's integer model alone); the full file stays beside
+# the checkpoints, and a later stage starts from it (--init) while it is there.
 #
 #   scripts/train-seed-nets.sh               run in the foreground
 #   scripts/train-seed-nets.sh --background  detached, nice 19, log beside the checkpoints; refuses a second copy
@@ -98,7 +100,9 @@ run_stages() {
     local args=(--epochs "$epochs" --lr "$lr" --schedule "$schedule" --seed "$seed" --batch 128 --momentum 0.9
                 --weight-decay 5e-4 --label-smoothing 0.1 --threads "$threads" --checkpoint-every 100 --resume
                 --out "$dir/$name.h5" --log "$dir/$name.csv" --checkpoint "$dir/$name.ckpt.h5")
-    if [ -f "$models/$from.h5" ]; then
+    if [ -f "$dir/$from.h5" ]; then
+      args+=(--init "$dir/$from.h5")
+    elif [ -f "$models/$from.h5" ]; then
       args+=(--init "$models/$from.h5")
     elif grep -q "^$from[[:space:]]" < <(stages); then
       die "stage $name starts from stage $from, which has no model in $models"
@@ -115,7 +119,9 @@ run_stages() {
       return 3
     fi
     cp "$dir/$name.csv" "$models/.$name.csv.tmp" && mv "$models/.$name.csv.tmp" "$models/$name.csv"
-    cp "$dir/$name.h5" "$models/.$name.h5.tmp" && mv "$models/.$name.h5.tmp" "$models/$name.h5"
+    local compact=--half
+    [ "$quant" = - ] || compact=--deployable
+    "$flashmc" convert "$dir/$name.h5" "$models/$name.h5" "$compact"  # written atomically
     echo "train-seed-nets: $(date -u +%FT%TZ) stage $name done: $models/$name.h5"
   done < <(stages)
   echo "train-seed-nets: all stages done"

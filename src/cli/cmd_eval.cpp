@@ -25,6 +25,8 @@ scripts/check_model_format.py re-implements it from that page alone.
   --float       run the model's float (fake-quantized) graph instead of integer inference
   --compare     quantized models: also run the fake-quantized float graph and count the images
                 whose prediction differs from integer inference
+                (--float and --compare need the float graph, which a file written by
+                `flashmc convert --deployable` does not hold)
   --predictions FILE.csv
                 write one row per image: index,label,prediction,logit0,...,logit9 (the logits of
                 the mode shown under "mode:", printed with %.9g so that each float32 round-trips;
@@ -116,13 +118,15 @@ int run(Args& a) {
     a.finish();
     if (batch < 1 || batch > 100000) fail("eval: --batch expects 1 to 100000 images, got ", batch);
     nn::ModelFile f = nn::load_model_file(path);
+    if (use_float || compare) f.float_graph(path, use_float ? "eval --float" : "eval --compare");  // refuses a deployable file
     Cifar10 test = read_cifar10_test(dir, limit);
     auto t0 = std::chrono::steady_clock::now();
     const bool integer = f.quantized && !use_float;
     const Outputs out = integer ? run_integer(*f.quantized, test, batch) : run_float(f.model, test, batch);
     const double acc = test.size() ? static_cast<double>(out.hits) / static_cast<double>(test.size()) : 0.0;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("model:    %s (%s%s)\n", path.c_str(), f.model.arch.c_str(), f.quantized ? ", quantized" : ", FP32");
+    std::printf("model:    %s (%s%s)\n", path.c_str(), (f.quantized ? f.quantized->arch : f.model.arch).c_str(),
+                f.quantized ? ", quantized" : ", FP32");
     std::printf("mode:     %s\n", integer ? "integer-only inference" : (f.quantized ? "fake-quantized float graph" : "float32"));
     std::printf("accuracy: %.2f%% on %zu test images (%.1f s, %.0f images/s)\n", 100 * acc, test.size(), secs, test.size() / secs);
     if (compare && integer) {

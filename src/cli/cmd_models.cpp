@@ -38,7 +38,7 @@ int run(Args& a) {
     a.finish();
     if (!layers.empty()) {
         const bool file = layers.size() > 3 && layers.substr(layers.size() - 3) == ".h5";
-        nn::Model m = file ? nn::load_model_file(layers).model : nn::build_model(layers, 0);
+        nn::Model m = file ? std::move(nn::load_model_file(layers).float_graph(layers, "models --layers")) : nn::build_model(layers, 0);
         print_layers(m);
         return 0;
     }

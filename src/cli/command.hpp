@@ -31,6 +31,7 @@ private:
     std::multimap<std::string, std::string> options_;
     std::map<std::string, bool> used_;
     std::vector<std::string> positional_;
+    std::vector<std::size_t> positional_at_;  // their indices in argv, ascending
 };
 
 struct Command {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -38,6 +39,7 @@ Args::Args(std::string command, std::vector<std::string> argv) : command_(std::m
             options_.emplace("out", argv[++i]);
         } else {
             positional_.push_back(a);
+            positional_at_.push_back(i);
         }
     }
 }
@@ -52,8 +54,12 @@ bool Args::flag(const std::string& name) {
     auto it = options_.find(name);
     if (it == options_.end()) return false;
     if (it->second != kNoValue) {
-        // A flag followed by a positional argument: give the argument back.
-        positional_.push_back(it->second);
+        // A flag followed by a positional argument: give the argument back, in its place among
+        // the others ("convert --half IN OUT" keeps IN first).
+        const auto flag_at = static_cast<std::size_t>(std::find(argv_.begin(), argv_.end(), "--" + name) - argv_.begin());
+        const auto k = std::upper_bound(positional_at_.begin(), positional_at_.end(), flag_at) - positional_at_.begin();
+        positional_.insert(positional_.begin() + k, it->second);
+        positional_at_.insert(positional_at_.begin() + k, flag_at + 1);
         it->second = kNoValue;
     }
     return true;

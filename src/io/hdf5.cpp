@@ -1,14 +1,21 @@
 #include "flashmc/io/hdf5.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <string_view>
 #include <type_traits>
 
+#include <Eigen/Core>
+
 #include "flashmc/core/error.hpp"
+#include "flashmc/core/sha256.hpp"
 #include "flashmc/core/version.hpp"
 
 namespace flashmc::h5 {
@@ -68,14 +75,17 @@ bool Group::has(const std::string& name) const {
 
 Group Group::open(const std::string& name) const {
     if (!has(name)) fail(where_, ": missing group '", name, "'");
-    return Group(Handle(check(H5Gopen2(id(), name.c_str(), H5P_DEFAULT), where_, "cannot open group '" + name + "'")),
-                 where_ + "/" + name);
+    Group g(Handle(check(H5Gopen2(id(), name.c_str(), H5P_DEFAULT), where_, "cannot open group '" + name + "'")), where_ + "/" + name);
+    g.float_storage_ = float_storage_;
+    return g;
 }
 
 Group Group::create(const std::string& name) const {
-    return Group(Handle(check(H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where_,
-                              "cannot create group '" + name + "'")),
-                 where_ + "/" + name);
+    Group g(Handle(check(H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where_,
+                         "cannot create group '" + name + "'")),
+            where_ + "/" + name);
+    g.float_storage_ = float_storage_;
+    return g;
 }
 
 std::vector<std::string> Group::children() const {
@@ -92,27 +102,59 @@ std::vector<std::string> Group::children() const {
     return names;
 }
 
-template <class T>
-void Group::write(const std::string& name, const T* data, const Dims& dims, bool compress) const {
-    Handle space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), where_, "bad shape"));
-    Handle plist(H5Pcreate(H5P_DATASET_CREATE));
+namespace {
+static_assert(std::endian::native == std::endian::little, "the binary16 memory type below is little-endian");
+
+// IEEE binary16 as h5py lays out float16 (FloatStorage::Half).
+Handle half_type() {
+    Handle t(H5Tcopy(H5T_IEEE_F32LE));
+    if (t.id() < 0 || H5Tset_fields(t.id(), 15, 10, 5, 0, 10) < 0 || H5Tset_size(t.id(), 2) < 0 ||
+        H5Tset_ebias(t.id(), 15) < 0 || H5Tset_precision(t.id(), 16) < 0)
+        fail("HDF5: cannot build the binary16 type");
+    return t;
+}
+
+// Creates dataset `name` of `type` (in memory and in the file) and writes `data`; compressed from
+// kCompressMinBytes on (see there).
+void create_dataset(const Group& g, const std::string& name, hid_t type, const void* data, const Dims& dims) {
+    const std::string what = "dataset '" + name + "'";
+    Handle space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), g.where(), "bad shape for " + what));
+    Handle plist(check(H5Pcreate(H5P_DATASET_CREATE), g.where(), "cannot create a property list"));
     hsize_t total = 1;
     for (auto d : dims) total *= d;
-    if (compress && total >= 4096 && !dims.empty()) {
+    const std::size_t value_bytes = H5Tget_size(type);
+    if (!dims.empty() && total * value_bytes >= kCompressMinBytes) {
         Dims chunk = dims;
-        // Chunk along the first axis so that a chunk holds about 64k elements.
-        hsize_t row = total / dims[0];
-        chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], 65536 / std::max<hsize_t>(row, 1)));
-        for (std::size_t i = 1; i < chunk.size(); ++i) chunk[i] = dims[i];
-        H5Pset_chunk(plist.id(), static_cast<int>(chunk.size()), chunk.data());
-        H5Pset_shuffle(plist.id());
-        H5Pset_deflate(plist.id(), 4);
+        const hsize_t row_bytes = total / dims[0] * value_bytes;
+        chunk[0] = std::clamp<hsize_t>(kChunkBytes / row_bytes, 1, dims[0]);
+        check_status(H5Pset_chunk(plist.id(), static_cast<int>(chunk.size()), chunk.data()), g.where(), "cannot chunk " + what);
+        check_status(H5Pset_shuffle(plist.id()), g.where(), "cannot set the shuffle filter of " + what);
+        check_status(H5Pset_deflate(plist.id(), kDeflateLevel), g.where(), "cannot set the deflate filter of " + what);
     }
-    Handle ds(check(H5Dcreate2(id(), name.c_str(), native_type<T>(), space.id(), H5P_DEFAULT, plist.id(), H5P_DEFAULT),
-                    where_, "cannot create dataset '" + name + "'"));
-    if (total > 0)
-        check_status(H5Dwrite(ds.id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data), where_,
-                     "cannot write dataset '" + name + "'");
+    Handle ds(check(H5Dcreate2(g.id(), name.c_str(), type, space.id(), H5P_DEFAULT, plist.id(), H5P_DEFAULT), g.where(),
+                    "cannot create " + what));
+    if (total > 0) check_status(H5Dwrite(ds.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), g.where(), "cannot write " + what);
+}
+}  // namespace
+
+template <class T>
+void Group::write(const std::string& name, const T* data, const Dims& dims) const {
+    if constexpr (std::is_same_v<T, float>) {
+        if (float_storage_ == FloatStorage::Half) {
+            hsize_t total = 1;
+            for (auto d : dims) total *= d;
+            std::vector<Eigen::half> half(total);
+            for (std::size_t i = 0; i < half.size(); ++i) {
+                half[i] = Eigen::half(data[i]);  // round to nearest, ties to even
+                if (std::isfinite(data[i]) && !std::isfinite(static_cast<float>(half[i])))
+                    fail(where_, ": dataset '", name, "' holds ", data[i], " at index ", i,
+                         ", beyond the half-precision range (±65504): store it as float32");
+            }
+            create_dataset(*this, name, half_type().id(), half.data(), dims);
+            return;
+        }
+    }
+    create_dataset(*this, name, native_type<T>(), data, dims);
 }
 
 namespace {
@@ -215,7 +257,7 @@ std::vector<T> Group::read_shaped(const std::string& name, const Dims& shape) co
 }
 
 #define FLASHMC_H5_INSTANTIATE(T)                                                                    \
-    template void Group::write<T>(const std::string&, const T*, const Dims&, bool) const;           \
+    template void Group::write<T>(const std::string&, const T*, const Dims&) const;                 \
     template std::vector<T> Group::read<T>(const std::string&, Dims*) const;                        \
     template std::vector<T> Group::read_shaped<T>(const std::string&, const Dims&) const;
 FLASHMC_H5_INSTANTIATE(float)
@@ -382,30 +424,130 @@ std::vector<std::int64_t> Group::attr_ints(const std::string& name, std::int64_t
 }
 
 namespace {
-Group open_file(const std::string& path, unsigned flags) {
-    if (!std::filesystem::exists(path)) fail(path, ": no such file");
-    if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, ": not an HDF5 file (truncated or corrupted?)");
-    hid_t f = H5Fopen(path.c_str(), flags, H5P_DEFAULT);
-    if (f < 0) fail(path, ": cannot open HDF5 file (truncated or corrupted?)");
-    Handle file(f);
+constexpr std::string_view kMagic = "flashmc-hdf5-integrity 1\n";
+constexpr std::string_view kHdf5Signature = "\x89HDF\r\n\x1a\n";
+constexpr std::uint64_t kMaxFileBytes = std::uint64_t{1} << 36;  // 64 GiB: larger is a corrupted size
+
+// The integrity block of a file whose bytes after the block are `body`.
+std::string integrity_block(const char* body, std::size_t n) {
+    std::string b = std::string(kMagic) + "bytes " + std::to_string(n) + "\nsha256 " + sha256_hex(body, n) + "\n";
+    b.resize(kIntegrityBlockBytes, '\0');
+    return b;
+}
+
+std::vector<char> read_bytes(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) fail(path, ": no such file");
+    if (std::filesystem::is_directory(path, ec)) fail(path, ": is a directory, not a file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(path, ": cannot open for reading");
+    in.seekg(0, std::ios::end);
+    const auto size = static_cast<std::uint64_t>(in.tellg());
+    if (!in || size > kMaxFileBytes) fail(path, ": cannot determine the file's size (or it exceeds 64 GiB)");
+    std::vector<char> bytes(size);
+    in.seekg(0);
+    in.read(bytes.data(), static_cast<std::streamsize>(size));
+    if (static_cast<std::uint64_t>(in.gcount()) != size) fail(path, ": read error");
+    return bytes;
+}
+
+bool has_magic(const std::vector<char>& bytes) {
+    return bytes.size() >= kMagic.size() && std::string_view(bytes.data(), kMagic.size()) == kMagic;
+}
+
+// The file's bytes after checking its integrity block; throws Error naming what is wrong.
+std::vector<char> read_verified(const std::string& path) {
+    auto bytes = read_bytes(path);
+    if (!has_magic(bytes)) {
+        if (bytes.size() >= kHdf5Signature.size() && std::string_view(bytes.data(), kHdf5Signature.size()) == kHdf5Signature)
+            fail(path, ": an HDF5 file without flashmc's integrity block (written by another tool, or by flashmc "
+                       "before the block existed); if you trust it, `flashmc stamp ", path, "` adds one");
+        fail(path, ": not a flashmc HDF5 file (no integrity block: truncated, corrupted or another format)");
+    }
+    if (bytes.size() < kIntegrityBlockBytes) fail(path, ": truncated (", bytes.size(), " bytes, shorter than its integrity block)");
+    const std::size_t n = bytes.size() - kIntegrityBlockBytes;
+    const std::string_view header(bytes.data(), kIntegrityBlockBytes);
+    const auto at = header.find("bytes ");
+    const std::string stated = at == std::string_view::npos ? "?" : std::string(header.substr(at + 6, header.find('\n', at) - at - 6));
+    if (stated != std::to_string(n))
+        fail(path, ": truncated or extended: its integrity block states ", stated.size() > 20 ? "garbage" : stated,
+             " bytes of HDF5 data, the file holds ", n);
+    if (integrity_block(bytes.data() + kIntegrityBlockBytes, n) != header)
+        fail(path, ": corrupted: the SHA-256 of its content does not match its integrity block");
+    return bytes;
+}
+
+// A file in memory (HDF5's core driver without a backing store): new, or opened from an image.
+Handle memory_file(const std::string& label, const std::string& path, const std::vector<char>* image, bool writable) {
+    Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), path, "cannot create a file access list"));
+    check_status(H5Pset_fapl_core(fapl.id(), std::size_t{4} << 20, 0), path, "cannot select the in-memory driver");
+    if (!image) {
+        Handle fcpl(check(H5Pcreate(H5P_FILE_CREATE), path, "cannot create a file creation list"));
+        check_status(H5Pset_userblock(fcpl.id(), kIntegrityBlockBytes), path, "cannot reserve the integrity block");
+        return Handle(check(H5Fcreate(label.c_str(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()), path, "cannot create the file in memory"));
+    }
+    check_status(H5Pset_file_image(fapl.id(), const_cast<char*>(image->data()), image->size()), path,
+                 "cannot hand the file's image to HDF5");
+    return Handle(check(H5Fopen(label.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.id()), path,
+                        "cannot open HDF5 file (its integrity block is valid, so HDF5 cannot read this layout)"));
+}
+
+std::string memory_label(const std::string& path) {
+    static std::atomic<unsigned> counter{0};
+    return path + ".memory." + std::to_string(counter++);  // a label, never a file
+}
+
+Group root_of(Handle file, const std::string& path) {
     hid_t root = H5Gopen2(file.id(), "/", H5P_DEFAULT);
     if (root < 0) fail(path, ": cannot open root group");
     // The root group keeps the file open (HDF5 closes the file when its last object closes).
     return Group(Handle(root), path);
 }
+
 }  // namespace
 
-Group open_read(const std::string& path) { return open_file(path, H5F_ACC_RDONLY); }
-Group open_rw(const std::string& path) { return open_file(path, H5F_ACC_RDWR); }
+Group open_read(const std::string& path) {
+    const auto bytes = read_verified(path);
+    return root_of(memory_file(memory_label(path), path, &bytes, false), path);  // HDF5 keeps its own copy
+}
+
+void edit_file(const std::string& path, const std::function<void(const Group&)>& edit) {
+    AtomicWrite w(path, read_verified(path));
+    edit(w.root());
+    w.commit();
+}
+
+std::string content_sha256(const std::string& path) {
+    const auto bytes = read_verified(path);
+    const std::string_view header(bytes.data(), kIntegrityBlockBytes);
+    const auto at = header.find("sha256 ") + 7;
+    return std::string(header.substr(at, 64));
+}
+
+bool add_integrity_block(const std::string& path) {
+    auto bytes = read_bytes(path);
+    if (has_magic(bytes)) {
+        read_verified(path);
+        return false;
+    }
+    if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, ": not an HDF5 file");
+    // The bytes stay as they are, after the block: HDF5 addresses are relative to the superblock,
+    // and a reader that finds it moved adjusts its base address (HDF5 file format spec, superblock
+    // "Base Address"; what h5jam does). Opened once from memory before anything is written.
+    const std::string block = integrity_block(bytes.data(), bytes.size());
+    bytes.insert(bytes.begin(), block.begin(), block.end());
+    root_of(memory_file(memory_label(path), path, &bytes, false), path);
+    io::write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));
+    return true;
+}
 
 AtomicWrite::AtomicWrite(std::string path) : path_(std::move(path)), out_(path_) {
-    static std::atomic<unsigned> counter{0};
-    // The core driver without a backing store: the whole file lives in memory, grown 4 MiB at a time.
-    Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), path_, "cannot create a file access list"));
-    check_status(H5Pset_fapl_core(fapl.id(), std::size_t{4} << 20, 0), path_, "cannot select the in-memory driver");
-    const std::string name = out_.temporary() + ".memory." + std::to_string(counter++);  // a label, never a file
-    file_ = Handle(check(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()), path_,
-                         "cannot create the file in memory"));
+    file_ = memory_file(memory_label(out_.temporary()), path_, nullptr, true);
+    root_.emplace(Handle(check(H5Gopen2(file_.id(), "/", H5P_DEFAULT), path_, "cannot open root group")), path_);
+}
+
+AtomicWrite::AtomicWrite(std::string path, const std::vector<char>& image) : path_(std::move(path)), out_(path_) {
+    file_ = memory_file(memory_label(out_.temporary()), path_, &image, true);
     root_.emplace(Handle(check(H5Gopen2(file_.id(), "/", H5P_DEFAULT), path_, "cannot open root group")), path_);
 }
 
@@ -413,6 +555,7 @@ AtomicWrite::~AtomicWrite() = default;  // root, then file (in memory), then the
 
 void AtomicWrite::commit() {
     check_status(H5Fflush(file_.id(), H5F_SCOPE_LOCAL), path_, "cannot flush the file in memory");
+    // The image is the HDF5 data from the superblock on (HDF5 leaves out the user block).
     const ssize_t size = H5Fget_file_image(file_.id(), nullptr, 0);
     if (size <= 0) fail(path_, ": cannot take the image of the file in memory");
     std::vector<char> image(static_cast<std::size_t>(size));
@@ -420,6 +563,7 @@ void AtomicWrite::commit() {
         fail(path_, ": cannot take the image of the file in memory");
     root_.reset();
     check_status(H5Fclose(file_.release()), path_, "cannot close the file in memory");
+    out_.write(integrity_block(image.data(), image.size()));
     out_.write(image.data(), image.size());
     out_.commit();
 }

@@ -153,14 +153,14 @@ void write_results(const std::string& path, const SweepResults& r) {
     root.set_attr("elapsed_seconds", r.elapsed_seconds);
     root.write("done", r.done.data(), {P, T});
     root.write("accuracy", r.accuracy.data(), {P, T});
-    root.write("predictions", r.predictions.data(), {P * T, N}, true);
-    root.write("stream_keys", r.stream_keys.data(), {P, T, L}, P * T * L > 4096);
+    root.write("predictions", r.predictions.data(), {P * T, N});
+    root.write("stream_keys", r.stream_keys.data(), {P, T, L});
     root.write("unit_seconds", r.unit_seconds.data(), {P, T});
 
     h5::Group layers = root.create("layers");
     layers.set_attr("names", join(r.layer_names, ','));
     layers.write("nodes", r.layer_nodes);
-    layers.write("rms_error", r.layer_error.data(), {P, T, L}, P * T * L > 4096);
+    layers.write("rms_error", r.layer_error.data(), {P, T, L});
 
     // Per-point statistics (derived; recomputed on every write).
     h5::Group st = root.create("stats");
@@ -413,7 +413,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     r.sweep_text = spec.text;
     r.card_text = spec.card.text;
     r.model_file = spec.model_file;
-    r.model_sha256 = sha256_file(spec.model_file);
+    r.model_sha256 = h5::content_sha256(spec.model_file);
     r.data_dir = spec.data_dir;
     r.dataset_sha256 = sha256_file((std::filesystem::path(spec.data_dir) / "test_batch.bin").string());
     r.seed = spec.seed;

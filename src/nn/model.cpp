@@ -180,8 +180,9 @@ void Model::remove(int i) {
     grads_.clear();
 }
 
-void Model::save(const h5::Group& parent) const {
+void Model::save(const h5::Group& parent, h5::FloatStorage floats) const {
     h5::Group g = parent.create("model");
+    g.set_float_storage(floats);
     g.set_attr("arch", arch);
     g.set_attr("input_shape", std::vector<std::int64_t>(input_shape.begin(), input_shape.end()));
     g.set_attr("node_count", static_cast<std::int64_t>(nodes.size()));

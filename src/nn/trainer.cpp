@@ -196,7 +196,8 @@ double train(const TrainConfig& c) {
         load_checkpoint(c, m, velocity, s);
         if (!c.quiet) std::fprintf(stderr, "train: resuming from %s at epoch %d, batch %ld (step %ld)\n", c.checkpoint.c_str(), s.epoch + 1, s.batch, s.step);
     } else {
-        m = c.init_path.empty() ? build_model(c.model, c.seed) : load_model_file(c.init_path).model;
+        m = c.init_path.empty() ? build_model(c.model, c.seed)
+                                : std::move(load_model_file(c.init_path).float_graph(c.init_path, "train --init"));
         if (c.quant.empty() && !c.layer_bits.empty()) fail("train: --layer-bits needs --quant");
         if (!c.quant.empty()) {
             if (is_quantized(m)) fail("train: ", c.init_path, " is already quantized");

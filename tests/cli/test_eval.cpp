@@ -165,4 +165,18 @@ TEST_CASE("docs/model-format.md, re-implemented in Python, reproduces flashmc ev
     REQUIRE(f.code == 0);
     REQUIRE_THAT(f.output, Catch::Contains("FP32 graph (/model): 40 images"));
     REQUIRE_THAT(f.output, !Catch::Contains("FAIL"));
+    // Converted files (flashmc convert): the integer model alone; the float graph in binary16.
+    REQUIRE(run_cli("convert " + dir / "q.h5 " + dir / "qd.h5 --deployable").code == 0);
+    REQUIRE(run_cli("convert " + dir / "fp.h5 " + dir / "fph.h5 --half").code == 0);
+    auto d = test::run_shell(script + dir / "qd.h5" + common);
+    INFO(d.output);
+    REQUIRE(d.code == 0);
+    REQUIRE_THAT(d.output, Catch::Contains("integer model (/quantized): 40 images") && Catch::Contains("predictions differing: 0;"));
+    REQUIRE_THAT(d.output, !Catch::Contains("FAIL"));
+    REQUIRE(test::run_shell(script + dir / "qd.h5 --mode float" + common).code == 2);
+    auto h = test::run_shell(script + dir / "fph.h5" + common);
+    INFO(h.output);
+    REQUIRE(h.code == 0);
+    REQUIRE_THAT(h.output, Catch::Contains("FP32 graph (/model): 40 images"));
+    REQUIRE_THAT(h.output, !Catch::Contains("FAIL"));
 }

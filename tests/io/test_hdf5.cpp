@@ -3,11 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <string>
 
 #include "../test_util.hpp"
 #include "flashmc/core/error.hpp"
+#include "flashmc/core/sha256.hpp"
 #include "flashmc/io/hdf5.hpp"
 
 using namespace flashmc;
@@ -116,4 +119,214 @@ TEST_CASE("error messages abbreviate the values they echo", "[io][hdf5]") {
     std::string mu;
     for (int i = 0; i < 100; ++i) mu += "\u03bc";
     REQUIRE(abbreviate(mu, 81).rfind(mu.substr(0, 80) + "\u2026", 0) == 0);
+}
+
+namespace {
+std::string bytes_of(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+void put_bytes(const std::string& path, const std::string& b) { std::ofstream(path, std::ios::binary) << b; }
+void write_small(const std::string& path) {
+    h5::AtomicWrite w(path);
+    w.root().set_attr("filetype", "test");
+    w.root().create("g").write("x", std::vector<double>{1.5, -2.0, 3.25});
+    w.commit();
+}
+}  // namespace
+
+TEST_CASE("every HDF5 file carries an integrity block that readers check before libhdf5 parses it", "[io][hdf5]") {
+    test::TempDir dir("h5block");
+    const std::string path = dir / "f.h5";
+    write_small(path);
+    const std::string b = bytes_of(path);
+    REQUIRE(b.size() > h5::kIntegrityBlockBytes);
+    // The block: magic, the size and the SHA-256 of the rest, NUL padding; the superblock follows.
+    const std::string body = b.substr(h5::kIntegrityBlockBytes);
+    const std::string head = "flashmc-hdf5-integrity 1\nbytes " + std::to_string(body.size()) + "\nsha256 " +
+                             sha256_hex(body.data(), body.size()) + "\n";
+    REQUIRE(b.substr(0, head.size()) == head);
+    REQUIRE(b.substr(head.size(), h5::kIntegrityBlockBytes - head.size()) == std::string(h5::kIntegrityBlockBytes - head.size(), '\0'));
+    REQUIRE(body.substr(0, 8) == "\x89HDF\r\n\x1a\n");
+    REQUIRE(h5::open_read(path).open("g").read<double>("x") == std::vector<double>{1.5, -2.0, 3.25});
+
+    // One flipped bit anywhere (the block, HDF5's metadata, the data, the padding) is refused.
+    for (std::size_t at : {std::size_t{3}, head.size() + 5, h5::kIntegrityBlockBytes, h5::kIntegrityBlockBytes + 40,
+                           b.size() / 2, b.size() - 1}) {
+        std::string c = b;
+        c[at] = static_cast<char>(c[at] ^ 0x10);
+        put_bytes(dir / "c.h5", c);
+        const auto e = error_of([&] { h5::open_read(dir / "c.h5"); });
+        INFO("byte " << at << ": " << e);
+        REQUIRE_THAT(e, Catch::Contains("c.h5: "));
+        REQUIRE_THAT(e, Catch::Contains("corrupted") || Catch::Contains("truncated"));
+    }
+    put_bytes(dir / "t.h5", b.substr(0, b.size() - 100));
+    REQUIRE_THAT(error_of([&] { h5::open_read(dir / "t.h5"); }),
+                 Catch::Contains("t.h5: truncated or extended: its integrity block states " + std::to_string(body.size())));
+    put_bytes(dir / "t.h5", b.substr(0, 100));
+    REQUIRE_THAT(error_of([&] { h5::open_read(dir / "t.h5"); }), Catch::Contains("t.h5: truncated (100 bytes"));
+    put_bytes(dir / "t.h5", b + "x");
+    REQUIRE_THAT(error_of([&] { h5::open_read(dir / "t.h5"); }), Catch::Contains("truncated or extended"));
+    put_bytes(dir / "t.h5", "");
+    REQUIRE_THAT(error_of([&] { h5::open_read(dir / "t.h5"); }), Catch::Contains("t.h5: not a flashmc HDF5 file"));
+    REQUIRE_THAT(error_of([&] { h5::open_read(dir / "none.h5"); }), Catch::Contains("none.h5: no such file"));
+    REQUIRE_THAT(error_of([&] { h5::open_read(dir.path.string()); }), Catch::Contains("is a directory"));
+}
+
+TEST_CASE("edit_file rewrites a file with a fresh integrity block; stamp blesses files without one", "[io][hdf5]") {
+    test::TempDir dir("h5stamp");
+    const std::string path = dir / "f.h5";
+    write_small(path);
+    h5::edit_file(path, [](const h5::Group& root) { root.set_attr("count", 3); });
+    REQUIRE(h5::open_read(path).attr_int("count") == 3);
+    REQUIRE(h5::open_read(path).open("g").read<double>("x").size() == 3);
+    REQUIRE_FALSE(h5::add_integrity_block(path));  // already valid: untouched
+
+    // A file of another tool (no user block), with attributes of several types, groups and data.
+    const std::string foreign = dir / "foreign.h5";
+    {
+        h5::Handle f(H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+        h5::Group root(h5::Handle(H5Gopen2(f.id(), "/", H5P_DEFAULT)), foreign);
+        root.set_attr("filetype", "test");
+        root.set_attr("list", std::vector<std::int64_t>{-1, 3});
+        root.set_attr("real", 2.5);
+        root.create("g").create("h").write("x", std::vector<float>{1.0f, 2.0f});
+    }
+    REQUIRE_THAT(error_of([&] { h5::open_read(foreign); }),
+                 Catch::Contains("foreign.h5: an HDF5 file without flashmc's integrity block") && Catch::Contains("flashmc stamp"));
+    REQUIRE(h5::add_integrity_block(foreign));
+    const auto root = h5::open_read(foreign);
+    REQUIRE(root.attr_string("filetype") == "test");
+    REQUIRE(root.attr_ints("list", -9, 9) == std::vector<std::int64_t>{-1, 3});
+    REQUIRE(root.attr_double("real") == 2.5);
+    REQUIRE(root.open("g").open("h").read<float>("x") == std::vector<float>{1.0f, 2.0f});
+    REQUIRE_FALSE(h5::add_integrity_block(foreign));
+
+    // A file whose block no longer matches is corrupted: never blessed.
+    std::string b = bytes_of(path);
+    b[b.size() - 1] = static_cast<char>(b[b.size() - 1] ^ 1);
+    put_bytes(path, b);
+    REQUIRE_THAT(error_of([&] { h5::add_integrity_block(path); }), Catch::Contains("corrupted"));
+    REQUIRE_THAT(error_of([&] { h5::edit_file(path, [](const h5::Group&) {}); }), Catch::Contains("corrupted"));
+    REQUIRE(bytes_of(path) == b);
+    put_bytes(dir / "text.h5", "hello");
+    REQUIRE_THAT(error_of([&] { h5::add_integrity_block(dir / "text.h5"); }), Catch::Contains("text.h5: not an HDF5 file"));
+}
+
+namespace {
+// Every finite IEEE binary16 value, from its bits (sign, 5-bit exponent with bias 15, 10-bit mantissa).
+std::vector<float> all_finite_halves() {
+    std::vector<float> v;
+    for (unsigned bits = 0; bits < 0x10000; ++bits) {
+        const unsigned exponent = (bits >> 10) & 31, mantissa = bits & 1023;
+        if (exponent == 31) continue;  // infinities and NaNs
+        const double magnitude = exponent == 0 ? std::ldexp(mantissa, -24) : std::ldexp(1024 + mantissa, static_cast<int>(exponent) - 25);
+        v.push_back(static_cast<float>(bits & 0x8000 ? -magnitude : magnitude));
+    }
+    return v;
+}
+}  // namespace
+
+TEST_CASE("half storage: binary16 values round-trip exactly, others round to nearest even, in the float16 layout of h5py", "[io][hdf5]") {
+    test::TempDir dir("h5half");
+    const std::string path = dir / "h.h5";
+    const std::vector<float> halves = all_finite_halves();
+    REQUIRE(halves.size() == 63488);
+    // Ties go to the even neighbour; below half the smallest subnormal (2^-24) to zero.
+    const std::vector<float> in{1 + 0x1p-11f, 1 + 3 * 0x1p-11f, 0x1p-25f, 3 * 0x1p-25f, 0x1p-26f, 0.1f, -2049.0f, 65519.0f, 3.0e-8f};
+    const std::vector<float> rne{1.0f, 1 + 0x1p-9f, 0.0f, 0x1p-23f, 0.0f, 0.0999755859375f, -2048.0f, 65504.0f, 0x1p-25f * 2};
+    {
+        h5::AtomicWrite w(path);
+        auto& root = w.root();
+        root.set_float_storage(h5::FloatStorage::Half);
+        const auto g = root.create("graph");  // inherits the storage
+        g.write("halves", halves);
+        g.write("rounded", in);
+        g.write("codes", std::vector<std::int8_t>{1, -2, 3});  // integers stay as they are
+        REQUIRE_THAT(error_of([&] { g.write("big", std::vector<float>{1.0f, 65520.0f}); }),
+                     Catch::Contains("dataset 'big' holds 65520 at index 1, beyond the half-precision range"));
+        root.set_float_storage(h5::FloatStorage::Float32);
+        root.write("plain", in);
+        w.commit();
+    }
+    const auto root = h5::open_read(path);
+    const auto g = root.open("graph");
+    REQUIRE(g.read<float>("halves") == halves);
+    REQUIRE(g.read<float>("rounded") == rne);
+    REQUIRE(g.read<double>("rounded") == std::vector<double>(rne.begin(), rne.end()));
+    REQUIRE(g.read<std::int8_t>("codes") == std::vector<std::int8_t>{1, -2, 3});
+    REQUIRE(root.read<float>("plain") == in);
+    REQUIRE_THAT(error_of([&] { g.read<std::int16_t>("rounded"); }), Catch::Contains("holds 16-bit floats, expected 16-bit integers"));
+    auto stored = [&](const h5::Group& parent, const char* name) {
+        h5::Handle ds(H5Dopen2(parent.id(), name, H5P_DEFAULT));
+        h5::Handle type(H5Dget_type(ds.id()));
+        std::size_t fields[5];
+        REQUIRE(H5Tget_fields(type.id(), &fields[0], &fields[1], &fields[2], &fields[3], &fields[4]) >= 0);
+        return std::vector<std::size_t>{H5Tget_size(type.id()), fields[0], fields[1], fields[2], fields[3], fields[4], H5Tget_ebias(type.id())};
+    };
+    // Size 2; sign bit 15, exponent at 10 (5 bits), mantissa at 0 (10 bits), bias 15.
+    REQUIRE(stored(g, "halves") == std::vector<std::size_t>{2, 15, 10, 5, 0, 10, 15});
+    REQUIRE(stored(root, "plain") == std::vector<std::size_t>{4, 31, 23, 8, 0, 23, 127});
+}
+
+TEST_CASE("datasets from 4 KiB on are chunked, shuffled and deflated, and a corrupted chunk is an Error", "[io][hdf5]") {
+    test::TempDir dir("h5deflate");
+    std::vector<float> weights(300 * 100);  // compressible
+    for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<float>((i / 7) % 50) * 0.25f;
+    const std::vector<std::int32_t> small(1023, 7);  // 4092 bytes: contiguous
+    auto write = [&](const h5::Group& g) {
+        g.write("weights", weights.data(), {300, 100});
+        g.write("small", small);
+    };
+    {
+        h5::AtomicWrite w(dir / "c.h5");
+        write(w.root());
+        w.commit();
+    }
+    const auto root = h5::open_read(dir / "c.h5");
+    REQUIRE(root.read_shaped<float>("weights", {300, 100}) == weights);
+    REQUIRE(root.read<std::int32_t>("small") == small);
+    REQUIRE(std::filesystem::file_size(dir / "c.h5") < weights.size() * sizeof(float) / 4);
+    auto layout = [&](const char* name) {
+        h5::Handle ds(H5Dopen2(root.id(), name, H5P_DEFAULT));
+        h5::Handle plist(H5Dget_create_plist(ds.id()));
+        std::vector<int> filters;
+        for (int i = 0; i < H5Pget_nfilters(plist.id()); ++i) {
+            unsigned flags = 0, level = 0;
+            std::size_t n = 1;
+            filters.push_back(H5Pget_filter2(plist.id(), static_cast<unsigned>(i), &flags, &n, &level, 0, nullptr, nullptr));
+        }
+        return std::make_pair(H5Pget_layout(plist.id()), filters);
+    };
+    REQUIRE(layout("weights") == std::make_pair(H5D_CHUNKED, std::vector<int>{H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE}));
+    REQUIRE(layout("small") == std::make_pair(H5D_CONTIGUOUS, std::vector<int>{}));
+
+    // A file without flashmc's integrity block (which would catch the damage first), its
+    // compressed chunk overwritten in the middle: the read fails with an Error naming the dataset.
+    const std::string raw = dir / "raw.h5";
+    haddr_t chunk_at = 0;
+    hsize_t chunk_bytes = 0;
+    {
+        h5::Handle file(H5Fcreate(raw.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+        write(h5::Group(h5::Handle(H5Gopen2(file.id(), "/", H5P_DEFAULT)), raw));
+    }
+    {
+        h5::Handle file(H5Fopen(raw.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+        h5::Handle ds(H5Dopen2(file.id(), "weights", H5P_DEFAULT));
+        h5::Handle space(H5Dget_space(ds.id()));
+        unsigned mask = 0;
+        REQUIRE(H5Dget_chunk_info(ds.id(), space.id(), 0, nullptr, &mask, &chunk_at, &chunk_bytes) >= 0);
+    }
+    REQUIRE(chunk_bytes > 64);
+    {
+        std::fstream f(raw, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(chunk_at + chunk_bytes / 2));
+        const std::string junk(32, '\x5a');
+        f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+    }
+    h5::Handle file(H5Fopen(raw.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    const h5::Group g(h5::Handle(H5Gopen2(file.id(), "/", H5P_DEFAULT)), raw);
+    REQUIRE_THAT(error_of([&] { g.read<float>("weights"); }), Catch::Contains("raw.h5: cannot read dataset 'weights'"));
+    REQUIRE(g.read<std::int32_t>("small") == small);
 }

@@ -18,7 +18,7 @@ mc::SweepResults tiny_results() { return fuzz::tiny_sweep_results(); }
 std::string read_error(const test::TempDir& dir, const std::function<void(const h5::Group&)>& edit) {
     const std::string path = dir / "r.h5";
     mc::write_results(path, tiny_results());
-    edit(h5::open_rw(path));
+    h5::edit_file(path, edit);
     try {
         mc::read_results(path);
     } catch (const Error& e) {

@@ -1,14 +1,20 @@
 // Loading a model file never crashes: every attribute and dataset is checked (range, shape, type,
 // schema version) before use, with one error naming file, object and value (issue 14, item 4).
+// The compact storages: a half file loads as the half-rounded model, a deployable one as its
+// integer model alone.
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <functional>
+
+#include <Eigen/Core>
 
 #include "../test_util.hpp"
 #include "flashmc/core/error.hpp"
 #include "flashmc/io/hdf5.hpp"
+#include "flashmc/nn/batchnorm.hpp"
 #include "flashmc/nn/model_file.hpp"
 #include "flashmc/nn/qat.hpp"
 #include "flashmc/nn/zoo.hpp"
@@ -31,15 +37,18 @@ std::string edited(const test::TempDir& dir, const std::string& src, const std::
     static int count = 0;
     const std::string path = dir / ("edit" + std::to_string(count++) + ".h5");
     std::filesystem::copy_file(dir / src, path);
-    const auto g = h5::open_rw(path).open(group);
-    for (const auto& key : g.children()) {
-        const auto n = g.open(key);
-        if (n.attr_string(tag) == value) {
-            edit(n);
-            return path;
+    bool found = false;
+    h5::edit_file(path, [&](const h5::Group& root) {
+        const auto g = root.open(group);
+        for (const auto& key : g.children()) {
+            const auto n = g.open(key);
+            if (!found && n.attr_string(tag) == value) {
+                edit(n);
+                found = true;
+            }
         }
-    }
-    FAIL("no node with " << tag << " = " << value);
+    });
+    if (!found) FAIL("no node with " << tag << " = " << value);
     return path;
 }
 std::string load_error(const std::string& path) {
@@ -126,10 +135,7 @@ TEST_CASE("an FP32 model file with bad layer attributes is refused quickly", "[n
 TEST_CASE("model files: schema version checked, index attributes written as integers, float64 ones still read", "[nn][model-file]") {
     test::TempDir dir("model-schema");
     save_tiny(dir);
-    {
-        const auto root = h5::open_rw(dir / "fp.h5");
-        root.set_attr("schema_version", 2);
-    }
+    h5::edit_file(dir / "fp.h5", [](const h5::Group& root) { root.set_attr("schema_version", 2); });
     REQUIRE_THAT(load_error(dir / "fp.h5"), Catch::Contains("fp.h5: model schema version 2 is not supported (this flashmc reads version 1)"));
     // Written now: int64.
     {
@@ -145,14 +151,13 @@ TEST_CASE("model files: schema version checked, index attributes written as inte
     }
     // Written before: float64, read to the same model; a fraction or an index out of range is refused.
     std::filesystem::copy_file(dir / "q.h5", dir / "legacy.h5");
-    {
-        const auto root = h5::open_rw(dir / "legacy.h5");
+    h5::edit_file(dir / "legacy.h5", [](const h5::Group& root) {
         for (const char* group : {"model", "quantized"}) {
             const auto g = root.open(group);
             if (g.has_attr("input_shape")) g.set_attr("input_shape", g.attr_doubles("input_shape"));
             for (const auto& key : g.children()) g.open(key).set_attr("inputs", g.open(key).attr_doubles("inputs"));
         }
-    }
+    });
     const auto now = nn::load_model_file(dir / "q.h5"), before = nn::load_model_file(dir / "legacy.h5");
     REQUIRE(logits(*before.quantized) == logits(*now.quantized));
     REQUIRE(before.model.input_shape == now.model.input_shape);
@@ -171,4 +176,109 @@ TEST_CASE("the committed model files load with every check on", "[nn][model-file
         REQUIRE(f.model.arch == "resnet20");
         REQUIRE(f.quantized.has_value() == (std::string(name).find("w4a4") != std::string::npos));
     }
+}
+
+namespace {
+// The tiny FP32 network with batch-norm statistics away from their defaults.
+nn::ModelFile tiny_fp32() {
+    nn::ModelFile f;
+    f.model = nn::build_model("tiny", 2);
+    Stream r = Streams(5).at({1});
+    for (auto& n : f.model.nodes)
+        if (auto* bn = dynamic_cast<nn::BatchNorm*>(n.layer.get()))
+            for (Tensor* t : {&bn->gamma, &bn->beta, &bn->running_mean, &bn->running_var})
+                for (auto& v : t->data) v = static_cast<float>((t == &bn->running_var ? 1.0 : 0.0) + 0.3 * std::abs(r.normal()));
+    return f;
+}
+// Every float the FP32 graph stores (parameters and batch-norm statistics), rounded to binary16.
+void round_to_half(nn::Model& m) {
+    auto round = [](Tensor& t) {
+        for (auto& v : t.data) v = static_cast<float>(Eigen::half(v));
+    };
+    for (auto& p : m.params()) round(*p.value);
+    for (auto& n : m.nodes)
+        if (auto* bn = dynamic_cast<nn::BatchNorm*>(n.layer.get())) {
+            round(bn->running_mean);
+            round(bn->running_var);
+        }
+}
+std::vector<float> float_logits(nn::Model& m) {
+    Tensor x(4, 3, 32, 32);
+    for (std::size_t i = 0; i < x.size(); ++i) x.data[i] = static_cast<float>(i % 251) / 64.0f - 2.0f;
+    const Tensor& z = m.forward(x, nn::Context{});
+    return {z.data.begin(), z.data.end()};
+}
+}  // namespace
+
+TEST_CASE("model files: half storage keeps the float graph in binary16, and it loads as the half-rounded graph", "[nn][model-file]") {
+    test::TempDir dir("model-half");
+    nn::ModelFile f = tiny_fp32();
+    nn::save_model_file(dir / "fp.h5", f);
+    f.storage = nn::Storage::Half;
+    nn::save_model_file(dir / "h.h5", f);
+    REQUIRE(std::filesystem::file_size(dir / "h.h5") < std::filesystem::file_size(dir / "fp.h5"));
+    REQUIRE(h5::open_read(dir / "h.h5").attr_string("storage") == "half");
+    REQUIRE(h5::open_read(dir / "fp.h5").attr_string("storage") == "float32");
+    nn::ModelFile h = nn::load_model_file(dir / "h.h5");
+    REQUIRE(h.storage == nn::Storage::Half);
+    nn::Model rounded = f.model;
+    round_to_half(rounded);
+    const auto want = float_logits(rounded), full = float_logits(f.model);
+    REQUIRE(float_logits(h.model) == want);
+    REQUIRE(want != full);  // the rounding is visible: the test can tell half from float32
+    nn::ModelFile fp = nn::load_model_file(dir / "fp.h5");
+    REQUIRE(float_logits(fp.model) == full);
+
+    // A quantized model: the float graph in half, the integer model untouched.
+    const nn::ModelFile q = nn::load_model_file(fuzz::write_model_seeds(dir.path)[1]);
+    nn::ModelFile qh = q;
+    qh.storage = nn::Storage::Half;
+    nn::save_model_file(dir / "qh.h5", qh);
+    REQUIRE(logits(*nn::load_model_file(dir / "qh.h5").quantized) == logits(*q.quantized));
+}
+
+TEST_CASE("model files: a deployable file holds the integer model alone and says so", "[nn][model-file]") {
+    test::TempDir dir("model-deployable");
+    save_tiny(dir);
+    nn::ModelFile q = nn::load_model_file(dir / "q.h5");
+    q.storage = nn::Storage::Deployable;
+    nn::save_model_file(dir / "d.h5", q);
+    {
+        const auto root = h5::open_read(dir / "d.h5");
+        REQUIRE(!root.has("model"));
+        REQUIRE(root.has("quantized"));
+        REQUIRE(root.attr_string("storage") == "deployable");
+        REQUIRE(root.attr_string("arch") == "tiny");
+    }
+    REQUIRE(std::filesystem::file_size(dir / "d.h5") < std::filesystem::file_size(dir / "q.h5"));
+    nn::ModelFile d = nn::load_model_file(dir / "d.h5");
+    REQUIRE(d.storage == nn::Storage::Deployable);
+    REQUIRE(d.model.nodes.empty());
+    REQUIRE(logits(*d.quantized) == logits(*q.quantized));
+    REQUIRE_THROWS_WITH(d.float_graph(dir / "d.h5", "eval --float"),
+                        Catch::Contains("d.h5: a deployable file: it holds only the integer model") && Catch::Contains("eval --float needs"));
+    REQUIRE(nn::load_model_file(dir / "q.h5").float_graph(dir / "q.h5", "eval --float").nodes.size() == q.model.nodes.size());
+    // Nothing to deploy in an FP32 model; no float graph to write from a deployable file.
+    nn::ModelFile fp = nn::load_model_file(dir / "fp.h5");
+    fp.storage = nn::Storage::Deployable;
+    REQUIRE_THROWS_WITH(nn::save_model_file(dir / "x.h5", fp), Catch::Contains("x.h5: an FP32 model has no integer model"));
+    REQUIRE_THROWS_WITH(nn::save_model_file(dir / "x.h5", d), Catch::Contains("x.h5: no float graph to save"));
+    REQUIRE(!std::filesystem::exists(dir / "x.h5"));
+
+    // The attribute is checked against the content.
+    auto with = [&](const std::string& src, const std::function<void(const h5::Group&)>& edit) {
+        static int count = 0;
+        const std::string path = dir / ("s" + std::to_string(count++) + ".h5");
+        std::filesystem::copy_file(dir / src, path);
+        h5::edit_file(path, edit);
+        return load_error(path);
+    };
+    REQUIRE_THAT(with("q.h5", [](const h5::Group& root) { root.set_attr("storage", "quarter"); }),
+                 Catch::Contains("attribute 'storage' = 'quarter' is not one of float32, half, deployable"));
+    REQUIRE_THAT(with("q.h5", [](const h5::Group& root) { root.set_attr("storage", "deployable"); }),
+                 Catch::Contains("storage is 'deployable', but the file holds a float graph (/model)"));
+    REQUIRE_THAT(with("d.h5", [](const h5::Group& root) { H5Ldelete(root.id(), "quantized", H5P_DEFAULT); }),
+                 Catch::Contains("storage is 'deployable', but the file holds no integer model (/quantized)"));
+    REQUIRE_THAT(with("d.h5", [](const h5::Group& root) { root.set_attr("storage", "float32"); }),
+                 Catch::Contains("missing group 'model'"));
 }

@@ -154,14 +154,13 @@ TEST_CASE("truncated, corrupted or inconsistent model files give one clear error
     std::ofstream(dir / "x.h5") << "not a model";
     auto x = run_cli("eval --model " + dir / "x.h5");
     REQUIRE(x.code == 1);
-    REQUIRE_THAT(x.output, Catch::Contains("not an HDF5 file"));
+    REQUIRE_THAT(x.output, Catch::Contains("not a flashmc HDF5 file"));
     // Layers that do not fit together: the FC's input size changed.
-    {
-        auto root = h5::open_rw(dir / "m.h5");
+    h5::edit_file(dir / "m.h5", [](const h5::Group& root) {
         auto g = root.open("model");
         for (const auto& k : g.children())
             if (k.find("_fc") != std::string::npos) g.open(k).set_attr("in_features", 17);
-    }
+    });
     auto m = run_cli("eval --model " + dir / "m.h5");
     REQUIRE(m.code == 1);
     REQUIRE_THAT(m.output, Catch::Contains("m.h5") && Catch::Contains("dataset 'weight' has shape"));
@@ -208,7 +207,7 @@ TEST_CASE("a corrupted training checkpoint stops --resume with one clear error",
     REQUIRE(run_cli(common + " --stop-after-steps 2").code == 0);
     auto resume_after = [&](const std::function<void(const h5::Group&)>& edit) {
         std::filesystem::copy_file(dir / "c.ckpt", dir / "e.ckpt", std::filesystem::copy_options::overwrite_existing);
-        edit(h5::open_rw(dir / "e.ckpt"));
+        h5::edit_file(dir / "e.ckpt", edit);
         std::string args = common;
         args.replace(args.find(dir / "c.ckpt"), (dir / "c.ckpt").size(), dir / "e.ckpt");
         return run_cli(args + " --resume");

@@ -1,12 +1,14 @@
 // scripts/train-seed-nets.sh on the tiny model: a campaign stopped inside its first stage and
 // again inside its second epoch, then run to its end, gives the same models as an uninterrupted
-// one; finished stages are skipped; --status names each stage's state.
+// one; finished stages are skipped; --status names each stage's state; results/models gets the
+// compact forms, and a stage starts from the full file beside the checkpoints while it is there.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
 
 #include "../test_util.hpp"
+#include "flashmc/io/hdf5.hpp"
 #include "flashmc/nn/model_file.hpp"
 
 using namespace flashmc;
@@ -56,9 +58,11 @@ TEST_CASE("train-seed-nets.sh: resumable stage by stage, same models as an unint
     auto s3 = campaign("b", "");
     INFO(s3.output);
     REQUIRE(s3.code == 0);
+    // The W4A4 stage started from the full FP32 model beside the checkpoints.
+    REQUIRE_THAT(whole.output, Catch::Contains("--init " + dir / "a-ck/seed-nets/tiny_fp32.h5"));
     for (const char* stage : {"tiny_fp32", "tiny_w4a4"}) {
         CAPTURE(stage);
-        REQUIRE(parameters(dir / "a-models/" + stage + ".h5") == parameters(dir / "b-models/" + stage + ".h5"));
+        REQUIRE(parameters(dir / "a-ck/seed-nets/" + stage + ".h5") == parameters(dir / "b-ck/seed-nets/" + stage + ".h5"));
         // The per-epoch log of the resumed stage has one row per epoch, like the uninterrupted one.
         auto rows = [](const std::string& p) {
             std::ifstream in(p);
@@ -69,6 +73,17 @@ TEST_CASE("train-seed-nets.sh: resumable stage by stage, same models as an unint
         };
         REQUIRE(rows(dir / "b-models/" + std::string(stage) + ".csv") == rows(dir / "a-models/" + std::string(stage) + ".csv"));
     }
+    // results/models holds the compact forms: the FP32 model in half precision, the W4A4 one's
+    // integer model alone (the same as the full file's).
+    REQUIRE(h5::open_read(dir / "b-models/tiny_fp32.h5").attr_string("storage") == "half");
+    REQUIRE(h5::open_read(dir / "b-models/tiny_w4a4.h5").attr_string("storage") == "deployable");
+    auto codes = [](const std::string& path) {
+        const nn::ModelFile f = nn::load_model_file(path);
+        std::vector<std::int8_t> c;
+        for (const auto& n : f.quantized->nodes) c.insert(c.end(), n.codes.begin(), n.codes.end());
+        return c;
+    };
+    REQUIRE(codes(dir / "b-models/tiny_w4a4.h5") == codes(dir / "b-ck/seed-nets/tiny_w4a4.h5"));
     auto done = campaign("b", "", "--status");
     INFO(done.output);
     REQUIRE_THAT(done.output, Catch::Matches("(.|\n)*tiny_fp32 +done +2/2(.|\n)*tiny_w4a4 +done +1/1(.|\n)*"));
@@ -77,4 +92,12 @@ TEST_CASE("train-seed-nets.sh: resumable stage by stage, same models as an unint
     REQUIRE(again.code == 0);
     REQUIRE_THAT(again.output, !Catch::Contains("stage tiny_fp32:"));
     REQUIRE_THAT(campaign("b", "", "--nosuch").output, Catch::Contains("unknown option"));
+    // Without the full FP32 file (a fresh checkpoint directory), the W4A4 stage starts from the
+    // half-precision one in results/models.
+    for (const char* f : {"b-models/tiny_w4a4.h5", "b-ck/seed-nets/tiny_fp32.h5", "b-ck/seed-nets/tiny_w4a4.ckpt.h5"})
+        std::filesystem::remove(dir / f);
+    auto fresh = campaign("b", "");
+    INFO(fresh.output);
+    REQUIRE(fresh.code == 0);
+    REQUIRE_THAT(fresh.output, Catch::Contains("--init " + dir / "b-models/tiny_fp32.h5"));
 }

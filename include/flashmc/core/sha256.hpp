@@ -1,7 +1,8 @@
 #pragma once
-// SHA-256 (FIPS 180-4), for provenance: checksums of datasets and model files in result files.
+// SHA-256 (FIPS 180-4) through OpenSSL's libcrypto, for provenance (checksums of datasets and model
+// files in result files) and for the integrity block of every HDF5 file flashmc writes.
 #include <cstddef>
-#include <cstdint>
+#include <memory>
 #include <string>
 
 namespace flashmc {
@@ -9,17 +10,18 @@ namespace flashmc {
 class Sha256 {
 public:
     Sha256();
+    ~Sha256();
+    Sha256(const Sha256&) = delete;
+    Sha256& operator=(const Sha256&) = delete;
     void update(const void* data, std::size_t n);
-    std::string hex();  // finalizes; the object is spent afterwards
+    std::string hex();  // finalizes: 64 lowercase hex digits; the object is spent afterwards
 
 private:
-    void block(const std::uint8_t* p);
-    std::uint32_t h_[8];
-    std::uint8_t buf_[64];
-    std::size_t fill_ = 0;
-    std::uint64_t bytes_ = 0;
+    struct Ctx;
+    std::unique_ptr<Ctx> ctx_;
 };
 
+std::string sha256_hex(const void* data, std::size_t n);
 std::string sha256_file(const std::string& path);  // throws Error if unreadable
 
 }  // namespace flashmc

@@ -38,7 +38,8 @@ public:
     // Removes node i; its consumers take its (single) input instead.
     void remove(int i);
 
-    void save(const h5::Group& parent) const;          // writes group "model"
+    // Writes group "model", its float datasets stored as `floats` says.
+    void save(const h5::Group& parent, h5::FloatStorage floats = h5::FloatStorage::Float32) const;
     static Model load(const h5::Group& parent);        // reads group "model"
 
     std::string arch;                  // zoo name, e.g. "resnet20"
