@@ -176,10 +176,14 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
 void AnalogLayer::check_codes(const float* codes, int n) const {
     const float top = static_cast<float>((1 << params_.input_bits) - 1);
     const std::size_t count = static_cast<std::size_t>(n) * mapping_.inputs;
-    bool ok = true;
-#pragma omp simd reduction(&& : ok)
-    for (std::size_t i = 0; i < count; ++i) ok = ok && codes[i] >= 0.0f && codes[i] <= top && codes[i] == std::nearbyint(codes[i]);
-    if (ok) return;
+    // Branch-free, so that it vectorizes (NaN fails every comparison and is flagged).
+    int bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (std::size_t i = 0; i < count; ++i) {
+        const float c = codes[i];
+        bad |= static_cast<int>(!(c >= 0.0f)) | static_cast<int>(!(c <= top)) | static_cast<int>(std::floor(c) != c);
+    }
+    if (!bad) return;
     for (std::size_t i = 0; i < count; ++i)
         if (!(codes[i] >= 0.0f && codes[i] <= top && codes[i] == std::nearbyint(codes[i])))
             fail("AnalogLayer: input code ", codes[i], " (vector ", i / mapping_.inputs, ", input ", i % mapping_.inputs,

@@ -298,10 +298,12 @@ void pulse_drop_factors(const float* x, int rows, float* rho) {
 
 void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float* rho) {
     // ρ(v) = max_code · Σ_m min(v, c_m) / (v Σ_m c_m), one value per code v (in fractions x = c / max_code
-    // the ratio gains a factor max_code). Up to 31 codes the overlaps are summed directly, one
-    // vectorized pass per code; above, from a histogram: Σ_m min(v, c_m) = Σ_{c<v} c·count[c] + v·#{c_m ≥ v}.
-    // Codes are integers in 0 … max_code (checked by the caller); sums of them are exact in float.
-    constexpr int kDirect = 31;
+    // the ratio gains a factor max_code). Up to 31 codes the overlaps are summed directly in one
+    // vectorized pass over the rows, one accumulator per code (independent chains: throughput-bound);
+    // above, from a histogram: Σ_m min(v, c_m) = Σ_{c<v} c·count[c] + v·#{c_m ≥ v}.
+    // Codes are integers in 0 … max_code (checked by the caller); sums of them are exact in float,
+    // so every order of summation gives the same factors.
+    constexpr int kDirect = 31, kLanes = 16;
     thread_local std::vector<float> factor_buf;
     thread_local std::vector<long> count;
     factor_buf.resize(static_cast<std::size_t>(max_code) + 1);
@@ -311,11 +313,18 @@ void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float*
     for (int i = 0; i < rows; ++i) total += codes[i];
     factor[0] = 1.0f;
     if (max_code <= kDirect) {
+        float acc[kDirect + 1][kLanes] = {};
+        const int full = rows / kLanes * kLanes;
+        for (int i0 = 0; i0 < full; i0 += kLanes)
+            for (int v = 1; v <= max_code; ++v) {
+                const float fv = static_cast<float>(v);
+#pragma omp simd
+                for (int l = 0; l < kLanes; ++l) acc[v][l] += std::min(codes[i0 + l], fv);
+            }
         for (int v = 1; v <= max_code; ++v) {
-            const float fv = static_cast<float>(v);
             float overlap = 0.0f;
-#pragma omp simd reduction(+ : overlap)
-            for (int i = 0; i < rows; ++i) overlap += std::min(codes[i], fv);
+            for (int l = 0; l < kLanes; ++l) overlap += acc[v][l];
+            for (int i = full; i < rows; ++i) overlap += std::min(codes[i], static_cast<float>(v));
             factor[v] = total > 0 ? static_cast<float>(double(max_code) * double(overlap) / (double(v) * double(total))) : 1.0f;
         }
     } else {

@@ -1,5 +1,6 @@
 #include "flashmc/mc/chip.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -9,7 +10,6 @@
 #include "flashmc/core/units.hpp"
 #include "flashmc/device/cycling.hpp"
 #include "flashmc/device/retention.hpp"
-#include "flashmc/nn/conv2d.hpp"
 
 namespace flashmc::mc {
 
@@ -230,14 +230,28 @@ void input_vectors(const nn::QNode& q, const Tensor& x, int i0, int ni, std::vec
         return;
     }
     oh = (x.h() + 2 * q.pad - q.k) / q.stride + 1, ow = (x.w() + 2 * q.pad - q.k) / q.stride + 1;
-    const int P = oh * ow;
+    const int P = oh * ow, h = x.h(), w = x.w(), k = q.k;
     v.resize(static_cast<std::size_t>(ni) * P * K);
-    thread_local std::vector<float> col;
-    col.resize(static_cast<std::size_t>(K) * P);
+    // Patches written directly as rows [position][c, ky, kx] (no im2col + transpose).
     for (int i = 0; i < ni; ++i) {
-        nn::im2col(x.image(i0 + i), q.in_c, x.h(), x.w(), q.k, q.stride, q.pad, oh, ow, col.data());
-        for (int j = 0; j < K; ++j)
-            for (int p = 0; p < P; ++p) v[(static_cast<std::size_t>(i) * P + p) * K + j] = col[static_cast<std::size_t>(j) * P + p];
+        const float* img = x.image(i0 + i);
+        for (int oy = 0; oy < oh; ++oy)
+            for (int ox = 0; ox < ow; ++ox) {
+                float* dst = v.data() + (static_cast<std::size_t>(i) * P + oy * ow + ox) * K;
+                for (int c = 0; c < q.in_c; ++c)
+                    for (int ky = 0; ky < k; ++ky) {
+                        const int iy = oy * q.stride - q.pad + ky;
+                        if (iy < 0 || iy >= h) {
+                            dst = std::fill_n(dst, k, 0.0f);
+                            continue;
+                        }
+                        const float* row = img + (static_cast<std::size_t>(c) * h + iy) * w;
+                        for (int kx = 0; kx < k; ++kx) {
+                            const int ix = ox * q.stride - q.pad + kx;
+                            *dst++ = ix >= 0 && ix < w ? row[ix] : 0.0f;
+                        }
+                    }
+            }
     }
 }
 
