@@ -12,7 +12,8 @@ namespace {
 const char* kUsage = R"(flashmc train --model NAME --out FILE.h5 [options]
 
   --model NAME            zoo model (flashmc models): resnet20, resnet18, vgg16, alexnet, tiny
-  --init FILE.h5          start from a trained model (e.g. the FP32 model for 4-bit fine-tuning)
+  --init FILE.h5          start from a trained model (e.g. the FP32 model for 4-bit fine-tuning, or
+                          a quantized one, e.g. from flashmc quantize, to fine-tune it without --quant)
   --quant SPEC            quantization-aware training: w4a4 (default method of the paper),
                           w4a4-fl8 (first/last layers 8-bit), w4a4-pc (per-channel weight scales)
   --layer-bits NAME=N     per-layer bit width (repeatable): weight bits of conv/FC node NAME, or the
@@ -44,15 +45,9 @@ int run(Args& a) {
     c.model = a.str("model", c.model);
     c.init_path = a.str("init", "");
     c.quant = a.str("quant", "");
-    for (const auto& lb : a.all("layer-bits")) {
-        const auto eq = lb.find('=');
-        if (eq == std::string::npos || eq == 0) fail("train: --layer-bits expects NAME=BITS, got '", lb, "'");
-        try {
-            c.layer_bits[lb.substr(0, eq)] = std::stoi(lb.substr(eq + 1));
-        } catch (const std::exception&) {
-            fail("train: --layer-bits expects NAME=BITS, got '", lb, "'");
-        }
-    }
+    nn::QuantConfig overrides;
+    for (const auto& lb : a.all("layer-bits")) nn::add_layer_bits(overrides, lb);
+    c.layer_bits = overrides.layer_bits;
     c.epochs = static_cast<int>(a.integer("epochs", c.epochs));
     c.batch = static_cast<int>(a.integer("batch", c.batch));
     c.lr = a.number("lr", c.lr);
@@ -84,7 +79,7 @@ int run(Args& a) {
     std::fprintf(stderr, "train: %s%s%s, %d epochs, checkpoint %s\n", c.init_path.empty() ? c.model.c_str() : c.init_path.c_str(),
                  c.quant.empty() ? "" : " quantized ", c.quant.c_str(), c.epochs, c.checkpoint.c_str());
     double acc = nn::train(c);
-    if (acc >= 0) std::printf("final test accuracy (%s): %.2f%%\nwrote %s and %s\n", c.quant.empty() ? "FP32" : "fake-quantized graph", 100 * acc, c.out.c_str(), c.log_csv.c_str());
+    if (acc >= 0) std::printf("final test accuracy (training graph: float32, or fake-quantized for a quantized model): %.2f%%\nwrote %s and %s\n", 100 * acc, c.out.c_str(), c.log_csv.c_str());
     return 0;
 }
 

@@ -47,6 +47,14 @@ std::vector<std::uint32_t> epoch_order(std::size_t n, const Streams& streams, st
     return order;
 }
 
+Tensor calibration_batch(const Cifar10& train, std::size_t n, std::uint64_t seed) {
+    const std::vector<std::uint32_t> order = epoch_order(train.size(), Streams(seed ^ 0xCA11B), 0);
+    Tensor x;
+    std::vector<std::uint8_t> labels;
+    make_batch(train, {order.data(), static_cast<int>(std::min(n, train.size())), false, 0}, Streams(seed), x, labels);
+    return x;
+}
+
 float input_range() {
     float r = 0.0f;
     for (int c = 0; c < 3; ++c)

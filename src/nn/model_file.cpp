@@ -72,7 +72,8 @@ ModelFile load_model_file(const std::string& path) {
         fail(path, ": ", msg);
     }
     for (const char* k : {"command", "seed", "training", "dataset_sha256_test_batch", "train_images",
-                          "test_accuracy_float_graph", "test_images", "test_accuracy_integer"})
+                          "test_accuracy_float_graph", "test_images", "test_accuracy_integer", "quantization",
+                          "source_model_sha256"})
         if (root.has_attr(k)) f.provenance[k] = root.attr_string(k);
     return f;
 }

@@ -36,6 +36,55 @@ QuantConfig parse_quant(const std::string& spec) {
     return q;
 }
 
+namespace {
+
+constexpr int kCalibrationChunk = 500;
+
+// Runs the calibration images through m (inference) in chunks, calling fn(chunk) after each.
+template <class F>
+void forward_chunks(Model& m, const Tensor& x, F&& fn) {
+    if (x.n() < 1) fail("quantization: no calibration images");
+    Tensor chunk;
+    Context ctx;
+    for (int b0 = 0; b0 < x.n(); b0 += kCalibrationChunk) {
+        const int cn = std::min(kCalibrationChunk, x.n() - b0);
+        chunk.resize(cn, x.c(), x.h(), x.w());
+        std::copy_n(x.image(b0), chunk.size(), chunk.ptr());
+        m.forward(chunk, ctx);
+        fn(chunk);
+    }
+}
+
+// Adds y's per-channel sums (over images and positions) to sum.
+void add_channel_sums(const Tensor& y, std::vector<double>& sum) {
+    sum.resize(static_cast<std::size_t>(y.c()), 0.0);
+    const std::size_t hw = static_cast<std::size_t>(y.h()) * y.w();
+    for (int n = 0; n < y.n(); ++n)
+        for (int c = 0; c < y.c(); ++c) {
+            const float* p = y.image(n) + c * hw;
+            double s = 0.0;
+            for (std::size_t k = 0; k < hw; ++k) s += p[k];
+            sum[static_cast<std::size_t>(c)] += s;
+        }
+}
+
+WeightedLayer* weighted(Model& m, int i) { return dynamic_cast<WeightedLayer*>(m.nodes[static_cast<std::size_t>(i)].layer.get()); }
+
+}  // namespace
+
+void add_layer_bits(QuantConfig& q, const std::string& name_eq_bits) {
+    const auto eq = name_eq_bits.find('=');
+    std::size_t used = 0;
+    int bits = 0;
+    try {
+        if (eq != std::string::npos && eq > 0) bits = std::stoi(name_eq_bits.substr(eq + 1), &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used == 0 || eq + 1 + used != name_eq_bits.size()) fail("--layer-bits expects NAME=BITS, got '", name_eq_bits, "'");
+    q.layer_bits[name_eq_bits.substr(0, eq)] = bits;
+}
+
 int fold_batchnorm(Model& m) {
     int folds = 0;
     for (int i = 0; i < static_cast<int>(m.nodes.size()); ++i) {
@@ -121,17 +170,28 @@ void prepare_qat(Model& m, const QuantConfig& q, const Tensor& calibration) {
         }
     }
     // The activation feeding the last layer gets the first/last width too (it is that layer's input).
-    // Calibrate activation clips in graph order on the FP32 (ReLU) outputs.
-    Context ctx;
-    m.forward(calibration, ctx);
-    for (int i = 0; i < static_cast<int>(m.nodes.size()); ++i) {
-        auto* a = dynamic_cast<Activation*>(m.nodes[static_cast<std::size_t>(i)].layer.get());
-        if (!a) continue;
+    // Calibrate activation clips on the ReLU outputs (weights quantized, activations still float),
+    // streaming the calibration images through in chunks so that memory stays bounded for any count.
+    std::vector<int> acts;
+    for (int i = 0; i < static_cast<int>(m.nodes.size()); ++i)
+        if (dynamic_cast<Activation*>(m.nodes[static_cast<std::size_t>(i)].layer.get())) acts.push_back(i);
+    auto bits_of = [&](int i) {
         const bool feeds_last = q.first_last_bits > 0 && m.consumers(i).size() == 1 && m.consumers(i)[0] == last;
-        const Tensor& y = m.output(i);  // ReLU output of the FP32 graph
-        const int bits = feeds_last ? q.first_last_bits : q.act_bits;
-        a->bits = bits;
-        a->set_clip(mse_optimal_threshold(y.ptr(), y.size(), (1 << bits) - 1, false));
+        return feeds_last ? q.first_last_bits : q.act_bits;
+    };
+    std::vector<ThresholdSearch> searches;
+    forward_chunks(m, calibration, [&](const Tensor&) {
+        for (std::size_t a = 0; a < acts.size(); ++a) {
+            const Tensor& y = m.output(acts[a]);
+            if (searches.size() == a)
+                searches.emplace_back(static_cast<std::size_t>(calibration.n()) * y.per_image(), (1 << bits_of(acts[a])) - 1, false);
+            searches[a].add(y.ptr(), y.size());
+        }
+    });
+    for (std::size_t a = 0; a < acts.size(); ++a) {
+        auto* act = static_cast<Activation*>(m.nodes[static_cast<std::size_t>(acts[a])].layer.get());
+        act->bits = bits_of(acts[a]);
+        act->set_clip(searches[a].threshold());
     }
     // Per-node overrides.
     for (const auto& [name, bits] : q.layer_bits) {
@@ -154,6 +214,36 @@ void prepare_qat(Model& m, const QuantConfig& q, const Tensor& calibration) {
             a->bits = bits;  // the clip (range) stays; only the number of steps changes
         } else fail("--layer-bits: node '", name, "' is a ", l->kind(), ", not a quantizable layer");
     }
+}
+
+}  // namespace flashmc::nn
+
+namespace flashmc::nn {
+
+int correct_bias(Model& q, const Tensor& calibration) {
+    int corrected = 0;
+    for (int i = 0; i < static_cast<int>(q.nodes.size()); ++i) {
+        WeightedLayer* l = weighted(q, i);
+        if (!l || !l->quant.enabled()) continue;
+        if (!l->has_bias) fail("correct_bias: '", q.nodes[static_cast<std::size_t>(i)].name, "' has no bias (fold BatchNorm first)");
+        // The same layer with float weights, fed the same (quantized) inputs.
+        std::unique_ptr<Layer> ref = l->clone();
+        static_cast<WeightedLayer*>(ref.get())->quant.bits = 0;
+        std::vector<double> sum_q, sum_f;
+        Tensor yf;
+        std::vector<const Tensor*> in;
+        forward_chunks(q, calibration, [&](const Tensor& x) {
+            in.clear();
+            for (int j : q.nodes[static_cast<std::size_t>(i)].inputs) in.push_back(j < 0 ? &x : &q.output(j));
+            ref->forward(in, yf, Context{});
+            add_channel_sums(q.output(i), sum_q);
+            add_channel_sums(yf, sum_f);
+        });
+        const double per_channel = static_cast<double>(calibration.n()) * static_cast<double>(yf.per_image() / sum_q.size());
+        for (std::size_t c = 0; c < sum_q.size(); ++c) l->bias.data[c] -= static_cast<float>((sum_q[c] - sum_f[c]) / per_channel);
+        ++corrected;
+    }
+    return corrected;
 }
 
 }  // namespace flashmc::nn

@@ -7,27 +7,44 @@
 
 namespace flashmc::nn {
 
-float mse_optimal_threshold(const float* x, std::size_t n, int levels, bool is_signed) {
-    float mx = 0.0f;
-    for (std::size_t i = 0; i < n; ++i) mx = std::max(mx, is_signed ? std::abs(x[i]) : x[i]);
-    if (mx <= 0.0f) return 1e-8f;
-    // Subsample large tensors (fixed stride: deterministic) to bound the cost.
-    const std::size_t stride = std::max<std::size_t>(1, n / 200000);
+// Candidates are scored on a fixed-stride subsample (at most ~200,000 values): deterministic, and
+// the cost stays bounded for large tensors.
+ThresholdSearch::ThresholdSearch(std::size_t total, int levels, bool is_signed)
+    : total_(total), stride_(std::max<std::size_t>(1, total / 200000)), levels_(levels), signed_(is_signed) {
+    sample_.reserve(total / stride_ + 1);
+}
+
+void ThresholdSearch::add(const float* x, std::size_t n) {
+    if (seen_ + n > total_) fail("ThresholdSearch: ", seen_ + n, " values added, ", total_, " announced");
+    for (std::size_t i = 0; i < n; ++i) max_ = std::max(max_, signed_ ? std::abs(x[i]) : x[i]);
+    // The first global index >= seen_ that is a multiple of the stride.
+    for (std::size_t g = (seen_ + stride_ - 1) / stride_ * stride_; g < seen_ + n; g += stride_) sample_.push_back(x[g - seen_]);
+    seen_ += n;
+}
+
+float ThresholdSearch::threshold() const {
+    if (seen_ != total_) fail("ThresholdSearch: ", seen_, " values added, ", total_, " announced");
+    if (max_ <= 0.0f) return 1e-8f;
     double best = INFINITY;
-    float best_t = mx;
+    float best_t = max_;
     for (int j = 8; j <= 64; ++j) {
-        const float t = mx * static_cast<float>(j) / 64.0f;
-        const float s = t / static_cast<float>(levels);
+        const float t = max_ * static_cast<float>(j) / 64.0f;
+        const float s = t / static_cast<float>(levels_);
         double err = 0.0;
-        for (std::size_t i = 0; i < n; i += stride) {
-            float v = x[i];
-            float c = std::clamp(v, is_signed ? -t : 0.0f, t);
+        for (float v : sample_) {
+            float c = std::clamp(v, signed_ ? -t : 0.0f, t);
             float q = round_half_away(c / s) * s;
             err += static_cast<double>(v - q) * (v - q);
         }
         if (err < best) { best = err; best_t = t; }
     }
     return best_t;
+}
+
+float mse_optimal_threshold(const float* x, std::size_t n, int levels, bool is_signed) {
+    ThresholdSearch search(n, levels, is_signed);
+    search.add(x, n);
+    return search.threshold();
 }
 
 void WeightQuantizer::update(const float* w, int out_c, std::size_t row) {

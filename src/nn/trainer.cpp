@@ -201,14 +201,9 @@ double train(const TrainConfig& c) {
         if (c.quant.empty() && !c.layer_bits.empty()) fail("train: --layer-bits needs --quant");
         if (!c.quant.empty()) {
             if (is_quantized(m)) fail("train: ", c.init_path, " is already quantized");
-            std::vector<std::uint32_t> order = epoch_order(train_set.size(), Streams(c.seed ^ 0xCA11B), 0);
-            Tensor calib;
-            std::vector<std::uint8_t> labels;
-            const int n = static_cast<int>(std::min<std::size_t>(500, train_set.size()));
-            make_batch(train_set, {order.data(), n, false, 0}, streams, calib, labels);
             QuantConfig q = parse_quant(c.quant);
             q.layer_bits = c.layer_bits;
-            prepare_qat(m, q, calib);
+            prepare_qat(m, q, calibration_batch(train_set, 500, c.seed));
             if (!c.quiet) std::fprintf(stderr, "train: quantization %s\n", q.describe().c_str());
         }
     }

@@ -24,6 +24,11 @@ void make_batch(const Cifar10& data, const BatchSpec& spec, const Streams& strea
 // A permutation of [0, n) for the epoch (Fisher-Yates on the stream (seed, epoch)).
 std::vector<std::uint32_t> epoch_order(std::size_t n, const Streams& streams, std::uint64_t epoch);
 
+// The calibration images of quantization (QAT's initial clips, post-training quantization): the
+// first n of a fixed permutation of the training set (stream seed ^ 0xCA11B), normalized, not
+// augmented. n is capped at the set's size.
+Tensor calibration_batch(const Cifar10& train, std::size_t n, std::uint64_t seed);
+
 // Largest |normalized pixel| over the dataset statistics: the input quantizer's range.
 float input_range();
 

@@ -30,11 +30,27 @@ struct QuantConfig {
 // Parses "w4a4", "w4a4-fl8" (first/last 8-bit) style names. Throws Error for anything else.
 QuantConfig parse_quant(const std::string& spec);
 
+// Parses one per-node override "NAME=BITS" (the --layer-bits option) into q.layer_bits.
+void add_layer_bits(QuantConfig& q, const std::string& name_eq_bits);
+
 // Folds each BatchNorm into the conv/linear that feeds it (only consumer). Returns folds done.
 int fold_batchnorm(Model& m);
 
-// Steps 1-3 above; `calibration` is a batch of normalized images.
+// Steps 1-3 above; `calibration` is a batch of normalized images (any count: they pass through the
+// network in chunks of 500). The weight thresholds are set to their MSE-optimal values on the way.
+// The result is also a complete post-training quantization (flashmc quantize): exportable as it is,
+// or fine-tuned by QAT.
 void prepare_qat(Model& m, const QuantConfig& q, const Tensor& calibration);
+
+// Empirical bias correction for post-training quantization (Nagel et al. 2019, arXiv:1906.04721
+// §4.2): quantizing a layer's weights W to W_q shifts the mean of its output channel c by
+// ((W_q − W)·E[x])_c, a bias error that no rounding averages out. Layer by layer in graph order,
+// each quantized conv/linear of `q` gets b[c] −= mean(y_q[c]) − mean(y[c]), the means over the
+// calibration images and positions of its output with quantized weights (y_q) and with its float
+// weights and unsnapped bias (y), both on the same inputs: those of the quantized graph, with every
+// earlier layer already corrected. Activation clipping is left alone (its shift is not a weight
+// error and correcting it pre-activation hurts). Returns the layers corrected.
+int correct_bias(Model& q, const Tensor& calibration);
 
 bool is_quantized(const Model& m);
 

@@ -21,6 +21,22 @@ namespace flashmc::nn {
 // max|x|·j/64 for j = 8..64.
 float mse_optimal_threshold(const float* x, std::size_t n, int levels, bool is_signed);
 
+// The same search, streamed: values arrive in pieces (e.g. calibration batches) and the result is
+// the one mse_optimal_threshold gives on their concatenation, without holding it. `total` is the
+// concatenation's length, known in advance (it fixes the sampling stride).
+class ThresholdSearch {
+public:
+    ThresholdSearch(std::size_t total, int levels, bool is_signed);
+    void add(const float* x, std::size_t n);  // the next n values
+    float threshold() const;                   // after all `total` values were added
+private:
+    std::size_t total_, stride_, seen_ = 0;
+    int levels_;
+    bool signed_;
+    float max_ = 0.0f;
+    std::vector<float> sample_;  // values at indices 0, stride, 2·stride, ...
+};
+
 // Round half away from zero: the rounding of both the fake-quantized graph and integer inference.
 // NaN and magnitudes from 2^62 on (integers already) pass unchanged: their conversion to long would
 // be undefined (a corrupted model's weight of 1e38 reached it).
