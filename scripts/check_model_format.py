@@ -220,6 +220,8 @@ class IntegerModel:
                 lut = np.empty((3, 256), dtype=F32)
                 for c in range(3):
                     t = ((p - MEAN[c]).astype(F32) / STD[c]).astype(F32)
+                    if "ds:affine_scale" in nd:  # §5.2: an imported network's own normalization
+                        t = ((F32(nd["ds:affine_scale"][c]) * t).astype(F32) + F32(nd["ds:affine_shift"][c])).astype(F32)
                     t = (t / F32(nd["scale"])).astype(F32)
                     lut[c] = np.clip(rha32(t), -q, q)
                 self.lut = lut
@@ -342,11 +344,14 @@ class FloatModel:
             if kind == "input_quant":
                 b = int(nd["bits"])
                 y = x
+                if "ds:affine_scale" in nd:  # §4.1: an imported network's own normalization
+                    a = np.asarray(nd["ds:affine_scale"], dtype=F32).reshape(1, 3, 1, 1)
+                    y = ((a * y).astype(F32) + np.asarray(nd["ds:affine_shift"], dtype=F32).reshape(1, 3, 1, 1)).astype(F32)
                 if b > 0:
                     q = (1 << (b - 1)) - 1
                     s = F32(F32(nd["range"]) / F32(q))
                     inv = F32(F32(1) / s)
-                    y = (np.clip(rha32((x * inv).astype(F32)), -q, q) * s).astype(F32)
+                    y = (np.clip(rha32((y * inv).astype(F32)), -q, q) * s).astype(F32)
                     grid = np.array([s], dtype=F32)
             elif kind in ("conv2d", "linear"):
                 w = np.asarray(nd["ds:weight"], dtype=F32)

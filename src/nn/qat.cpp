@@ -166,7 +166,7 @@ void prepare_qat(Model& m, const QuantConfig& q, const Tensor& calibration) {
         }
         if (auto* in = dynamic_cast<InputQuant*>(l)) {
             in->bits = q.input_bits;
-            in->range = input_range();
+            in->range = in->has_affine() ? in->affine_range() : input_range();
         }
     }
     // The activation feeding the last layer gets the first/last width too (it is that layer's input).

@@ -107,10 +107,15 @@ void QuantModel::prepare(bool require_logits) {
                 sc.assign(3, q.out_scale);
                 const float qmax = static_cast<float>((1 << (q.bits - 1)) - 1);
                 input_lut_.resize(3);
+                if (q.affine_scale.size() != q.affine_shift.size() || (!q.affine_scale.empty() && q.affine_scale.size() != 3))
+                    fail(where, ": the input affine needs 3 scales and 3 shifts");
                 for (int c = 0; c < 3; ++c)
-                    for (int p = 0; p < 256; ++p)
+                    for (int p = 0; p < 256; ++p) {
+                        float x = (static_cast<float>(p) - kCifarMean[c]) / kCifarStd[c];
+                        if (!q.affine_scale.empty()) x = q.affine_scale[static_cast<std::size_t>(c)] * x + q.affine_shift[static_cast<std::size_t>(c)];
                         input_lut_[static_cast<std::size_t>(c)][static_cast<std::size_t>(p)] =
-                            std::clamp(round_half_away(((static_cast<float>(p) - kCifarMean[c]) / kCifarStd[c]) / static_cast<float>(q.out_scale)), -qmax, qmax);
+                            std::clamp(round_half_away(x / static_cast<float>(q.out_scale)), -qmax, qmax);
+                    }
                 bound[i] = qmax;
                 break;
             }
@@ -433,6 +438,10 @@ void QuantModel::save(const h5::Group& parent) const {
                 ng.set_attr("bits", q.bits);
                 ng.set_attr("scale", q.out_scale);
                 if (q.op == QNode::Op::Requant) ng.set_attr("clip", q.out_scale * ((1 << q.bits) - 1));
+                if (!q.affine_scale.empty()) {
+                    ng.write("affine_scale", q.affine_scale);
+                    ng.write("affine_shift", q.affine_shift);
+                }
                 break;
             case QNode::Op::MaxPool:
             case QNode::Op::AvgPool:
@@ -491,6 +500,14 @@ QuantModel QuantModel::load(const h5::Group& parent) {
             case QNode::Op::Requant:
                 q.bits = i("bits", 2, 8);
                 q.out_scale = ng.attr_double("scale", 1e-30, 1e30);
+                if (q.op == QNode::Op::Input && (ng.has("affine_scale") || ng.has("affine_shift"))) {
+                    q.affine_scale = ng.read_shaped<float>("affine_scale", {3});
+                    q.affine_shift = ng.read_shaped<float>("affine_shift", {3});
+                    for (std::size_t c = 0; c < 3; ++c)
+                        if (!(std::abs(q.affine_scale[c]) >= 1e-6f && std::abs(q.affine_scale[c]) <= 1e6f) || !(std::abs(q.affine_shift[c]) <= 1e6f))
+                            fail(ng.where(), ": input affine of channel ", c, " (scale ", q.affine_scale[c], ", shift ",
+                                 q.affine_shift[c], ") outside |scale| 1e-6..1e6, |shift| <= 1e6");
+                }
                 break;
             case QNode::Op::MaxPool:
             case QNode::Op::AvgPool:
@@ -525,6 +542,8 @@ QuantModel export_quantized(Model& fm) {
             qn.op = QNode::Op::Input;
             qn.bits = in->bits;
             qn.out_scale = in->scale();
+            qn.affine_scale = in->affine_scale;
+            qn.affine_shift = in->affine_shift;
         } else if (auto* c = dynamic_cast<Conv2d*>(l)) {
             if (!c->quant.enabled()) fail(where, ": weights are not quantized");
             qn.op = QNode::Op::Conv;

@@ -4,7 +4,9 @@
 //    quantized to 2^bits - 1 uniform steps, alpha learnable. Backward (straight-through):
 //    dy/dx = 1 for 0 < x < alpha, dy/dalpha = 1 for x >= alpha.
 //  - InputQuant: the network input, symmetric signed fixed-scale quantization (identity when
-//    bits = 0): y = clamp(round(x/s), -Q, Q)·s, s = range / Q.
+//    bits = 0): y = clamp(round(x/s), -Q, Q)·s, s = range / Q. An imported network that expects
+//    another input normalization than flashmc's gets a per-channel affine first,
+//    x' = affine_scale[c]·x + affine_shift[c] (empty: none); quantization applies to x'.
 #include "flashmc/nn/layer.hpp"
 
 namespace flashmc::nn {
@@ -52,9 +54,13 @@ public:
     }
     int qmax() const { return (1 << (bits - 1)) - 1; }
     float scale() const { return range / static_cast<float>(qmax()); }
+    bool has_affine() const { return !affine_scale.empty(); }
+    // The largest |x'| of any pixel (the quantization range that clips none).
+    float affine_range() const;
 
     int bits;
     float range;
+    std::vector<float> affine_scale, affine_shift;  // per input channel, or both empty
 };
 
 }  // namespace flashmc::nn

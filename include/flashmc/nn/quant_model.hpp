@@ -41,6 +41,7 @@ struct QNode {
     // input / requant
     int bits = 0;
     double out_scale = 0;                // requant: alpha/(2^b − 1); input: range/Q
+    std::vector<float> affine_scale, affine_shift;  // input: the imported network's normalization, or empty
     // pools, shortcut
     int pool = 0, shortcut_out_c = 0;
 
