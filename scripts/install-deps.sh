@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git libeigen3-dev libhdf5-dev hdf5-tools libboost-random-dev
       catch2 libtomlplusplus-dev libssl-dev libopenmpi-dev openmpi-bin python3-h5py python3-matplotlib
       ca-certificates curl
+      libxml2-utils  # xmllint: the tests validate flashmc check's JUnit reports against tests/data/junit.xsd
       clang libclang-rt-14-dev libomp-dev)  # the fuzz targets (scripts/fuzz.sh): clang, libFuzzer + sanitizers, OpenMP
 missing=()
 for p in "${pkgs[@]}"; do
