@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
@@ -233,4 +234,26 @@ TEST_CASE("requirements files reject unknown keys, bad values and impossible con
                  Catch::Contains("requirement 'r': ") && Catch::Contains("missing.h5"));
     REQUIRE_THAT(error_of(dir, "[[requirement]]\nname = \"r\"\nresult = \"x.h5\"\nset = [\"a.b=1\"]\nmean_accuracy_min = 0.5\n"),
                  Catch::Contains("'set' changes a sweep file; it cannot apply to an existing result file"));
+}
+
+TEST_CASE("every shipped requirements file in experiments/ is valid", "[mc][requirements]") {
+    // Its sweep files name their model, data and card relative to the repository root, where
+    // flashmc check runs.
+    const auto cwd = std::filesystem::current_path();
+    std::filesystem::current_path(test::source_dir());
+    int files = 0;
+    try {
+        for (const auto& e : std::filesystem::directory_iterator(test::source_dir() + "/experiments")) {
+            if (!e.path().stem().string().ends_with("_requirements") || e.path().extension() != ".toml") continue;
+            CAPTURE(e.path().string());
+            const auto f = mc::load_requirements(e.path().string());
+            REQUIRE(f.requirements.size() >= 3);
+            ++files;
+        }
+    } catch (...) {
+        std::filesystem::current_path(cwd);
+        throw;
+    }
+    std::filesystem::current_path(cwd);
+    REQUIRE(files >= 1);
 }
