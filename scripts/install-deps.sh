@@ -6,6 +6,7 @@ pkgs=(build-essential cmake pkg-config git libeigen3-dev libhdf5-dev hdf5-tools 
       catch2 libtomlplusplus-dev libssl-dev libopenmpi-dev openmpi-bin python3-h5py python3-matplotlib
       ca-certificates curl
       libonnx-dev libprotobuf-dev  # flashmc import: ONNX's own protobuf schema (libonnx_proto), not a hand-written parser
+      libxml2-utils  # xmllint: the tests validate flashmc check's JUnit reports against tests/data/junit.xsd
       clang libclang-rt-14-dev libomp-dev)  # the fuzz targets (scripts/fuzz.sh): clang, libFuzzer + sanitizers, OpenMP
 missing=()
 for p in "${pkgs[@]}"; do

@@ -196,6 +196,8 @@ void TomlDocument::finish() const {
                 fail(where, ": unknown key '", abbreviate(key), "'", in, known.empty() ? "" : "; valid keys: " + list(known));
             }
             if (node.is_table()) self(self, *node.as_table(), full);
+            if (const toml::array* a = node.as_array(); a && !a->empty() && a->is_array_of_tables())
+                for (std::size_t i = 0; i < a->size(); ++i) self(self, *a->get(i)->as_table(), full + "[" + std::to_string(i) + "]");
         }
     };
     walk(walk, impl_->table, "");
@@ -205,11 +207,18 @@ void TomlDocument::finish() const {
 
 namespace {
 
+// A section path: dotted names, each possibly an element of an array of tables ("requirement[2]").
 const toml::table* find_table(const toml::table& root, const std::string& name) {
     if (name.empty()) return &root;
     const toml::table* cur = &root;
     for (const auto& p : split_dots(name)) {
-        const toml::node* n = cur->get(p);
+        const auto bracket = p.find('[');
+        const toml::node* n = cur->get(p.substr(0, bracket));
+        if (n && bracket != std::string::npos) {
+            const toml::array* a = n->as_array();
+            const std::size_t i = std::stoul(p.substr(bracket + 1));
+            n = a && i < a->size() ? a->get(i) : nullptr;
+        }
         if (!n || !n->is_table()) return nullptr;
         cur = n->as_table();
     }
@@ -227,6 +236,31 @@ TomlSection TomlSection::section(const std::string& name) const {
         if (n && !n->is_table()) fail(doc_->origin(full), ": '", full, "' must be a table, got ", describe(*n));
     }
     return TomlSection(doc_, full);
+}
+
+std::vector<TomlSection> TomlSection::tables(const std::string& key) const {
+    doc_->impl_->declared[name_].insert(key);
+    const toml::table* t = find_table(doc_->impl_->table, name_);
+    const toml::node* n = t ? t->get(key) : nullptr;
+    std::vector<TomlSection> out;
+    if (!n) return out;
+    const std::string full = path(key);
+    const toml::array* a = n->as_array();
+    if (!a || !a->is_array_of_tables())
+        fail(doc_->origin(full), ": '", full, "' must be an array of tables ([[", full, "]] blocks), got ", describe(*n));
+    for (std::size_t i = 0; i < a->size(); ++i) {
+        const std::string element = full + "[" + std::to_string(i) + "]";
+        doc_->impl_->declared[element];  // an empty element is still known
+        out.push_back(TomlSection(doc_, element));
+    }
+    return out;
+}
+
+std::vector<std::string> TomlSection::keys() const {
+    std::vector<std::string> out;
+    if (const toml::table* t = find_table(doc_->impl_->table, name_))
+        for (auto&& [k, node] : *t) out.emplace_back(k.str());
+    return out;
 }
 
 bool TomlSection::has(const std::string& key) const {

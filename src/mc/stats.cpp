@@ -5,6 +5,7 @@
 #include <limits>
 
 #include <boost/math/distributions/students_t.hpp>
+#include <boost/math/special_functions/beta.hpp>
 
 #include "flashmc/core/error.hpp"
 
@@ -55,6 +56,28 @@ AccuracyStats accuracy_stats(std::span<const double> a) {
         s.ci = {kNaN, kNaN};
     }
     return s;
+}
+
+Interval mean_one_sided_bounds(std::span<const double> x, double confidence) {
+    if (!(confidence > 0 && confidence < 1)) fail("mean_one_sided_bounds: confidence must be in (0, 1), got ", confidence);
+    if (x.size() < 2) return {kNaN, kNaN};
+    const double n = static_cast<double>(x.size());
+    double sum = 0;
+    for (double v : x) sum += v;
+    const double mean = sum / n;
+    double ss = 0;
+    for (double v : x) ss += (v - mean) * (v - mean);
+    const double h = student_t_quantile(confidence, n - 1) * std::sqrt(ss / (n - 1)) / std::sqrt(n);
+    return {mean - h, mean + h};
+}
+
+Interval clopper_pearson_bounds(long k, long n, double confidence) {
+    if (!(confidence > 0 && confidence < 1)) fail("clopper_pearson_bounds: confidence must be in (0, 1), got ", confidence);
+    if (n <= 0 || k < 0 || k > n) fail("clopper_pearson_bounds: need 0 <= k <= n and n > 0, got k = ", k, ", n = ", n);
+    const double kk = static_cast<double>(k), nn = static_cast<double>(n);
+    const double lo = k == 0 ? 0.0 : boost::math::ibeta_inv(kk, nn - kk + 1, 1 - confidence);
+    const double hi = k == n ? 1.0 : boost::math::ibeta_inv(kk + 1, nn - kk, confidence);
+    return {lo, hi};
 }
 
 Interval wilson_interval(long k, long n, double z) {

@@ -372,6 +372,28 @@ UnitResult evaluate_unit(const UnitContext& c, long p, long t) {
     return res;
 }
 
+// Re-lays the [point][trial] arrays for `capacity` trials per point; done units keep their
+// (point, trial) slots, new slots are not done.
+void set_capacity(SweepResults& r, long capacity) {
+    const long old = r.capacity;
+    auto relay = [&](auto& v, std::size_t stride, auto empty) {
+        std::remove_reference_t<decltype(v)> out(static_cast<std::size_t>(r.points * capacity) * stride, empty);
+        for (long p = 0; p < r.points; ++p)
+            for (long t = 0; t < std::min(old, capacity); ++t)
+                std::copy_n(v.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(p * old + t) * stride), stride,
+                            out.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(p * capacity + t) * stride));
+        v = std::move(out);
+    };
+    const auto N = static_cast<std::size_t>(r.images), L = static_cast<std::size_t>(r.layers());
+    relay(r.done, 1, std::uint8_t{0});
+    relay(r.accuracy, 1, kNaN);
+    relay(r.unit_seconds, 1, kNaN);
+    relay(r.predictions, N, std::int8_t{-1});
+    relay(r.layer_error, L, kNaN);
+    relay(r.stream_keys, L, std::uint64_t{0});
+    r.capacity = capacity;
+}
+
 void store_unit(SweepResults& r, long u, const UnitResult& res) {
     const auto uu = static_cast<std::size_t>(u), N = static_cast<std::size_t>(r.images), L = static_cast<std::size_t>(r.layers());
     r.done[uu] = 1;
@@ -392,6 +414,14 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
         fail("sweep: shard ", opt.shard_index, "/", opt.shard_count, " is invalid (need 0 <= i < N)");
     if (opt.shard_count > 1 && spec.adaptive.enabled)
         fail("sweep: adaptive stopping needs every trial of a point in one process; it cannot run in shards (--shard)");
+    const bool by_point = !opt.trials_per_point.empty();
+    if (by_point) {
+        if (static_cast<long>(opt.trials_per_point.size()) != spec.points())
+            fail("sweep: trials_per_point has ", opt.trials_per_point.size(), " entries for ", spec.points(), " points");
+        for (long n : opt.trials_per_point)
+            if (n < 0 || n > kMaxTrials) fail("sweep: ", n, " trials for a point is out of range [0, ", kMaxTrials, "]");
+        if (opt.shard_count > 1) fail("sweep: trials_per_point cannot run in shards");
+    }
     set_threads(opt.threads);
 
     nn::ModelFile mf = nn::load_model_file(spec.model_file);
@@ -423,6 +453,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     r.trials = spec.trials;
     r.points = spec.points();
     r.capacity = spec.trial_capacity();
+    for (long n : opt.trials_per_point) r.capacity = std::max(r.capacity, n);
     r.images = static_cast<long>(data.size());
     r.shard_index = opt.shard_index;
     r.shard_count = opt.shard_count;
@@ -434,7 +465,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
         r.layer_nodes.push_back(n);
     }
     r.labels = data.labels;
-    const std::size_t units = static_cast<std::size_t>(r.points * r.capacity), N = data.size(), L = analog.size();
+    const std::size_t N = data.size(), L = analog.size();
 
     // Under MPI, rank 0 alone reads and writes the file; the other ranks only evaluate units.
     const bool root = mpi::root();
@@ -451,7 +482,10 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
         check("model checksum", old.model_sha256 == r.model_sha256);
         check("dataset checksum", old.dataset_sha256 == r.dataset_sha256);
         check("shard", old.shard_index == r.shard_index && old.shard_count == r.shard_count);
-        check("shape", old.points == r.points && old.capacity == r.capacity && old.images == r.images && old.layer_nodes == r.layer_nodes);
+        check("shape", old.points == r.points && (by_point || old.capacity == r.capacity) && old.images == r.images &&
+                           old.layer_nodes == r.layer_nodes);
+        if (by_point && old.capacity != r.capacity) set_capacity(old, std::max(old.capacity, r.capacity));
+        r.capacity = old.capacity;
         r.ideal_predictions = old.ideal_predictions;
         r.ideal_seconds = old.ideal_seconds;
         r.elapsed_seconds = old.elapsed_seconds;
@@ -463,6 +497,16 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
         r.unit_seconds = std::move(old.unit_seconds);
         resumed = true;
     }
+    {
+        // A resumed file may hold more trials per point than asked; every rank numbers units alike.
+        std::vector<long> capacity{r.capacity};
+        mpi::broadcast(capacity);
+        r.capacity = capacity[0];
+    }
+    if (r.points * r.capacity > kMaxUnits) fail("sweep: ", r.points, " points x ", r.capacity, " trials exceed ", kMaxUnits, " chips");
+    if (r.points * r.capacity * r.images > kMaxPredictions)
+        fail("sweep: ", r.points * r.capacity, " chips x ", r.images, " images exceed ", kMaxPredictions, " predictions");
+    const std::size_t units = static_cast<std::size_t>(r.points * r.capacity);
     if (!resumed && root) {
         const auto t0 = Clock::now();
         r.ideal_predictions = predict_batches(model, data, spec.batch, nullptr);
@@ -510,7 +554,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     for (;;) {
         std::vector<long> pending;
         for (long p = 0; p < r.points && root && !stop; ++p) {
-            const long n = r.planned_trials(p);
+            const long n = by_point ? opt.trials_per_point[static_cast<std::size_t>(p)] : r.planned_trials(p);
             for (long t = 0; t < n; ++t) {
                 const auto u = static_cast<long>(r.unit(p, t));
                 if (!r.done[static_cast<std::size_t>(u)] && u % opt.shard_count == opt.shard_index) pending.push_back(u);

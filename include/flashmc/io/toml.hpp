@@ -43,6 +43,12 @@ public:
     }
     bool has(const std::string& key) const;  // declares the key too
     TomlSection section(const std::string& name) const;  // a nested table, declared
+    // An array of tables ([[key]] blocks, or key = [{...}, ...]), declared: one section per element,
+    // named "key[i]" in messages (i from 0). Absent: none. finish() checks every element's keys.
+    std::vector<TomlSection> tables(const std::string& key) const;
+    // The keys this table holds, in key order (declaring none): for tables whose keys are
+    // names from elsewhere (a sweep's axes); read them, or finish() rejects them.
+    std::vector<std::string> keys() const;
     const std::string& name() const { return name_; }
     std::string path(const std::string& key) const { return name_.empty() ? key : name_ + "." + key; }
 

@@ -33,6 +33,14 @@ struct AccuracyStats {
 };
 AccuracyStats accuracy_stats(std::span<const double> accuracy);
 
+// One-sided confidence bounds for requirements (mc/requirements.hpp). Each side holds on its own at
+// `confidence` c: P(true value < lo) <= 1 − c and P(true value > hi) <= 1 − c.
+//   - mean of a sample: mean ∓ t(c, n − 1)·s/√n (Student t); {NaN, NaN} for n < 2;
+//   - binomial proportion k/n: exact Clopper–Pearson (1934) bounds, lo = B⁻¹(1 − c; k, n − k + 1)
+//     (0 when k = 0) and hi = B⁻¹(c; k + 1, n − k) (1 when k = n), B⁻¹ the beta quantile.
+Interval mean_one_sided_bounds(std::span<const double> sample, double confidence);
+Interval clopper_pearson_bounds(long k, long n, double confidence);
+
 // 95 % Wilson score interval of a proportion k/n.
 Interval wilson_interval(long k, long n, double z = kZ95);
 

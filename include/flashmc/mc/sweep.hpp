@@ -87,6 +87,11 @@ struct SweepOptions {
     long stop_after_units = -1;  // testing: stop (as if killed) after this many units in this process
     double checkpoint_interval_s = 30;  // least time between checkpoint rewrites (0: after every unit)
     bool progress = true;
+    // When not empty (one entry per point): run trials 0 .. trials_per_point[p] − 1 of each point p
+    // instead of its planned trials (flashmc check adds chips to one point look by look). The file's
+    // capacity grows to hold them; a resumed file of another capacity keeps every chip in its
+    // (point, trial) slot, so adding chips reuses the chips already run (same streams, same bits).
+    std::vector<long> trials_per_point;
 };
 
 struct SweepOutcome {
