@@ -26,8 +26,10 @@ namespace flashmc::nn {
 // torchvision-style model trained on ToTensor() + Normalize(m, s) has scale 255, mean m, std s.
 struct InputNormalization {
     double scale = 1.0;
-    std::array<double, 3> mean{125.3, 123.0, 113.9};
-    std::array<double, 3> std{63.0, 62.1, 66.7};
+    // flashmc's constants as the float32 values its input normalization uses (125.3f, ...), so that
+    // the default gives exactly the identity.
+    std::array<double, 3> mean{double{125.3f}, double{123.0f}, double{113.9f}};
+    std::array<double, 3> std{double{63.0f}, double{62.1f}, double{66.7f}};
     void validate() const;  // scale and std positive and finite, mean finite
 };
 
