@@ -64,6 +64,19 @@ int main(int argc, char** argv) {
     if (at != std::string::npos) tile.replace(at, std::string("../../devices/nor40_cim.toml").size(), "card.toml");
     write_text(out / "tile" / "example.txt", tile + "\n%%\n" + read_text("examples/array-solve/vth.csv") + "\n%%\n" +
                                                  read_text("examples/array-solve/inputs.csv"));
+    // ONNX: the raw target's seeds are the test fixture and the two models of
+    // scripts/make_onnx_fuzz_seeds.py (written by it into fuzz/corpus/onnx_raw/); the structure-aware
+    // target's are the empty edit script of each (onnx_edit.hpp) and a few edits.
+    fs::create_directories(out / "onnx_raw");
+    fs::create_directories(out / "onnx");
+    fs::copy_file("tests/data/onnx/net.onnx", out / "onnx_raw" / "net.onnx", fs::copy_options::overwrite_existing);
+    for (int base = 0; base < 3; ++base) {
+        write_text(out / "onnx" / ("base" + std::to_string(base)), std::string(1, char(base)));
+        for (int op = 0; op < 6; ++op) {
+            const std::string edit = {char(op), char(base), char(37 * op + 11 * base), char(13 * op + 5)};
+            write_text(out / "onnx" / ("edit" + std::to_string(base) + std::to_string(op)), std::string(1, char(base)) + edit);
+        }
+    }
     std::printf("wrote the seed corpus into %s\n", out.c_str());
     return 0;
 }

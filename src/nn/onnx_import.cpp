@@ -61,8 +61,22 @@ struct Value {
 
 std::string dims_text(const std::vector<std::int64_t>& d) {
     std::string s = "[";
-    for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+    for (std::size_t i = 0; i < d.size() && i < 8; ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+    if (d.size() > 8) s += ", ... (" + std::to_string(d.size()) + " dimensions)";
     return s + "]";
+}
+
+// The values of a constant as the integers they must be (a shape, pads): a float tensor's values
+// may be anything, and converting a non-integral, huge or NaN double to int64 is undefined.
+bool integral(double x) { return std::isfinite(x) && x == std::trunc(x) && std::abs(x) < 9.2e18; }
+
+std::string values_text(const std::vector<double>& v) {
+    std::ostringstream s;
+    s << "[";
+    for (std::size_t i = 0; i < v.size() && i < 8; ++i) s << (i ? ", " : "") << v[i];
+    if (v.size() > 8) s << ", ... (" << v.size() << " values)";
+    s << "]";
+    return s.str();
 }
 
 class Importer {
@@ -169,14 +183,23 @@ Const Importer::read_tensor(const onnx::TensorProto& t, const std::string& what)
     if (t.data_location() == onnx::TensorProto::EXTERNAL)
         fail(path_, ": ", what, " keeps its data in an external file; export the weights inside the model");
     if (t.has_segment()) fail(path_, ": ", what, " is segmented; flashmc reads whole tensors");
-    long double numel = 1;
+    if (t.dims_size() > 64) fail(path_, ": ", what, " has ", t.dims_size(), " dimensions; flashmc reads tensors of up to 64");
+    // The element count, refused above kMaxWeights before anything is allocated (a dimension of 0
+    // makes it 0 whatever the others claim; the product is never formed past the limit).
+    bool zero = false, over = false;
     for (auto d : t.dims()) {
-        if (d < 0) fail(path_, ": ", what, " has a negative dimension ", d);
-        c.dims.push_back(d);
-        numel *= static_cast<long double>(d);
+        if (d < 0) fail(path_, ": ", what, " has a negative dimension ", d, " (shape ", dims_text({t.dims().begin(), t.dims().end()}), ")");
+        zero = zero || d == 0;
     }
-    if (numel > static_cast<long double>(kMaxWeights)) fail(path_, ": ", what, " holds ", static_cast<double>(numel), " values, more than the limit of ", kMaxWeights);
-    const auto n = static_cast<std::size_t>(numel);
+    std::size_t n = 1;
+    for (auto d : t.dims()) {
+        c.dims.push_back(d);
+        if (zero || over) continue;
+        if (d > kMaxWeights || n > static_cast<std::size_t>(kMaxWeights / d)) over = true;
+        else n *= static_cast<std::size_t>(d);
+    }
+    if (zero) n = 0;
+    if (over) fail(path_, ": ", what, " has shape ", dims_text(c.dims), ": more than the limit of ", kMaxWeights, " values");
     const std::string& raw = t.raw_data();
     if (t.data_type() == kFloat) {
         if (t.has_raw_data()) {
@@ -308,6 +331,7 @@ void Importer::gemm(bool matmul) {
     if (!matmul && attr_int("transA", 0) != 0) node_fail("transA = 1 (a transposed input) is not supported");
     const bool trans_b = !matmul && attr_int("transB", 0) != 0;
     const double alpha = matmul ? 1.0 : attr_float("alpha", 1.0), beta = matmul ? 1.0 : attr_float("beta", 1.0);
+    if (!std::isfinite(alpha) || !std::isfinite(beta)) node_fail("alpha " + std::to_string(alpha) + ", beta " + std::to_string(beta) + ": both must be finite");
     const long in = trans_b ? w.dims[1] : w.dims[0], out = trans_b ? w.dims[0] : w.dims[1];
     if (in != features) node_fail("weight " + dims_text(w.dims) + " expects " + std::to_string(in) + " input features, the input has " + std::to_string(features));
     if (out < 1 || out > kMaxChannels) node_fail(std::to_string(out) + " outputs: outside flashmc's limits");
@@ -317,11 +341,15 @@ void Importer::gemm(bool matmul) {
     for (long o = 0; o < out; ++o)
         for (long i = 0; i < in; ++i)
             l->weight.data[static_cast<std::size_t>(o * in + i)] = static_cast<float>(alpha * wv[static_cast<std::size_t>(trans_b ? o * in + i : i * out + o)]);
+    for (float v : l->weight.data)
+        if (!std::isfinite(v)) node_fail("alpha " + std::to_string(alpha) + " times the weight overflows float32");
     if (has_bias) {
         const Const& cb = konst(2, "bias");
         if (cb.numel() != static_cast<std::size_t>(out) && cb.numel() != 1) node_fail("bias has shape " + dims_text(cb.dims) + ", expected " + std::to_string(out) + " values");
         const auto bv = floats(2, "bias", cb.numel());
         for (long o = 0; o < out; ++o) l->bias.data[static_cast<std::size_t>(o)] = static_cast<float>(beta * bv[bv.size() == 1 ? 0 : static_cast<std::size_t>(o)]);
+        for (float v : l->bias.data)
+            if (!std::isfinite(v)) node_fail("beta " + std::to_string(beta) + " times the bias overflows float32");
     }
     set(add_node(std::move(l), {x}, 2));
 }
@@ -473,20 +501,25 @@ void Importer::translate() {
     } else if (op == "Reshape") {
         Value x = value(0);
         const Const& s = konst(1, "shape");
+        for (double v : s.v)
+            if (!integral(v)) node_fail("shape " + values_text(s.v) + " holds a value that is not an integer");
         const double features = static_cast<double>(x.chw[0]) * x.chw[1] * x.chw[2];
         const bool ok = s.numel() == 2 && (s.v[1] == -1 || s.v[1] == features) && (s.v[0] == 0 || s.v[0] == 1 || (s.v[0] == -1 && s.v[1] != -1));
         if (!ok) {
-            std::vector<std::int64_t> sv(s.v.begin(), s.v.end());
-            node_fail("reshape to " + dims_text(sv) + ": flashmc supports only flattening to (N, -1)");
+            node_fail("reshape to " + values_text(s.v) + ": flashmc supports only flattening to (N, -1)");
         }
         x.rank = 2;
         set(x);
     } else if (op == "Pad") {  // torch 1.13 puts a zero Pad before AveragePool
         const Value x = value(0);
-        const Const& p = opset_ < 11 ? Const{} : konst(1, "pads");
-        std::vector<std::int64_t> pads = opset_ < 11 ? attr_ints("pads", {}) : std::vector<std::int64_t>(p.v.begin(), p.v.end());
-        for (auto v : pads)
-            if (v != 0) node_fail("padding " + dims_text(pads) + " is not supported (flashmc pads only inside a convolution); a Pad of zeros is skipped");
+        std::vector<double> pads;
+        if (opset_ < 11) {
+            for (auto v : attr_ints("pads", {})) pads.push_back(static_cast<double>(v));
+        } else {
+            pads = konst(1, "pads").v;
+        }
+        for (double v : pads)
+            if (v != 0) node_fail("padding " + values_text(pads) + " is not supported (flashmc pads only inside a convolution); a Pad of zeros is skipped");
         set(x);
     } else if (op == "Identity") {
         set(value(0));
@@ -563,11 +596,11 @@ OnnxImport Importer::run() {
     auto& iq = static_cast<InputQuant&>(*m_.nodes[0].layer);
     bool identity = true;
     for (std::size_t c = 0; c < 3; ++c) {
+        if (!(std::abs(input_a_[c]) >= 1e-6 && std::abs(input_a_[c]) <= 1e6 && std::abs(input_b_[c]) <= 1e6))
+            fail(path_, ": the input normalization gives channel ", c, " the affine ", input_a_[c], "·x + ", input_b_[c], ", outside |scale| 1e-6..1e6, |shift| <= 1e6");
         r.input_scale[c] = static_cast<float>(input_a_[c]);
         r.input_shift[c] = static_cast<float>(input_b_[c]);
         identity = identity && r.input_scale[c] == 1.0f && std::abs(input_b_[c]) < 1e-9;
-        if (!(std::abs(input_a_[c]) >= 1e-6 && std::abs(input_a_[c]) <= 1e6 && std::abs(input_b_[c]) <= 1e6))
-            fail(path_, ": the input normalization gives channel ", c, " the affine ", input_a_[c], "·x + ", input_b_[c], ", outside |scale| 1e-6..1e6, |shift| <= 1e6");
     }
     if (!identity) {
         iq.affine_scale.assign(r.input_scale.begin(), r.input_scale.end());

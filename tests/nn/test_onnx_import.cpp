@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "flashmc/core/error.hpp"
@@ -224,6 +225,94 @@ TEST_CASE("ONNX import refuses unsupported and malformed models with one clear e
         REQUIRE_THROWS_WITH(nn::import_onnx(dir / "text.onnx"), Catch::StartsWith(dir / "text.onnx: not an ONNX model"));
         REQUIRE_THROWS_WITH(nn::import_onnx(fixture("images.bin")), Catch::Contains("images.bin: not an ONNX model"));
         REQUIRE_THROWS_WITH(nn::import_onnx(dir / "absent.onnx"), Catch::Contains("absent.onnx: cannot open"));
+    }
+}
+
+// Findings of the ONNX fuzz targets (fuzz/README.md) and the checks written with them: each edited
+// model is one clear Error, never a crash, undefined behaviour or a huge allocation.
+TEST_CASE("ONNX import refuses absurd shapes, values and attributes before using them", "[nn][onnx][fuzz]") {
+    test::TempDir dir("onnx-fuzz");
+    auto initializer = [](onnx::ModelProto& mp, const std::string& name) -> onnx::TensorProto& {
+        for (auto& t : *mp.mutable_graph()->mutable_initializer())
+            if (t.name() == name) return t;
+        FAIL("fixture has no initializer " << name);
+        return *mp.mutable_graph()->mutable_initializer(0);
+    };
+    SECTION("dims claiming 1e12 values are refused before anything is allocated") {
+        auto mp = load_fixture();
+        auto& t = initializer(mp, "conv2.weight");
+        t.clear_dims();
+        for (std::int64_t d : {1'000'000, 1'000'000}) t.add_dims(d);
+        REQUIRE_THAT(import_error(mp, dir), Catch::Contains("initializer 'conv2.weight' has shape [1000000, 1000000]: more than the limit of 268435456 values"));
+        t.clear_dims();
+        for (std::int64_t d : {std::int64_t{1} << 62, std::int64_t{1} << 62, std::int64_t{4}}) t.add_dims(d);  // the product overflows int64
+        REQUIRE_THAT(import_error(mp, dir), Catch::Contains("more than the limit of 268435456 values"));
+    }
+    SECTION("a negative dimension, and hundreds of dimensions") {
+        auto mp = load_fixture();
+        auto& t = initializer(mp, "conv2.weight");
+        t.set_dims(1, -6);
+        REQUIRE_THAT(import_error(mp, dir), Catch::Contains("initializer 'conv2.weight' has a negative dimension -6"));
+        t.clear_dims();
+        t.add_dims(0);
+        for (int i = 0; i < 300; ++i) t.add_dims(std::int64_t{1} << 62);  // 0 x (2^62)^300: no NaN element count
+        REQUIRE_THAT(import_error(mp, dir), Catch::Contains("initializer 'conv2.weight' has 301 dimensions; flashmc reads tensors of up to 64"));
+    }
+    SECTION("float data whose count differs from the dims") {
+        auto mp = load_fixture();
+        auto& t = initializer(mp, "conv2.bias");
+        t.clear_raw_data();
+        for (int i = 0; i < 5; ++i) t.add_float_data(0.5f);
+        REQUIRE_THAT(import_error(mp, dir), Catch::Contains("initializer 'conv2.bias': 5 float values for shape [6]"));
+    }
+    SECTION("a Reshape or Pad given non-integral, huge or NaN float values") {
+        for (double bad : {std::nan(""), 1e30, 2.5}) {
+            INFO(bad);
+            auto mp = load_fixture();
+            onnx::NodeProto* flat = find_node(mp, "Flatten");
+            flat->set_op_type("Reshape");
+            flat->clear_attribute();
+            flat->add_input("bad_shape");
+            onnx::TensorProto* t = mp.mutable_graph()->add_initializer();
+            t->set_name("bad_shape");
+            t->set_data_type(onnx::TensorProto::FLOAT);
+            t->add_dims(2);
+            t->add_float_data(static_cast<float>(bad));
+            t->add_float_data(-1.0f);
+            REQUIRE_THAT(import_error(mp, dir), Catch::Contains("(Reshape): shape [") && Catch::Contains("holds a value that is not an integer"));
+
+            auto mp2 = load_fixture();
+            for (auto& n : *mp2.mutable_graph()->mutable_node())
+                if (n.op_type() == "Constant" && n.output(0) == "/pool2/Constant_output_0") {
+                    onnx::TensorProto* v = n.mutable_attribute(0)->mutable_t();
+                    const int count = static_cast<int>(v->dims(0));
+                    v->Clear();
+                    v->set_data_type(onnx::TensorProto::FLOAT);
+                    v->add_dims(count);
+                    for (int i = 0; i < count; ++i) v->add_float_data(i == 3 ? static_cast<float>(bad) : 0.0f);
+                }
+            REQUIRE_THAT(import_error(mp2, dir), Catch::Contains("(Pad): padding [0, 0, 0, ") && Catch::Contains("is not supported"));
+        }
+    }
+    SECTION("a Gemm with an infinite alpha, or one that overflows float32") {
+        auto mp = load_fixture();
+        onnx::NodeProto* gemm = find_node(mp, "Gemm");
+        for (auto& a : *gemm->mutable_attribute())
+            if (a.name() == "alpha") a.set_f(std::numeric_limits<float>::infinity());
+        REQUIRE_THAT(import_error(mp, dir), Catch::Contains("(Gemm): alpha inf, beta 1.000000: both must be finite"));
+        for (auto& a : *gemm->mutable_attribute())
+            if (a.name() == "alpha") a.set_f(3e38f);
+        REQUIRE_THAT(import_error(mp, dir), Catch::Contains("(Gemm): alpha ") && Catch::Contains("times the weight overflows float32"));
+    }
+    SECTION("an input normalization beyond float32") {
+        auto mp = load_fixture();
+        for (auto& t : *mp.mutable_graph()->mutable_initializer())
+            if (t.name() == "std") {
+                t.clear_raw_data();
+                for (int i = 0; i < 3; ++i) t.add_float_data(1e-38f);  // divided by 1e-38: a scale of about 1e35
+            }
+        const std::string err = import_error(mp, dir);
+        REQUIRE_THAT(err, Catch::Contains("the input normalization gives channel 0 the affine"));
     }
 }
 
