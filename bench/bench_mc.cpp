@@ -6,10 +6,13 @@
 //      weights) against the time to run 1,000 test images on the chip (target ≤ 10 %), stage by stage;
 //   3. the array path (issue 16's cases, 256 x 256 tiles, pulse-width inputs, batches of 50 images):
 //      fast IR drop at 10 ohm per pitch + 8-bit ADCs with static errors + a fresh noisy read per
-//      batch; the same without IR drop; and the first without read noise (the noise's share).
+//      batch; the same without IR drop; and both without read noise (the noise's share). Each case
+//      reports the whole units (chip sampling included) and the inference alone (images over the
+//      units' run time: the per-batch noisy reads included, the chip sampling not).
 // The network is an untrained ResNet-20 quantized after a random calibration batch: its shapes,
 // and therefore the costs, are those of the shipped model; accuracy is not measured here.
-//   bench_mc [--threads N] [--images N] [--trials N] [--program statistical|verify|open-loop] [--only array]
+//   bench_mc [--threads N] [--images N] [--trials N] [--program statistical|verify|open-loop] [--only TEXT]
+//   (--only: run only the cases whose label contains TEXT, e.g. "array", "no IR", "IR 10 ohm, ADC, noise")
 #include <omp.h>
 
 #include <cstdio>
@@ -83,6 +86,11 @@ void run_units(const char* label, const nn::QuantModel& q, const std::vector<int
     const double gflops = 2.0 * macs * n_images * trials / wall / 1e9;
     std::printf("%-28s %7.2f s/unit  %8.0f img/s  %7.1f GFLOP/s eff  %5.1f%% of peak  chip %6.3f s = %5.1f%% of 1000 images\n",
                 label, wall / trials, n_images * trials / wall, gflops, 100 * gflops / peak, m.chip_s, pct(m.chip_s));
+    // The inference alone (per-batch read noise included, chip sampling not): images over the units'
+    // run time, the units running in parallel on the threads.
+    const double run_rate = n_images / m.run_s * std::min(trials, omp_get_max_threads());
+    std::printf("%-28s inference alone: %8.0f img/s  %7.1f GFLOP/s eff  %5.1f%% of peak\n", "", run_rate,
+                2.0 * macs * run_rate / 1e9, 100 * 2.0 * macs * run_rate / 1e9 / peak);
     std::printf("%-28s chip stages: sample %.3f s (%.1f%%), erase %.3f s (%.1f%%), program %.3f s (%.1f%%), age %.3f s "
                 "(%.1f%%), weights/operating points %.3f s (%.1f%%)\n",
                 "", m.stages.sample_s, pct(m.stages.sample_s), m.stages.erase_s, pct(m.stages.erase_s), m.stages.program_s,
@@ -121,6 +129,7 @@ int main(int argc, char** argv) {
     chip.program = program == "verify" ? mc::ProgramMode::verify
                    : program == "open-loop" ? mc::ProgramMode::open_loop : mc::ProgramMode::statistical;
     chip.retention_time_s = 3.15e7;  // one year, so that aging is in the per-trial cost
+    auto wanted = [&](const char* label) { return only.empty() || std::strstr(label, only.c_str()) != nullptr; };
     if (only.empty()) {
         // 1. Digital integer inference (all threads on one batch stream).
         Tensor logits;
@@ -141,13 +150,20 @@ int main(int argc, char** argv) {
     arr.analog.adc.gain_sigma_rel = 0.01, arr.analog.adc.offset_sigma_lsb = 0.5;
     arr.read_noise = mc::ReadNoise::per_batch;
     const int arr_images = std::max(1, images_n / 10);
-    run_units("array: IR 10 ohm, ADC, noise", q, analog, card, chip, arr, images, arr_images, threads, macs, peak, 50);
+    if (wanted("array: IR 10 ohm, ADC, noise"))
+        run_units("array: IR 10 ohm, ADC, noise", q, analog, card, chip, arr, images, arr_images, threads, macs, peak, 50);
     mc::ArraySettings no_ir = arr;
     no_ir.analog.ir = array::IrModel::none;
     no_ir.analog.wires = {};
-    run_units("array: ADC, noise (no IR)", q, analog, card, chip, no_ir, images, arr_images, threads, macs, peak, 50);
+    if (wanted("array: ADC, noise (no IR)"))
+        run_units("array: ADC, noise (no IR)", q, analog, card, chip, no_ir, images, arr_images, threads, macs, peak, 50);
     mc::ArraySettings quiet = arr;
     quiet.read_noise = mc::ReadNoise::off;
-    run_units("array: IR 10 ohm, ADC", q, analog, card, chip, quiet, images, arr_images, threads, macs, peak, 50);
+    if (wanted("array: IR 10 ohm, ADC (no noise)"))
+        run_units("array: IR 10 ohm, ADC (no noise)", q, analog, card, chip, quiet, images, arr_images, threads, macs, peak, 50);
+    mc::ArraySettings quiet_no_ir = no_ir;
+    quiet_no_ir.read_noise = mc::ReadNoise::off;
+    if (wanted("array: ADC (no IR, no noise)"))
+        run_units("array: ADC (no IR, no noise)", q, analog, card, chip, quiet_no_ir, images, arr_images, threads, macs, peak, 50);
     return 0;
 }

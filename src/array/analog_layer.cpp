@@ -173,9 +173,8 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
             d(v, a) = difference(s.bl.data() + static_cast<std::size_t>(v) * p.cols, p, params_.mapping.mapping, a);
 }
 
-void AnalogLayer::check_codes(const float* codes, int n) const {
+void AnalogLayer::check_codes(const float* codes, std::size_t count) const {
     const float top = static_cast<float>((1 << params_.input_bits) - 1);
-    const std::size_t count = static_cast<std::size_t>(n) * mapping_.inputs;
     // Branch-free, so that it vectorizes (NaN fails every comparison and is flagged).
     int bad = 0;
 #pragma omp simd reduction(| : bad)
@@ -186,12 +185,11 @@ void AnalogLayer::check_codes(const float* codes, int n) const {
     if (!bad) return;
     for (std::size_t i = 0; i < count; ++i)
         if (!(codes[i] >= 0.0f && codes[i] <= top && codes[i] == std::nearbyint(codes[i])))
-            fail("AnalogLayer: input code ", codes[i], " (vector ", i / mapping_.inputs, ", input ", i % mapping_.inputs,
-                 ") is not an integer in [0, ", top, "]");
+            fail("AnalogLayer: input code ", codes[i], " (value ", i, ") is not an integer in [0, ", top, "]");
 }
 
 void AnalogLayer::tile_difference_currents(int t, const float* codes, int n, int plane, std::vector<float>& delta) const {
-    check_codes(codes, n);
+    check_codes(codes, static_cast<std::size_t>(n) * mapping_.inputs);
     const int outputs = mapping_.tiles[t].outputs;
     delta.resize(static_cast<std::size_t>(n) * outputs);
     for (int v0 = 0; v0 < n; v0 += kVectorChunk)
@@ -212,37 +210,62 @@ void AnalogLayer::calibrate(const float* codes, int n) {
     }
 }
 
-void AnalogLayer::forward(const float* codes, int n, float* out, AdcStats* stats) const {
-    check_codes(codes, n);
-    std::fill(out, out + static_cast<std::size_t>(n) * mapping_.outputs, 0.0f);
-    const bool pulse = params_.encoding == InputEncoding::pulse_width;
-    const int planes = pulse ? 1 : params_.input_bits;
-    const int top = (1 << params_.input_bits) - 1;
+float AnalogLayer::input_scale() const {
+    return params_.encoding == InputEncoding::pulse_width ? 1.0f / static_cast<float>((1 << params_.input_bits) - 1) : 1.0f;
+}
+
+void AnalogLayer::convert(int t, int plane, const float* delta, int n, std::ptrdiff_t dv, std::ptrdiff_t da, float* out,
+                          std::ptrdiff_t ov, std::ptrdiff_t oa, double sign, AdcStats& stats) const {
+    const TilePlacement& p = mapping_.tiles[t];
+    const AdcErrors& e = adc_[t];
     const int bits = params_.adc.bits;
+    const double lsb = bits == 0 ? full_scale_a_[t] : full_scale_a_[t] / double((1L << (bits - 1)) - 1);
+    // Digital side: code·LSB in weight units, times the activation scale of this conversion.
+    const double scale = sign * lsb / unit_current_a_ *
+                         (params_.encoding == InputEncoding::pulse_width ? double((1 << params_.input_bits) - 1) : double(1 << plane));
+    long clipped = 0;
+    for (int a = 0; a < p.outputs; ++a) {
+        const float* d = delta + a * da;
+        float* o = out + (p.out_begin + a) * oa;
+        const double gain = e.gain[a], offset = e.offset_lsb[a], sense = e.sense_offset_a[a];
+        if (dv == 1 && ov == 1 && bits > 0) {
+            // adc_convert's arithmetic, branch-free so that it vectorizes (the common, contiguous case).
+            const double top = static_cast<double>((1L << (bits - 1)) - 1);
+            long c = 0;
+            for (int v = 0; v < n; ++v) {
+                const double code = std::nearbyint(((1.0 + gain) * d[v] + sense) / lsb + offset);
+                c += std::abs(code) > top;
+                o[v] += static_cast<float>(std::min(std::max(code, -top), top) * scale);
+            }
+            clipped += c;
+            continue;
+        }
+        for (int v = 0; v < n; ++v) {
+            bool c = false;
+            o[v * ov] += static_cast<float>(adc_convert(d[v * dv], lsb, bits, gain, offset, sense, c) * scale);
+            clipped += c;
+        }
+    }
+    stats.conversions += static_cast<long>(n) * p.outputs;
+    stats.clipped += clipped;
+}
+
+void AnalogLayer::forward(const float* codes, int n, float* out, AdcStats* stats) const {
+    check_codes(codes, static_cast<std::size_t>(n) * mapping_.inputs);
+    std::fill(out, out + static_cast<std::size_t>(n) * mapping_.outputs, 0.0f);
+    const int planes = params_.encoding == InputEncoding::pulse_width ? 1 : params_.input_bits;
     AdcStats st;
     for (int v0 = 0; v0 < n; v0 += kVectorChunk) {
         const int m = std::min(kVectorChunk, n - v0);
         const float* chunk_codes = codes + static_cast<std::size_t>(v0) * mapping_.inputs;
         float* chunk_out = out + static_cast<std::size_t>(v0) * mapping_.outputs;
         for (std::size_t t = 0; t < ops_.size(); ++t) {
-            const TilePlacement& p = mapping_.tiles[t];
-            const AdcErrors& e = adc_[t];
-            const double lsb = bits == 0 ? full_scale_a_[t] : full_scale_a_[t] / double((1L << (bits - 1)) - 1);
+            const int outputs = mapping_.tiles[t].outputs;
             std::vector<float>& delta = scratch().delta;
-            delta.resize(static_cast<std::size_t>(m) * p.outputs);
+            delta.resize(static_cast<std::size_t>(m) * outputs);
             for (int b = 0; b < planes; ++b) {
                 chunk_differences(static_cast<int>(t), chunk_codes, m, b, delta.data());
-                // Digital side: code·LSB in weight units, times the activation scale of this conversion.
-                const double scale = lsb / unit_current_a_ * (pulse ? top : double(1 << b));
-                for (int v = 0; v < m; ++v)
-                    for (int a = 0; a < p.outputs; ++a) {
-                        bool clipped = false;
-                        const double code = adc_convert(delta[static_cast<std::size_t>(v) * p.outputs + a], lsb, bits,
-                                                        e.gain[a], e.offset_lsb[a], e.sense_offset_a[a], clipped);
-                        st.clipped += clipped;
-                        chunk_out[static_cast<std::size_t>(v) * mapping_.outputs + p.out_begin + a] += static_cast<float>(code * scale);
-                    }
-                st.conversions += static_cast<long>(m) * p.outputs;
+                convert(static_cast<int>(t), b, delta.data(), m, outputs, 1, chunk_out, mapping_.outputs, 1, 1.0, st);
             }
         }
     }

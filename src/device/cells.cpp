@@ -683,24 +683,48 @@ void sample_read_noise(const Card& card, const CellArray& cells, const Streams& 
     current_factor.resize(cells.size());
     const i64 n = static_cast<i64>(cells.size());
     const StreamFamily read_streams = streams.family({static_cast<std::uint64_t>(Stage::read), read_key});
-    // Slot 0: the current noise, vectorized; slots 1, 2, …: the occupancy of each trap.
+    // Slot 0: the current noise; slots 1, 2, …: the occupancy of each trap (rtn_shift_v's draws).
+    // Branch-free, vectorizing loops (trap counts are random, so per-cell loops over them mispredict):
+    // per cell its key hash and current noise; per trap, each knowing its cell, its occupancy draw;
+    // then each cell's occupied amplitudes summed in trap order, as rtn_shift_v adds them, so that
+    // the shifts are the same bits.
+    thread_local std::vector<std::uint64_t> key;
+    thread_local std::vector<std::uint32_t> owner;
+    thread_local std::vector<float> occupied_v;
+    thread_local std::vector<double> sum_v;
+    key.resize(cells.size());
+    std::uint64_t* const h = key.data();
     float* const factor = current_factor.data();
 #pragma omp parallel for simd schedule(static)
     for (i64 i = 0; i < n; ++i) {
-        const double z = draw_normal(read_streams.hash(cells.first_cell + static_cast<std::uint64_t>(i)), 0);
-        factor[i] = static_cast<float>(current_noise_factor(sigma_i, z));
+        h[i] = read_streams.hash(cells.first_cell + static_cast<std::uint64_t>(i));
+        factor[i] = static_cast<float>(current_noise_factor(sigma_i, draw_normal(h[i], 0)));
     }
-#pragma omp parallel for schedule(static)
-    for (i64 i = 0; i < n; ++i) {
-        const std::uint32_t traps = cells.trap_count(i);
-        if (traps == 0) {
-            rtn_shift[i] = 0.0f;
-            continue;
-        }
-        CellStream rng(read_streams.hash(cells.first_cell + static_cast<std::uint64_t>(i)), 1);
-        rtn_shift[i] = static_cast<float>(rtn_shift_v(cells.trap_amplitude_v.data() + cells.trap_begin[i],
-                                                      cells.trap_occupancy.data() + cells.trap_begin[i], traps, rng));
+    const std::uint32_t* const begin = cells.trap_begin.data();
+    const std::uint32_t first = begin[0];
+    const i64 traps = static_cast<i64>(begin[n]) - first;
+    // The cell of each trap: each cell marks its first trap (a later cell with the same first trap,
+    // the one that owns it, overwrites one without traps), then a running maximum fills the rest.
+    owner.assign(static_cast<std::size_t>(traps) + 1, 0);
+    std::uint32_t* const own = owner.data();
+    for (i64 i = 0; i < n; ++i) own[begin[i] - first] = static_cast<std::uint32_t>(i);
+    for (i64 j = 1; j < traps; ++j) own[j] = std::max(own[j], own[j - 1]);
+    occupied_v.resize(static_cast<std::size_t>(traps));
+    const float* const occupancy = cells.trap_occupancy.data() + first;
+    const float* const amplitude = cells.trap_amplitude_v.data() + first;
+    float* const occ = occupied_v.data();
+#pragma omp parallel for simd schedule(static)
+    for (i64 j = 0; j < traps; ++j) {
+        const std::uint32_t i = own[j];
+        const double u = draw_uniform(h[i], 1 + (first + static_cast<std::uint64_t>(j) - begin[i]));
+        occ[j] = u < occupancy[j] ? amplitude[j] : 0.0f;
     }
+    sum_v.assign(cells.size(), 0.0);
+    double* const dv = sum_v.data();
+    for (i64 j = 0; j < traps; ++j) dv[own[j]] += occ[j];
+    float* const shift = rtn_shift.data();
+#pragma omp parallel for simd schedule(static)
+    for (i64 i = 0; i < n; ++i) shift[i] = static_cast<float>(dv[i]);
 }
 
 }  // namespace flashmc::device

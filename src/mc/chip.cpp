@@ -10,6 +10,8 @@
 #include "flashmc/core/units.hpp"
 #include "flashmc/device/cycling.hpp"
 #include "flashmc/device/retention.hpp"
+#include "flashmc/nn/conv2d.hpp"
+#include "flashmc/nn/panel_gemm.hpp"
 
 namespace flashmc::mc {
 
@@ -341,6 +343,7 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
         layers_.emplace_back(l.mapping, operating_points(s, false, 0, exact ? &cells : nullptr),
                              read_unit_current_a(card, settings, l.mapping.params), p, Streams(l.key));
         if (exact) layers_.back().set_cells(card.iv, read_, std::move(cells));
+        pack(s);
         if (p.adc.calibration == array::RangeCalibration::calibration) {
             if (!calibration) fail("array.adc_range = \"calibration\" needs calibration inputs");
             const FloatVec& codes = calibration->codes[s];
@@ -364,11 +367,91 @@ void ArrayMvm::begin_batch(std::uint64_t first_image) {
         std::vector<array::TileCells> cells;
         layers_[s].set_operating_points(operating_points(s, true, first_image + 1, exact ? &cells : nullptr));
         if (exact) layers_[s].set_cells(card_.iv, read_, std::move(cells));
+        pack(s);
+    }
+}
+
+void ArrayMvm::pack(std::size_t s) {
+    if (array_.analog.ir != array::IrModel::none) return;
+    packed_.resize(layers_.size());
+    const array::AnalogLayer& layer = layers_[s];
+    const auto& tiles = layer.mapping().tiles;
+    packed_[s].resize(tiles.size());
+    const float scale = layer.input_scale();
+    FloatVec w;
+    for (std::size_t t = 0; t < tiles.size(); ++t) {
+        const int rows = tiles[t].rows, adcs = tiles[t].outputs;
+        const std::vector<float>& d = layer.tile_differences(static_cast<int>(t));
+        w.resize(static_cast<std::size_t>(rows) * adcs);
+        for (int r = 0; r < rows; ++r)
+            for (int a = 0; a < adcs; ++a)
+                w[static_cast<std::size_t>(a) * rows + r] = d[static_cast<std::size_t>(r) * adcs + a] * scale;
+        nn::pack_panel_weights(w.data(), adcs, rows, packed_[s][t]);
+    }
+}
+
+void ArrayMvm::analog_panel(std::size_t s, const nn::QNode& q, const Tensor& x, Tensor& acc) const {
+    const array::AnalogLayer& layer = layers_[s];
+    const nn::ConvPanel shape(q.in_c, x.h(), x.w(), q.k, q.stride, q.pad);
+    const std::vector<std::ptrdiff_t> off = shape.offsets();
+    const int P = shape.oh * shape.ow;
+    const std::size_t O = static_cast<std::size_t>(q.out_c), per_image = static_cast<std::size_t>(q.in_c) * x.h() * x.w();
+    acc.resize(x.n(), q.out_c, shape.oh, shape.ow);
+    std::fill(acc.data.begin(), acc.data.end(), 0.0f);
+    const array::AnalogParams& ap = array_.analog;
+    const int planes = ap.encoding == array::InputEncoding::pulse_width ? 1 : bits_for(max_code_[s]);
+    const auto& tiles = layer.mapping().tiles;
+    int max_adcs = 0;
+    for (const auto& t : tiles) max_adcs = std::max(max_adcs, t.outputs);
+    image_.resize(per_image), plane_.resize(planes > 1 ? per_image : 0);
+    panel_.resize(shape.size() + nn::kPanelAlign);  // slack: a last, partial vector reads a full one
+    delta_.resize(static_cast<std::size_t>(max_adcs) * P);
+    const std::vector<float> zero(static_cast<std::size_t>(max_adcs), 0.0f);
+    std::vector<nn::PanelVector> vectors;
+    array::AdcStats stats;
+    for (int i = 0; i < x.n(); ++i) {
+        const float* img = x.image(i);
+        float* out = acc.image(i);
+        for (int r = 0; r < (signed_input_[s] ? 2 : 1); ++r) {
+            // The read of x⁺ = max(x, 0), then for signed inputs of x⁻ = max(−x, 0), subtracted digitally.
+            const float sign = r == 0 ? 1.0f : -1.0f;
+            for (std::size_t j = 0; j < per_image; ++j) image_[j] = std::max(sign * img[j], 0.0f);
+            layer.check_codes(image_.data(), per_image);
+            for (int b = 0; b < planes; ++b) {
+                if (planes == 1) {
+                    shape.fill(image_.data(), panel_.data());
+                } else {
+                    for (std::size_t j = 0; j < per_image; ++j) plane_[j] = static_cast<float>((static_cast<int>(image_[j]) >> b) & 1);
+                    shape.fill(plane_.data(), panel_.data());
+                }
+                for (std::size_t t = 0; t < tiles.size(); ++t) {
+                    const array::TilePlacement& p = tiles[t];
+                    vectors.clear();
+                    for (int j = 0; j < P; j += nn::kPanelAlign)
+                        vectors.push_back({panel_.data() + j, delta_.data() + j, std::min(nn::kPanelAlign, P - j)});
+                    nn::panel_gemm(packed_[s][t], p.outputs, p.rows, off.data() + p.row_begin, vectors, static_cast<std::size_t>(P),
+                                   zero.data());
+                    layer.convert(static_cast<int>(t), b, delta_.data(), P, 1, P, out, 1, P, sign, stats);
+                }
+            }
+        }
+        for (std::size_t o = 0; o < O; ++o) {
+            const float bias = static_cast<float>(q.bias_q[o]);
+            for (int j = 0; j < P; ++j) out[o * P + static_cast<std::size_t>(j)] += bias;
+        }
     }
 }
 
 void ArrayMvm::analog(int slot, const nn::QNode& q, const Tensor& x, Tensor& acc) const {
     const auto s = static_cast<std::size_t>(slot);
+    if (q.op == nn::QNode::Op::Conv && array_.analog.ir == array::IrModel::none) {
+        try {
+            analog_panel(s, q, x, acc);
+        } catch (const Error& e) {
+            fail("layer ", names_[s], ": ", e.what());
+        }
+        return;
+    }
     const array::AnalogLayer& layer = layers_[s];
     const std::size_t O = static_cast<std::size_t>(q.out_c);
     int oh = 0, ow = 0;

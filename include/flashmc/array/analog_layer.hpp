@@ -64,14 +64,25 @@ public:
     // (pulse-width: period-averaged; bit-serial: cycle `plane`).
     void tile_difference_currents(int t, const float* codes, int n, int plane, std::vector<float>& delta_a) const;
 
+    // Throws unless each of the `count` codes is an integer in [0, 2^input_bits − 1].
+    void check_codes(const float* codes, std::size_t count) const;
+    // Tile t's difference currents ΔI_i = I⁺_i − I⁻_i, [row][adc]: without IR drop an ADC reads
+    // Σ_i x_i ΔI_i, which a caller may compute as a GEMM in its own layout and hand to convert().
+    const std::vector<float>& tile_differences(int t) const { return diff_[t]; }
+    // DAC input of code c: c/(2^B − 1) for pulse width, 1 for bit-serial (x = bit `plane` of c).
+    float input_scale() const;
+    // The ADCs of tile t on n vectors: delta(v, a) = delta[v·dv + a·da] (bit-serial: cycle `plane`)
+    // to codes (adc_convert), whose digital value in accumulator units, times sign, is added to
+    // out(v, o) = out[v·ov + o·oa] at o = out_begin + a.
+    void convert(int t, int plane, const float* delta, int n, std::ptrdiff_t dv, std::ptrdiff_t da, float* out,
+                 std::ptrdiff_t ov, std::ptrdiff_t oa, double sign, AdcStats& stats) const;
+
     const LayerMapping& mapping() const { return mapping_; }
     MappingReport report() const { return mapping_.report(); }
     double full_scale_a(int t) const { return full_scale_a_[t]; }
     const AdcErrors& adc_errors(int t) const { return adc_[t]; }
 
 private:
-    // Throws unless every code is an integer in [0, 2^input_bits − 1].
-    void check_codes(const float* codes, int n) const;
     // ΔI of tile t for n ≤ kVectorChunk vectors (codes [n][K]) into delta [n][adcs of tile t].
     void chunk_differences(int t, const float* codes, int n, int plane, float* delta) const;
     LayerMapping mapping_;

@@ -147,6 +147,11 @@ private:
     // cells_out, also the cells as the exact solver takes them (IrModel::exact).
     std::vector<array::TileOperatingPoint> operating_points(std::size_t slot, bool noisy, std::uint64_t read_key,
                                                             std::vector<array::TileCells>* cells_out = nullptr) const;
+    // Without IR drop a conv layer's ADC inputs are a convolution of its input codes with each
+    // tile's difference currents: computed by nn::panel_gemm on the image's conv panel (no per-
+    // vector patches), with the weights packed per tile by pack() after every new read.
+    void pack(std::size_t slot);
+    void analog_panel(std::size_t slot, const nn::QNode& q, const Tensor& x, Tensor& acc) const;
     const Chip& chip_;
     const device::Card& card_;
     device::ReadConditions read_;
@@ -156,6 +161,8 @@ private:
     std::vector<bool> signed_input_;          // per analog node
     std::vector<std::string> names_;          // per analog node
     mutable std::vector<float> codes_, out_, part_, neg_;
+    std::vector<std::vector<FloatVec>> packed_;  // IrModel::none: per analog node and tile, ΔI·(DAC scale) [adc][row] packed
+    mutable FloatVec image_, plane_, panel_, delta_;
 };
 
 }  // namespace flashmc::mc
