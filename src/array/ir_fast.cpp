@@ -30,6 +30,22 @@ TileOperatingPoint operating_point(const device::IvParams& iv, const TileCells& 
     float* const slope_out = op.drop_slope.data();
     float* const curv_out = op.drop_curvature_per_a.data();
     const int rows = cells.rows, cols = cells.cols;
+    if (rsum == 0.0) {
+        // No wire resistance: h = q = 0 exactly (α = β = 0), so only the currents are evaluated.
+        std::fill(op.drop_slope.begin(), op.drop_slope.end(), 0.0f);
+        std::fill(op.drop_curvature_per_a.begin(), op.drop_curvature_per_a.end(), 0.0f);
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < cols; ++c) {
+#pragma omp simd
+            for (int r = 0; r < rows; ++r) {
+                const std::size_t k = static_cast<std::size_t>(c) * rows + r;
+                const double u = (read.vgs_v - (static_cast<double>(vth[k]) + vth_shift)) / (static_cast<double>(slope[k]) * vt);
+                const double su = device::softplus(0.5 * u), sw = device::softplus(0.5 * (u - vds_over_vt));
+                cur[static_cast<std::size_t>(r) * cols + c] = static_cast<float>(i0 * (su * su - sw * sw));
+            }
+        }
+        return op;
+    }
     // I = I_0(T)[F(u) − F(w)], u = (V_GS − V_th(T))/(n V_T), w = u − V_DS/V_T, F(x) = S(x)², S = ln(1 + e^{x/2}),
     // with V_GS = V_g − r_SL P, V_DS = V_DS,read − (r_BL + r_SL) P: du/dP = α, dw/dP = β; with
     // σ = σ(x/2) = e^{x/2 − S}: F' = S σ, F'' = ½σ² + ½ S σ(1 − σ). Two exp and two log per cell, no
