@@ -97,7 +97,8 @@ def read_graph(group):
                 node[key] = text(node[key])
         for d in g:
             v = g[d][()]
-            # §1: a float dataset may be stored as binary16 (storage "half"); it converts exactly.
+            # §1: a float dataset may be stored as binary16 (storages "half", "scaled"); it converts exactly.
+            # A scaled tensor (scale-offset filter) comes back from h5py as float32 as stored.
             node["ds:" + d] = v.astype(F32) if v.dtype == np.float16 else v
         nodes.append(node)
     return nodes

@@ -4,7 +4,7 @@
 # again after any interruption (kill -9 included) and it continues the first unfinished stage from
 # its last checkpoint; a finished stage's model and per-epoch log go into results/models/ and the
 # stage is skipped from then on. The model goes there in compact form (`flashmc convert`: an FP32
-# stage's in half precision, a quantized stage's integer model alone); the full file stays beside
+# stage's weights scaled to 1/256 of their range, a quantized stage's integer model alone); the full file stays beside
 # the checkpoints, and a later stage starts from it (--init) while it is there.
 #
 #   scripts/train-seed-nets.sh               run in the foreground
@@ -119,7 +119,7 @@ run_stages() {
       return 3
     fi
     cp "$dir/$name.csv" "$models/.$name.csv.tmp" && mv "$models/.$name.csv.tmp" "$models/$name.csv"
-    local compact=--half
+    local compact=--scaled
     [ "$quant" = - ] || compact=--deployable
     "$flashmc" convert "$dir/$name.h5" "$models/$name.h5" "$compact"  # written atomically
     echo "train-seed-nets: $(date -u +%FT%TZ) stage $name done: $models/$name.h5"

@@ -115,8 +115,10 @@ Handle half_type() {
 }
 
 // Creates dataset `name` of `type` (in memory and in the file) and writes `data`; compressed from
-// kCompressMinBytes on (see there).
-void create_dataset(const Group& g, const std::string& name, hid_t type, const void* data, const Dims& dims) {
+// kCompressMinBytes on (see there): shuffled and deflated, or, for decimal_scale >= 0 (float data),
+// scale-offset with that D, then deflated.
+void create_dataset(const Group& g, const std::string& name, hid_t type, const void* data, const Dims& dims,
+                    int decimal_scale = -1) {
     const std::string what = "dataset '" + name + "'";
     Handle space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), g.where(), "bad shape for " + what));
     Handle plist(check(H5Pcreate(H5P_DATASET_CREATE), g.where(), "cannot create a property list"));
@@ -128,7 +130,11 @@ void create_dataset(const Group& g, const std::string& name, hid_t type, const v
         const hsize_t row_bytes = total / dims[0] * value_bytes;
         chunk[0] = std::clamp<hsize_t>(kChunkBytes / row_bytes, 1, dims[0]);
         check_status(H5Pset_chunk(plist.id(), static_cast<int>(chunk.size()), chunk.data()), g.where(), "cannot chunk " + what);
-        check_status(H5Pset_shuffle(plist.id()), g.where(), "cannot set the shuffle filter of " + what);
+        if (decimal_scale >= 0)
+            check_status(H5Pset_scaleoffset(plist.id(), H5Z_SO_FLOAT_DSCALE, decimal_scale), g.where(),
+                         "cannot set the scale-offset filter of " + what);
+        else
+            check_status(H5Pset_shuffle(plist.id()), g.where(), "cannot set the shuffle filter of " + what);
         check_status(H5Pset_deflate(plist.id(), kDeflateLevel), g.where(), "cannot set the deflate filter of " + what);
     }
     Handle ds(check(H5Dcreate2(g.id(), name.c_str(), type, space.id(), H5P_DEFAULT, plist.id(), H5P_DEFAULT), g.where(),
@@ -140,9 +146,23 @@ void create_dataset(const Group& g, const std::string& name, hid_t type, const v
 template <class T>
 void Group::write(const std::string& name, const T* data, const Dims& dims) const {
     if constexpr (std::is_same_v<T, float>) {
-        if (float_storage_ == FloatStorage::Half) {
-            hsize_t total = 1;
-            for (auto d : dims) total *= d;
+        hsize_t total = 1;
+        for (auto d : dims) total *= d;
+        if (float_storage_ == FloatStorage::Scaled && dims.size() >= 2 && total * sizeof(float) >= kCompressMinBytes) {
+            float max_abs = 0;
+            for (std::size_t i = 0; i < total; ++i) {
+                if (!(std::abs(data[i]) <= 65504.0f))  // the half range, so that the packed integers fit
+                    fail(where_, ": dataset '", name, "' holds ", data[i], " at index ", i,
+                         ", beyond the range of scaled storage (±65504): store it as float32");
+                max_abs = std::max(max_abs, std::abs(data[i]));
+            }
+            // The smallest D >= 0 with 10^-D <= max|x| / kScaledSteps.
+            int d = 0;
+            while (max_abs > 0 && std::pow(10.0, -d) > max_abs / kScaledSteps) ++d;
+            create_dataset(*this, name, native_type<float>(), data, dims, d);
+            return;
+        }
+        if (float_storage_ != FloatStorage::Float32) {
             std::vector<Eigen::half> half(total);
             for (std::size_t i = 0; i < half.size(); ++i) {
                 half[i] = Eigen::half(data[i]);  // round to nearest, ties to even

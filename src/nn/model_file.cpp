@@ -9,6 +9,7 @@ const char* storage_name(Storage s) {
     switch (s) {
         case Storage::Float32: return "float32";
         case Storage::Half: return "half";
+        case Storage::Scaled: return "scaled";
         case Storage::Deployable: return "deployable";
     }
     return "?";
@@ -18,9 +19,9 @@ namespace {
 Storage read_storage(const h5::Group& root, const std::string& path) {
     if (!root.has_attr("storage")) return Storage::Float32;  // written before the attribute
     const std::string s = root.attr_string("storage");
-    for (Storage k : {Storage::Float32, Storage::Half, Storage::Deployable})
+    for (Storage k : {Storage::Float32, Storage::Half, Storage::Scaled, Storage::Deployable})
         if (s == storage_name(k)) return k;
-    fail(path, ": attribute 'storage' = '", abbreviate(s), "' is not one of float32, half, deployable");
+    fail(path, ": attribute 'storage' = '", abbreviate(s), "' is not one of float32, half, scaled, deployable");
 }
 }  // namespace
 
@@ -44,7 +45,9 @@ void save_model_file(const std::string& path, ModelFile& f) {
     root.set_attr("storage", storage_name(f.storage));
     for (const auto& [k, v] : f.provenance) root.set_attr(k, v);
     if (f.storage != Storage::Deployable)
-        f.model.save(root, f.storage == Storage::Half ? h5::FloatStorage::Half : h5::FloatStorage::Float32);
+        f.model.save(root, f.storage == Storage::Half     ? h5::FloatStorage::Half
+                           : f.storage == Storage::Scaled ? h5::FloatStorage::Scaled
+                                                          : h5::FloatStorage::Float32);
     if (f.quantized) f.quantized->save(root);
     w.commit();
 }

@@ -119,7 +119,8 @@ TEST_CASE("flashmc convert --half: the float graph of the half-rounded weights",
     for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
              {"convert " + dir / "fp.h5", "expects IN.h5 and OUT.h5"},
              {"convert " + dir / "fp.h5 a.h5 b.h5", "unexpected argument 'b.h5'"},
-             {"convert " + dir / "fp.h5 " + dir / "x.h5 --half --deployable", "--half and --deployable exclude each other"},
+             {"convert " + dir / "fp.h5 " + dir / "x.h5 --half --deployable", "--half, --scaled and --deployable exclude each other"},
+             {"convert " + dir / "fp.h5 " + dir / "x.h5 --scaled --half", "--half, --scaled and --deployable exclude each other"},
              {"convert " + dir / "fp.h5 " + dir / "x.h5 --deployable", "fp.h5: an FP32 model; --deployable keeps the integer model"},
              {"convert " + dir / "fp.h5 " + dir / "x.h5 --float16", "unknown option --float16"},
              {"convert " + dir / "none.h5 " + dir / "x.h5", "none.h5: no such file"}}) {

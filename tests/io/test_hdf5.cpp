@@ -2,7 +2,11 @@
 // a crash, a silent conversion or an attempt to allocate gigabytes (issue 14, item 4).
 #include <catch2/catch.hpp>
 
+#include <Eigen/Core>
+
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <fstream>
 #include <iterator>
 #include <functional>
@@ -10,6 +14,7 @@
 
 #include "../test_util.hpp"
 #include "flashmc/core/error.hpp"
+#include "flashmc/core/rng.hpp"
 #include "flashmc/core/sha256.hpp"
 #include "flashmc/io/hdf5.hpp"
 
@@ -268,6 +273,60 @@ TEST_CASE("half storage: binary16 values round-trip exactly, others round to nea
     // Size 2; sign bit 15, exponent at 10 (5 bits), mantissa at 0 (10 bits), bias 15.
     REQUIRE(stored(g, "halves") == std::vector<std::size_t>{2, 15, 10, 5, 0, 10, 15});
     REQUIRE(stored(root, "plain") == std::vector<std::size_t>{4, 31, 23, 8, 0, 23, 127});
+}
+
+TEST_CASE("scaled storage: tensors round to a decimal step of at most max/256 through the scale-offset filter, vectors go in binary16", "[io][hdf5]") {
+    test::TempDir dir("h5scaled");
+    const std::string path = dir / "s.h5";
+    // Weight-like tensors over several decades of magnitude: the step is a power of ten between
+    // max/2560 and max/256 (max 0.0731 -> 1e-4; max 3.9 -> 1e-2; max 400 -> 1).
+    Stream r = Streams(5).at({1});
+    std::vector<std::vector<float>> tensors;
+    for (float scale : {0.0731f, 3.9f, 400.0f}) {
+        std::vector<float> t(64 * 3 * 3 * 3);
+        for (auto& v : t) v = scale * static_cast<float>(2 * r.uniform() - 1);
+        t[17] = -scale;  // the largest magnitude is exactly `scale`
+        tensors.push_back(t);
+    }
+    const std::vector<double> steps{1e-4, 1e-2, 1.0};
+    const std::vector<float> vec{0.1f, 1 + 0x1p-11f, 3.0e-8f};  // rank 1: binary16
+    std::vector<float> small(4 * 255, 0.123456f);               // rank 2 but under 4 KiB: binary16
+    std::vector<float> zeros(64 * 27, 0.0f);
+    {
+        h5::AtomicWrite w(path);
+        auto& root = w.root();
+        root.set_float_storage(h5::FloatStorage::Scaled);
+        const auto g = root.create("graph");
+        for (std::size_t k = 0; k < tensors.size(); ++k) g.write("t" + std::to_string(k), tensors[k].data(), {64, 3, 3, 3});
+        g.write("vec", vec);
+        g.write("small", small.data(), {4, 255});
+        g.write("zeros", zeros.data(), {64, 27});
+        std::vector<float> bad = tensors[0];
+        bad[5] = std::numeric_limits<float>::quiet_NaN();
+        REQUIRE_THAT(error_of([&] { g.write("nan", bad.data(), {64, 27}); }),
+                     Catch::Contains("dataset 'nan' holds nan at index 5, beyond the range of scaled storage"));
+        bad[5] = 70000.0f;
+        REQUIRE_THAT(error_of([&] { g.write("big", bad.data(), {64, 27}); }), Catch::Contains("dataset 'big' holds 70000 at index 5"));
+        w.commit();
+    }
+    const auto g = h5::open_read(path).open("graph");
+    for (std::size_t k = 0; k < tensors.size(); ++k) {
+        const auto got = g.read<float>("t" + std::to_string(k));
+        REQUIRE(got.size() == tensors[k].size());
+        // HDF5 counts the steps from each chunk's minimum and rounds in float32: most values land
+        // within half a step, every one within a step; never finer than the step chosen.
+        double worst = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(double(got[i]) - double(tensors[k][i])));
+        INFO("tensor " << k);
+        REQUIRE(worst <= steps[k] * 1.001);
+        REQUIRE(worst > 0.25 * steps[k]);
+    }
+    std::vector<float> vec_half, small_half;
+    for (float v : vec) vec_half.push_back(static_cast<float>(Eigen::half(v)));
+    for (float v : small) small_half.push_back(static_cast<float>(Eigen::half(v)));
+    REQUIRE(g.read<float>("vec") == vec_half);
+    REQUIRE(g.read<float>("small") == small_half);
+    REQUIRE(g.read<float>("zeros") == zeros);
 }
 
 TEST_CASE("datasets from 4 KiB on are chunked, shuffled and deflated, and a corrupted chunk is an Error", "[io][hdf5]") {

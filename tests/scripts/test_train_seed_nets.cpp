@@ -75,7 +75,7 @@ TEST_CASE("train-seed-nets.sh: resumable stage by stage, same models as an unint
     }
     // results/models holds the compact forms: the FP32 model in half precision, the W4A4 one's
     // integer model alone (the same as the full file's).
-    REQUIRE(h5::open_read(dir / "b-models/tiny_fp32.h5").attr_string("storage") == "half");
+    REQUIRE(h5::open_read(dir / "b-models/tiny_fp32.h5").attr_string("storage") == "scaled");
     REQUIRE(h5::open_read(dir / "b-models/tiny_w4a4.h5").attr_string("storage") == "deployable");
     auto codes = [](const std::string& path) {
         const nn::ModelFile f = nn::load_model_file(path);

@@ -23,8 +23,11 @@ inline constexpr int kModelSchemaVersion = 1;
 // How a model file stores its graphs (root attribute `storage`; absent in older files: float32).
 //   Float32     /model's float datasets as float32 (what training writes)
 //   Half        /model's float datasets as IEEE binary16, rounded to nearest even (half the size)
+//   Scaled      /model's weight tensors to within a decimal step <= 1/256 of their largest
+//               magnitude, packed by HDF5's scale-offset filter; its vectors in binary16
+//               (h5::FloatStorage::Scaled; about 0.35 of float32)
 //   Deployable  /quantized alone, without /model: the integer model, all that inference needs
-enum class Storage { Float32, Half, Deployable };
+enum class Storage { Float32, Half, Scaled, Deployable };
 const char* storage_name(Storage s);
 
 struct ModelFile {
