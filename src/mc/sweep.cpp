@@ -18,6 +18,7 @@
 #include "flashmc/io/hdf5.hpp"
 #include "flashmc/mc/chip.hpp"
 #include "flashmc/mc/mpi.hpp"
+#include "flashmc/mc/refresh.hpp"
 #include "flashmc/nn/model_file.hpp"
 
 namespace flashmc::mc {
@@ -180,6 +181,29 @@ void write_results(const std::string& path, const SweepResults& r) {
     for (int i = 0; i < 17; ++i) st.write(names17[i], f[i]);
     st.set_attr("ideal_accuracy", r.images > 0 ? paired_drop(r.labels, r.ideal_predictions, {}).ideal_accuracy : kNaN);
     layers.write("rms_error_mean", lmean.data(), {P, L});
+
+    // Refresh intervals of a complete retention sweep (mc/refresh.hpp; derived, as /stats).
+    if (r.complete()) {
+        const auto ri = refresh_intervals(r, kRefreshYieldTargets);
+        if (!ri.empty()) {
+            h5::Group rg = root.create("refresh");
+            rg.set_attr("parameter", kRetentionTimeParameter);
+            rg.set_attr("resamples", static_cast<std::int64_t>(kRefreshResamples));
+            std::vector<double> group, target, time, lo, hi;
+            std::vector<std::int32_t> censoring;
+            for (const auto& x : ri) {
+                group.insert(group.end(), x.group.begin(), x.group.end());
+                target.push_back(x.yield_target), time.push_back(x.time_s), lo.push_back(x.ci.lo), hi.push_back(x.ci.hi);
+                censoring.push_back(static_cast<std::int32_t>(x.censoring));
+            }
+            rg.write("group", group.data(), {static_cast<hsize_t>(ri.size()), A});
+            rg.write("yield_target", target);
+            rg.write("time_s", time);
+            rg.write("censoring", censoring);
+            rg.write("ci_lo_s", lo);
+            rg.write("ci_hi_s", hi);
+        }
+    }
     w.commit();
 }
 
