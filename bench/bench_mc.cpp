@@ -9,9 +9,10 @@
 //      batch; the same without IR drop; and both without read noise (the noise's share). Each case
 //      reports the whole units (chip sampling included) and the inference alone (images over the
 //      units' run time: the per-batch noisy reads included, the chip sampling not).
-// The network is an untrained ResNet-20 quantized after a random calibration batch: its shapes,
+// The network is an untrained ResNet-20 (or --model) quantized after a random calibration batch: its shapes,
 // and therefore the costs, are those of the shipped model; accuracy is not measured here.
 //   bench_mc [--threads N] [--images N] [--trials N] [--program statistical|verify|open-loop] [--only TEXT]
+//            [--model resnet20|resnet18|vgg16|alexnet]   (a zoo network, untrained; default resnet20)
 //   (--only: run only the cases whose label contains TEXT, e.g. "array", "no IR", "IR 10 ohm, ADC, noise")
 #include <omp.h>
 
@@ -101,19 +102,20 @@ void run_units(const char* label, const nn::QuantModel& q, const std::vector<int
 
 int main(int argc, char** argv) {
     int threads = 2, images_n = 1000, trials = 4;
-    std::string program = "statistical", only;
+    std::string program = "statistical", only, model = "resnet20";
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--images") && i + 1 < argc) images_n = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--trials") && i + 1 < argc) trials = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--program") && i + 1 < argc) program = argv[++i];
         else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!std::strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
     }
     set_threads(threads);
-    std::printf("flashmc bench_mc: %d threads, resnet20 w4a4, %d images, %d trials per case\n\n", threads, images_n, trials);
+    std::printf("flashmc bench_mc: %d threads, %s w4a4, %d images, %d trials per case\n\n", threads, model.c_str(), images_n, trials);
     const double peak = sgemm_peak_gflops(1.0);
 
-    nn::Model m = nn::build_model("resnet20", 1);
+    nn::Model m = nn::build_model(model, 1);
     const double macs = static_cast<double>(m.macs_per_image());
     Tensor calib(32, 3, 32, 32);
     Stream r = Streams(3).at({1});

@@ -106,6 +106,7 @@ Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, co
                 age_cells(card, settings.retention_time_s, settings.retention_temperature_c, cells);
             stage_end(&ChipStageTimes::age_s);
             l.tiles.push_back(std::move(cells));
+            l.levels.push_back(std::move(levels));
         }
         c.layers.push_back(std::move(l));
     }
@@ -135,6 +136,21 @@ double read_unit_current_a(const device::Card& card, const ChipSettings& chip, c
     return (reference_a(top) - off) / top;
 }
 
+void calibrate_bit_line(std::span<double> m, std::span<const std::uint8_t> levels) {
+    if (m.size() != levels.size() || m.empty()) fail("calibrate_bit_line: ", m.size(), " currents, ", levels.size(), " levels");
+    double t_a = 0, s_a = 0, t_b = 0, s_b = 0, n_b = 0;
+    const double n_a = static_cast<double>(m.size());
+    for (std::size_t r = 0; r < m.size(); ++r) t_a += levels[r], s_a += m[r];
+    const double mean = t_a / n_a;
+    for (std::size_t r = 0; r < m.size(); ++r)
+        if (levels[r] > mean) t_b += levels[r], s_b += m[r], n_b += 1;
+    if (n_b == 0) return;  // every level equal: gain and offset cannot be told apart
+    const double det = t_a * n_b - t_b * n_a;  // < 0: B's mean level is above A's
+    const double g = (s_a * n_b - s_b * n_a) / det, o = (t_a * s_b - t_b * s_a) / det;
+    if (!(g > 0) || !std::isfinite(o)) return;
+    for (double& v : m) v = (v - o) / g;
+}
+
 FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip) {
     const array::LayerMapping& m = layer.mapping;
     const device::ReadConditions read = device::read_conditions(card, chip.read_temperature_c);
@@ -142,17 +158,25 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
     const bool diff = m.params.mapping == array::WeightMapping::differential;
     FloatVec w(static_cast<std::size_t>(m.outputs) * static_cast<std::size_t>(m.inputs));
     std::vector<float> current;
+    std::vector<double> units;
     for (std::size_t t = 0; t < m.tiles.size(); ++t) {
         const array::TilePlacement& p = m.tiles[t];
         device::read_currents_a(card, layer.tiles[t], read, device::Noise::off, layer.tile_streams(static_cast<int>(t)), 0,
                                 current);
-        // Cell (row, col) at col·rows + row; differential: output a on columns 2a (I⁺), 2a+1 (I⁻);
-        // offset: output a on column a against the reference column cols − 1.
-        auto cell = [&](int col, int row) { return static_cast<double>(current[static_cast<std::size_t>(col) * p.rows + row]); };
+        // Cell (row, col) at col·rows + row, in weight units; differential: output a on columns 2a
+        // (I⁺), 2a+1 (I⁻); offset: output a on column a against the reference column cols − 1.
+        units.assign(current.begin(), current.end());
+        for (double& v : units) v *= inv_unit;
+        if (chip.column_calibration == ColumnCalibration::gain_offset)
+            for (int c = 0; c < p.cols; ++c) {
+                const std::size_t at = static_cast<std::size_t>(c) * p.rows, rows = static_cast<std::size_t>(p.rows);
+                calibrate_bit_line(std::span<double>(units).subspan(at, rows), std::span<const std::uint8_t>(layer.levels[t]).subspan(at, rows));
+            }
+        auto cell = [&](int col, int row) { return units[static_cast<std::size_t>(col) * p.rows + row]; };
         for (int a = 0; a < p.outputs; ++a)
             for (int r = 0; r < p.rows; ++r) {
                 const double d = diff ? cell(2 * a, r) - cell(2 * a + 1, r) : cell(a, r) - cell(p.cols - 1, r);
-                w[static_cast<std::size_t>(p.out_begin + a) * m.inputs + p.row_begin + r] = static_cast<float>(d * inv_unit);
+                w[static_cast<std::size_t>(p.out_begin + a) * m.inputs + p.row_begin + r] = static_cast<float>(d);
             }
     }
     return w;
@@ -329,6 +353,9 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
                    const ArraySettings& array, const CalibrationInputs* calibration, bool track_error)
     : TrackedMvm(model, chip_nodes(chip), track_error), chip_(chip), card_(card),
       read_(device::read_conditions(card, settings.read_temperature_c)), array_(array) {
+    if (settings.column_calibration != ColumnCalibration::none)
+        fail("chip.column_calibration = \"gain-offset\" is modelled on the static path only (an ideal [array]: no IR drop, "
+             "ideal ADC, no read noise); the array path's ADCs calibrate with array.adc_range = \"calibration\"");
     for (std::size_t s = 0; s < chip.layers.size(); ++s) {
         const LayerCells& l = chip.layers[s];
         names_.push_back(model.nodes[static_cast<std::size_t>(l.node)].name);

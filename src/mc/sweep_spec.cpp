@@ -216,6 +216,9 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     std::string reference = "tracking";
     chip.read("read_reference", reference, {"tracking", "fixed"});
     s.chip.read_reference = reference == "fixed" ? ReadReference::fixed : ReadReference::tracking;
+    std::string calibration = "none";
+    chip.read("column_calibration", calibration, {"none", "gain-offset"});
+    s.chip.column_calibration = calibration == "gain-offset" ? ColumnCalibration::gain_offset : ColumnCalibration::none;
     std::string off = "compensated";
     chip.read("off_current", off, {"compensated", "ignored"});
     s.chip.off_current = device::parse_off_current(off);

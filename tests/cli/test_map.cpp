@@ -56,6 +56,19 @@ TEST_CASE("flashmc map reports tiles, cells and utilization per layer", "[cli][a
     std::snprintf(expect, sizeof expect, "4 576 64 %d %ld %ld %.1f%%", rep.tiles, rep.cells_used, rep.cells_available, 100 * rep.utilization());
     REQUIRE(row_of(off.output, "s3b1_conv2") == expect);
     REQUIRE(rep.tiles > 3);  // 128-row tiles and a reference column need more tiles than the default
+    // The cost of per-bit-line calibration: every bit line used, of every tile, twice.
+    long bit_lines = 0;
+    for (const auto& q : nn::load_model_file(dir / "q.h5").quantized->nodes) {
+        if (!q.is_mvm()) continue;
+        array::MappingParams lp;
+        lp.weight_bits = q.weight_bits;
+        for (const auto& t : array::map_layer(static_cast<int>(q.row()), q.out_c, lp).tiles) bit_lines += t.cols;
+    }
+    REQUIRE(bit_lines > 1000);
+    auto cal = test::run_cli("map --model " + dir / "q.h5 --column-calibration");
+    REQUIRE(cal.code == 0);
+    REQUIRE_THAT(cal.output, Catch::Contains("column calibration (gain-offset): " + std::to_string(bit_lines) + " bit lines; 0 extra cells, " +
+                                             std::to_string(2 * bit_lines) + " calibration reads"));
     auto bad = test::run_cli("map --model " + dir / "q.h5 --mapping diagonal");
     REQUIRE(bad.code == 1);
     REQUIRE_THAT(bad.output, Catch::Contains("diagonal"));

@@ -453,3 +453,57 @@ TEST_CASE("a zero-error chip reproduces the digital model exactly, on the static
             REQUIRE(max_rel_diff(la, ld) < 1e-5);
         }
 }
+
+TEST_CASE("column calibration: a bit line's common gain and offset go exactly, per-cell errors remain", "[mc][chip]") {
+    // m_r = γ·k_r + δ (a gain and offset common to the bit line): the two calibration sums recover k.
+    Stream r = Streams(41).at({1});
+    std::vector<std::uint8_t> k(128);
+    for (auto& v : k) v = static_cast<std::uint8_t>(r.below(8));
+    std::vector<double> m(k.size());
+    for (std::size_t i = 0; i < k.size(); ++i) m[i] = 0.83 * k[i] + 0.37;
+    mc::calibrate_bit_line(m, k);
+    for (std::size_t i = 0; i < k.size(); ++i) REQUIRE(m[i] == Approx(k[i]).margin(1e-12));
+    // With per-cell errors on top, the fit takes out the common part: the calibrated error is the
+    // per-cell error (σ 0.05), not the gain's (up to 0.17·7).
+    double raw2 = 0, cal2 = 0;
+    for (std::size_t i = 0; i < k.size(); ++i) m[i] = 0.83 * k[i] + 0.37 + 0.05 * r.normal(), raw2 += std::pow(m[i] - k[i], 2);
+    mc::calibrate_bit_line(m, k);
+    for (std::size_t i = 0; i < k.size(); ++i) cal2 += std::pow(m[i] - k[i], 2);
+    REQUIRE(std::sqrt(cal2 / k.size()) < 0.08);
+    REQUIRE(std::sqrt(raw2 / k.size()) > 0.4);
+    // All levels equal: gain and offset cannot be told apart; the bit line stays as read.
+    std::vector<std::uint8_t> flat(16, 3);
+    std::vector<double> fm(16, 2.0), before = fm;
+    mc::calibrate_bit_line(fm, flat);
+    REQUIRE(fm == before);
+}
+
+TEST_CASE("column calibration on a chip: read at 85 °C against a fixed reference, the calibrated weights are closer to the codes", "[mc][chip]") {
+    Fixture f;
+    const auto analog = mc::analog_nodes(f.model, {});
+    const array::MappingParams tiles;
+    mc::ChipSettings hot;
+    hot.read_temperature_c = 85.0;
+    hot.read_reference = mc::ReadReference::fixed;  // the periphery does not follow the common gain
+    const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, hot, tiles, 3, 0, 0);
+    mc::ChipSettings calibrated = hot;
+    calibrated.column_calibration = mc::ColumnCalibration::gain_offset;
+    auto rms_error = [&](const mc::ChipSettings& s) {
+        double e2 = 0;
+        long n = 0;
+        for (const auto& l : chip.layers) {
+            const FloatVec w = mc::effective_weights(l, f.card, s);
+            const auto& codes = f.model.nodes[static_cast<std::size_t>(l.node)].codes;
+            for (std::size_t i = 0; i < w.size(); ++i) e2 += std::pow(w[i] - codes[i], 2), ++n;
+        }
+        return std::sqrt(e2 / static_cast<double>(n));
+    };
+    const double raw = rms_error(hot), cal = rms_error(calibrated);
+    INFO("RMS weight error, raw " << raw << ", calibrated " << cal);
+    REQUIRE(cal < 0.5 * raw);
+    // The array path does not model it, and says so.
+    mc::ArraySettings arr;
+    arr.analog.adc.bits = 8;
+    REQUIRE_THROWS_WITH(mc::ArrayMvm(f.model, chip, f.card, calibrated, arr, nullptr, false),
+                        Catch::Contains("column_calibration = \"gain-offset\" is modelled on the static path only"));
+}

@@ -43,6 +43,9 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE(s.chip.read_reference == mc::ReadReference::tracking);
     REQUIRE(parse({"chip.read_reference=\"fixed\""}).chip.read_reference == mc::ReadReference::fixed);
     REQUIRE_THAT(error_of({"chip.read_reference=\"trimmed\""}), Catch::Contains("not one of: tracking, fixed"));
+    REQUIRE(s.chip.column_calibration == mc::ColumnCalibration::none);
+    REQUIRE(parse({"chip.column_calibration=\"gain-offset\""}).chip.column_calibration == mc::ColumnCalibration::gain_offset);
+    REQUIRE_THAT(error_of({"chip.column_calibration=\"gain\""}), Catch::Contains("not one of: none, gain-offset"));
     REQUIRE(s.axes.size() == 2);
     REQUIRE(s.axes[0].values == std::vector<double>{0.0, 0.04});
     // The last axis varies fastest.

@@ -27,6 +27,7 @@
 // column and tile offsets included), and the layer's ADCs from Streams(L).at({kAdcStreamKey, t, a}).
 // Reads with noise use the tile streams with read key = index of the batch's first image + 1.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,7 @@ struct LayerCells {
     std::uint64_t key = 0;
     array::LayerMapping mapping;
     std::vector<device::CellArray> tiles;
+    std::vector<std::vector<std::uint8_t>> levels;  // per tile: each cell's programmed level (column-major)
     Streams tile_streams(int t) const { return Streams(hash_keys(key, {static_cast<std::uint64_t>(t)})); }
 };
 
@@ -79,8 +81,21 @@ Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, co
 double read_unit_current_a(const device::Card& card, const ChipSettings& chip, const array::MappingParams& mapping);
 
 // Effective weights [out_c][K] of one layer: one noise-free read of its cells, in units of
-// read_unit_current_a(card, chip, layer.mapping.params).
+// read_unit_current_a(card, chip, layer.mapping.params); with chip.column_calibration, each bit
+// line calibrated first (calibrate_bit_line).
 FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip);
+
+// Per-bit-line gain and offset calibration (chip.column_calibration = "gain-offset"), as a macro's
+// periphery can run it at each read condition without extra cells: the controller knows the level
+// k_r it programmed into each cell r of the bit line, applies two calibration inputs — A: every
+// word line on; B: the word lines of the cells above the bit line's mean level — and reads the two
+// bit-line sums S = Σ m_r (m: cell currents in weight units). Fitting m_r ≈ g·k_r + o to them,
+//   g·T_A + o·n_A = S_A,  g·T_B + o·n_B = S_B   (T = Σ k_r, n = rows, over each input's rows),
+// it trims the bit line digitally: m_r ← (m_r − o)/g. A gain and offset common to the bit line's
+// cells (temperature, median drift, a column's mean offset) go exactly; per-cell errors remain.
+// Where all of its levels are equal (B empty) or the fit is not a positive gain, the bit line is
+// left as read. Assumes exact calibration reads: the static path's noise-free read, no ADC error.
+void calibrate_bit_line(std::span<double> m, std::span<const std::uint8_t> levels);
 
 // The MvmOverride part shared by both paths: which nodes are analog, and with track_error the
 // per-layer Σ(a − d)² and Σ d² over every product, a = analog and d = digital accumulator (bias

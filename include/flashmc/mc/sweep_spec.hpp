@@ -34,6 +34,10 @@ const char* program_mode_name(ProgramMode m);
 // fixed: I_unit trimmed at verify; tracking: I_unit follows a reference cell read with the array.
 enum class ReadReference { tracking, fixed };
 
+// Read-side compensation beyond the reference cell (mc/chip.hpp, calibrate_bit_line): none, or a
+// per-bit-line gain and offset calibrated from two calibration reads at the read conditions.
+enum class ColumnCalibration { none, gain_offset };
+
 // The run settings of one chip (the [chip] table, possibly changed by axes).
 struct ChipSettings {
     ProgramMode program = ProgramMode::verify;
@@ -43,6 +47,7 @@ struct ChipSettings {
     double retention_temperature_c = 25;
     double read_temperature_c = 25;
     ReadReference read_reference = ReadReference::tracking;
+    ColumnCalibration column_calibration = ColumnCalibration::none;
     device::OffCurrent off_current = device::OffCurrent::compensated;  // level targets from I_off (device/levels.hpp)
 };
 
