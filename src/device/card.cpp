@@ -14,6 +14,7 @@ void Card::validate() const {
     cycling.validate();
     retention.validate();
     read_noise.validate();
+    read_disturb.validate();
     const LevelTargets t = level_targets(iv, levels, iv.reference_temperature_c);
     const int top = levels.max_level();
     const double top_vth = t.vth_v(top, iv.slope_n);
@@ -39,7 +40,7 @@ void read_all(TomlDocument& doc, P& p) {
 }
 template <class F>
 void for_sections(Card& c, F&& f) {
-    f(c.iv), f(c.levels), f(c.variation), f(c.erase), f(c.program), f(c.cycling), f(c.retention), f(c.read_noise);
+    f(c.iv), f(c.levels), f(c.variation), f(c.erase), f(c.program), f(c.cycling), f(c.retention), f(c.read_noise), f(c.read_disturb);
 }
 
 Card read_card(TomlDocument doc, const std::vector<std::string>& overrides) {

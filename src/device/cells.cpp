@@ -637,6 +637,28 @@ void age_cells(const Card& card, double time_s, double temperature_c, CellArray&
     cells.retention_equivalent_s = t_new;
 }
 
+void disturb_cells(const Card& card, double reads, double temperature_c, const Streams& streams, CellArray& cells) {
+    if (!(reads >= 0.0 && reads <= 1e18)) fail("disturb_cells: reads = ", reads, " is out of range [0, 1e18]");
+    if (!(temperature_c >= -60.0 && temperature_c <= 300.0))
+        fail("disturb_cells: temperature_c = ", temperature_c, " is out of range [-60, 300]");
+    const ReadDisturbParams& p = card.read_disturb;
+    const double stress_s = reads * p.stress_per_read_s;
+    if (stress_s == 0.0 || p.reference_shift_v == 0.0) return;
+    const double rate = read_disturb_rate_v_per_s(p) * read_disturb_acceleration(p, temperature_c), sigma = p.rate_sigma_ln;
+    const StreamFamily disturb_streams = stage_streams(streams, Stage::disturb), static_streams = stage_streams(streams, Stage::statics);
+    const double tail_fraction = card.retention.tail_fraction, tail_factor = p.tail_rate_factor;
+    const i64 n = static_cast<i64>(cells.size());
+    float* const vth_v = cells.vth_v.data();
+#pragma omp parallel for schedule(static)
+    for (i64 i = 0; i < n; ++i) {
+        const std::uint64_t cell = cells.first_cell + static_cast<std::uint64_t>(i), h = disturb_streams.hash(cell);
+        // The retention tail's membership, as sample_cells drew it (statics slot 3).
+        const double tail = draw_uniform(static_streams.hash(cell), 3) < tail_fraction ? tail_factor : 1.0;
+        const double r = (sigma > 0.0 ? rate * std::exp(sigma * draw_normal(h, 0)) : rate) * tail;
+        vth_v[i] = static_cast<float>(vth_v[i] + read_disturb_shift_v(p, vth_v[i], r, stress_s));
+    }
+}
+
 ReadConditions read_conditions(const Card& card, double temperature_c) {
     return ReadConditions{temperature_c, card.levels.read_vgs_v, card.levels.read_vds_v};
 }

@@ -27,6 +27,7 @@ const std::vector<ChipKey>& chip_keys() {
         {"retention_time_s", &ChipSettings::retention_time_s, 0, 1e12},
         {"retention_temperature_c", &ChipSettings::retention_temperature_c, -60, 300},
         {"read_temperature_c", &ChipSettings::read_temperature_c, -60, 200},
+        {"reads", &ChipSettings::reads, 0, 1e16},
     };
     return keys;
 }

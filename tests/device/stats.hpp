@@ -81,6 +81,7 @@ inline device::Card quiet_card() {
     c.read_noise = {0, 0, 0};
     c.retention.beta_sigma_ln = 0;
     c.retention.tail_fraction = 0;
+    c.read_disturb.rate_sigma_ln = 0;
     return c;
 }
 

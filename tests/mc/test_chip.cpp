@@ -507,3 +507,60 @@ TEST_CASE("column calibration on a chip: read at 85 °C against a fixed referenc
     REQUIRE_THROWS_WITH(mc::ArrayMvm(f.model, chip, f.card, calibrated, arr, nullptr, false),
                         Catch::Contains("column_calibration = \"gain-offset\" is modelled on the static path only"));
 }
+
+TEST_CASE("read disturb on a chip: cells and the tracking reference move together, composed with the bake", "[mc][chip]") {
+    Fixture f;
+    f.card.read_disturb.reference_shift_v = 0.1;  // a strong intrinsic disturb, so that every cell moves
+    f.card.read_disturb.reference_stress_s = 1e5;  // (the top level gains ≈ 70 mV over 10^12 reads)
+    f.card.read_disturb.rate_sigma_ln = 0;
+    const auto analog = mc::analog_nodes(f.model, {});
+    const array::MappingParams tiles;
+    mc::ChipSettings fresh, read = fresh;
+    read.reads = 1e12;
+    // The reference cell (top level) loses current as its V_th rises.
+    REQUIRE(mc::read_unit_current_a(f.card, read, tiles) < 0.8 * mc::read_unit_current_a(f.card, fresh, tiles));
+    // Every cell's V_th rose; the top levels most (lowest V_th).
+    const mc::Chip a = mc::sample_chip(f.model, analog, f.card, fresh, tiles, 3, 0, 0);
+    const mc::Chip b = mc::sample_chip(f.model, analog, f.card, read, tiles, 3, 0, 0);
+    double top = 0, low = 0;
+    long n_top = 0, n_low = 0;
+    for (std::size_t l = 0; l < a.layers.size(); ++l)
+        for (std::size_t t = 0; t < a.layers[l].tiles.size(); ++t)
+            for (std::size_t i = 0; i < a.layers[l].tiles[t].size(); ++i) {
+                const double dv = b.layers[l].tiles[t].vth_v[i] - a.layers[l].tiles[t].vth_v[i];
+                REQUIRE(dv > 0);
+                const int level = a.layers[l].levels[t][i];
+                if (level == 7) top += dv, ++n_top;
+                if (level == 1) low += dv, ++n_low;
+            }
+    REQUIRE(n_top > 0);
+    REQUIRE(n_low > 0);
+    REQUIRE(top / n_top > low / n_low);
+    // The tracking reference is a top-level cell on the same word lines: weights of code ±7 stay
+    // near 7 with it, and shrink with a fixed reference. (Lower levels move less than the reference,
+    // so tracking over-corrects them: the level dependence is what a reference cannot remove.)
+    auto mean_top_weight = [&](const mc::Chip& c, const mc::ChipSettings& s) {
+        double sum = 0;
+        long n = 0;
+        for (const auto& l : c.layers) {
+            const FloatVec w = mc::effective_weights(l, f.card, s);
+            const auto& codes = f.model.nodes[static_cast<std::size_t>(l.node)].codes;
+            for (std::size_t i = 0; i < w.size(); ++i)
+                if (std::abs(codes[i]) == 7) sum += std::abs(w[i]), ++n;
+        }
+        REQUIRE(n > 0);
+        return sum / n;
+    };
+    mc::ChipSettings read_fixed = read;
+    read_fixed.read_reference = mc::ReadReference::fixed;
+    const double top_fresh = mean_top_weight(a, fresh), top_tracking = mean_top_weight(b, read), top_fixed = mean_top_weight(b, read_fixed);
+    INFO(top_fresh << " " << top_tracking << " " << top_fixed);
+    REQUIRE(top_fixed < 0.5 * top_fresh);
+    REQUIRE(top_tracking == Approx(top_fresh).epsilon(0.1));
+    // Reads spread over a bake: the bake still ages the cells (the two compose).
+    mc::ChipSettings both = read;
+    both.retention_time_s = 3.15e7;
+    const mc::Chip c = mc::sample_chip(f.model, analog, f.card, both, tiles, 3, 0, 0);
+    REQUIRE(c.layers[0].tiles[0].retention_equivalent_s == Approx(3.15e7));
+    REQUIRE(c.layers[0].tiles[0].vth_v != b.layers[0].tiles[0].vth_v);
+}

@@ -11,6 +11,7 @@
 #include "flashmc/device/iv.hpp"
 #include "flashmc/device/levels.hpp"
 #include "flashmc/device/program.hpp"
+#include "flashmc/device/read_disturb.hpp"
 #include "flashmc/device/read_noise.hpp"
 #include "flashmc/device/retention.hpp"
 #include "flashmc/device/variation.hpp"
@@ -30,6 +31,7 @@ struct Card {
     CyclingParams cycling;
     RetentionParams retention;
     ReadNoiseParams read_noise;
+    ReadDisturbParams read_disturb;
 
     // Every section's ranges, plus cross-checks: the erase-verify level lies below the highest
     // level's target V_th (at T_0 and mean n), and level 1 lies above the off level.

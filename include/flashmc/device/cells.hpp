@@ -25,6 +25,7 @@ namespace flashmc::device {
 // Stream stage keys (the first key of every per-cell stream).
 enum class Stage : std::uint64_t {
     statics = 1, tile_offset = 2, column_offset = 3, erase = 5, program = 7, read = 8,  // statics: also the RTN traps
+    disturb = 9,
 };
 
 struct CellArray {
@@ -82,6 +83,13 @@ void program_statistical(const Card& card, const LevelTargets& targets, std::spa
 // Retention bake of `time_s` at `temperature_c`: adds AF(T)·t to the retention clock and moves each
 // V_th to V_n,i + (V_0 − V_n,i)(1 − β_i ln(1 + t_eq/τ_0)), V_n,i = neutral V_th + δ_i.
 void age_cells(const Card& card, double time_s, double temperature_c, CellArray& cells);
+
+// Read disturb of `reads` inferences served at `temperature_c` (device/read_disturb.hpp): every
+// cell's V_th rises by V_F·ln(1 + r_i·t·e^{(V_ref − V_th)/V_F}/V_F), t = reads·stress_per_read_s,
+// r_i = r_ref·AF(T)·e^{σ_ln z_i}·(tail_rate_factor in the retention tail cells), z_i drawn once per
+// cell (stage disturb, slot 0), the tail membership that of sample_cells; so two calls compose
+// into one of their summed reads.
+void disturb_cells(const Card& card, double reads, double temperature_c, const Streams& streams, CellArray& cells);
 
 struct ReadConditions {
     double temperature_c = 25.0;

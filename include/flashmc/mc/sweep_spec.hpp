@@ -45,6 +45,7 @@ struct ChipSettings {
     double verify_temperature_c = 25;     // program-verify (and level calibration) temperature
     double retention_time_s = 0;          // bake after programming (0: none)
     double retention_temperature_c = 25;
+    double reads = 0;                     // inferences served over the same life (read disturb), at retention_temperature_c
     double read_temperature_c = 25;
     ReadReference read_reference = ReadReference::tracking;
     ColumnCalibration column_calibration = ColumnCalibration::none;
