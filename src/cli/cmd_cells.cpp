@@ -21,7 +21,7 @@ using namespace flashmc::device;
 
 const char* kUsage =
     "flashmc cells --device devices/X.toml --level L [--count N] [--program verify|open-loop|statistical]\n"
-    "              [--cycles N] [--age-s T --temp-c C] [--verify-temp-c C] [--read-temp-c C]\n"
+    "              [--cycles N] [--age-s T --temp-c C] [--reads N] [--verify-temp-c C] [--read-temp-c C]\n"
     "              [--grid ROWSxCOLS] [--seed S] [--set section.key=value]... [--out cells.csv|cells.h5]\n\n"
     "  --device        device card (TOML)\n"
     "  --level         magnitude level 0 … 2^(B-1)-1 programmed into every cell\n"
@@ -30,7 +30,9 @@ const char* kUsage =
     "                  statistical: the closed-form distribution of ISPP-verify\n"
     "  --cycles        P/E cycles before this program (default 0)\n"
     "  --age-s         retention time after programming, seconds (default 0)\n"
-    "  --temp-c        retention temperature, °C (default 25)\n"
+    "  --temp-c        retention temperature, °C (default 25); also that of the reads\n"
+    "  --reads         inferences served after programming, spread over --age-s (read disturb,\n"
+    "                  docs/physics.md §6a; default 0)\n"
     "  --verify-temp-c program-verify temperature, °C (default: the card's iv.reference_temperature_c)\n"
     "  --read-temp-c   read temperature, °C (default: the verify temperature)\n"
     "  --grid          cells per column x columns per tile, for the correlated V_th offsets\n"
@@ -89,6 +91,7 @@ int run(Args& a) {
     const double cycles = a.number("cycles", 0.0);
     const double age_s = a.number("age-s", 0.0);
     const double age_temp_c = a.number("temp-c", 25.0);
+    const double reads = a.number("reads", 0.0);
     const std::string verify_temp = a.str("verify-temp-c", "");
     const std::string read_temp = a.str("read-temp-c", "");
     const Grid grid = parse_grid(a.str("grid", ""));
@@ -107,6 +110,7 @@ int run(Args& a) {
     if (count < 1 || count > 1000000000L) fail("cells: --count ", count, " is out of range [1, 1e9]");
     if (!(cycles >= 0 && cycles <= 1e7)) fail("cells: --cycles ", cycles, " is out of range [0, 1e7]");
     if (!(age_s >= 0)) fail("cells: --age-s must be >= 0, got ", age_s);
+    if (!(reads >= 0 && reads <= 1e16)) fail("cells: --reads ", reads, " is out of range [0, 1e16]");
     if (!out.empty() && !out.ends_with(".csv") && !out.ends_with(".h5") && !out.ends_with(".hdf5"))
         fail("cells: --out must end in .csv, .h5 or .hdf5, got '", out, "'");
     const double verify_c = verify_temp.empty() ? card.iv.reference_temperature_c : a.number("verify-temp-c", 0);
@@ -126,7 +130,7 @@ int run(Args& a) {
     if (mode == "open-loop") program_open_loop(card, targets, levels, streams, cells);
     if (mode == "statistical") program_statistical(card, targets, levels, streams, cells);
     const std::vector<float> vth_programmed = cells.vth_v;
-    if (age_s > 0) age_cells(card, age_s, age_temp_c, cells);
+    live_cells(card, age_s, age_temp_c, reads, streams, cells);
     std::vector<float> current;
     read_currents_a(card, cells, read_conditions(card, read_c), Noise::on, streams, 0, current);
 
@@ -145,11 +149,12 @@ int run(Args& a) {
                 card.levels.read_vgs_v, card.levels.read_vds_v, verify_c, targets.vth_v(level, card.iv.slope_n),
                 card.iv.reference_temperature_c);
     if (age_s > 0) std::printf("  retention: %g s at %g °C\n", age_s, age_temp_c);
+    if (reads > 0) std::printf("  read disturb: %g inferences at %g °C\n", reads, age_temp_c);
     std::printf("  read at %g °C\n", read_c);
     std::printf("  %-22s %11s %11s %11s %11s %11s\n", "quantity", "mean", "sigma", "p1", "p50", "p99");
     print_row("V_th erased", summarize(as_double(vth_erased)), "V");
     print_row("V_th programmed", summarize(as_double(vth_programmed)), "V");
-    if (age_s > 0) print_row("V_th aged", summarize(as_double(cells.vth_v)), "V");
+    if (age_s > 0 || reads > 0) print_row("V_th aged", summarize(as_double(cells.vth_v)), "V");
     print_row("I_read / I_target", summarize(ratio), "");
     print_row("ln(I_read / I_target)", summarize(log_ratio), "");
     if (mode != "open-loop") print_row("pulses", summarize(as_double(cells.pulses)), "");
@@ -179,6 +184,7 @@ int run(Args& a) {
         root.set_attr("pe_cycles", cycles);
         root.set_attr("age_s", age_s);
         root.set_attr("age_temperature_c", age_temp_c);
+        root.set_attr("reads", reads);
         root.set_attr("verify_temperature_c", verify_c);
         root.set_attr("read_temperature_c", read_c);
         root.set_attr("seed", std::int64_t{seed});

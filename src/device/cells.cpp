@@ -659,6 +659,19 @@ void disturb_cells(const Card& card, double reads, double temperature_c, const S
     }
 }
 
+void live_cells(const Card& card, double time_s, double temperature_c, double reads, const Streams& streams, CellArray& cells) {
+    if (reads > 0 && time_s > 0) {
+        for (int k = 0; k < kLifeSteps; ++k) {
+            age_cells(card, time_s / kLifeSteps, temperature_c, cells);
+            disturb_cells(card, reads / kLifeSteps, temperature_c, streams, cells);
+        }
+    } else if (time_s > 0) {
+        age_cells(card, time_s, temperature_c, cells);
+    } else if (reads > 0) {
+        disturb_cells(card, reads, temperature_c, streams, cells);
+    }
+}
+
 ReadConditions read_conditions(const Card& card, double temperature_c) {
     return ReadConditions{temperature_c, card.levels.read_vgs_v, card.levels.read_vds_v};
 }

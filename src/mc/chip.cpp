@@ -60,26 +60,6 @@ device::LevelTargets mapping_targets(const device::Card& card, const array::Mapp
 
 }  // namespace
 
-namespace {
-// The chip's life after programming: the retention bake and, served over the same time, `reads`
-// inferences (read disturb). Reads spread evenly over the bake are applied in kLifeSteps alternating
-// steps of 1/kLifeSteps of each (the bake's equivalent time and the disturb's stress time both add
-// up exactly; only their interleaving is discretized).
-constexpr int kLifeSteps = 16;
-void live(const device::Card& card, const ChipSettings& s, const Streams& streams, device::CellArray& cells) {
-    if (s.reads > 0 && s.retention_time_s > 0) {
-        for (int k = 0; k < kLifeSteps; ++k) {
-            device::age_cells(card, s.retention_time_s / kLifeSteps, s.retention_temperature_c, cells);
-            device::disturb_cells(card, s.reads / kLifeSteps, s.retention_temperature_c, streams, cells);
-        }
-    } else if (s.retention_time_s > 0) {
-        device::age_cells(card, s.retention_time_s, s.retention_temperature_c, cells);
-    } else if (s.reads > 0) {
-        device::disturb_cells(card, s.reads, s.retention_temperature_c, streams, cells);
-    }
-}
-}  // namespace
-
 Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, const device::Card& card,
                  const ChipSettings& settings, const array::MappingParams& mapping, std::uint64_t seed, long point, long trial,
                  ChipStageTimes* times) {
@@ -122,7 +102,7 @@ Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, co
                 case ProgramMode::statistical: program_statistical(card, targets, levels, streams, cells); break;
             }
             stage_end(&ChipStageTimes::program_s);
-            live(card, settings, streams, cells);
+            live_cells(card, settings.retention_time_s, settings.retention_temperature_c, settings.reads, streams, cells);
             stage_end(&ChipStageTimes::age_s);
             l.tiles.push_back(std::move(cells));
             l.levels.push_back(std::move(levels));
@@ -137,7 +117,7 @@ double read_unit_current_a(const device::Card& card, const ChipSettings& chip, c
     const device::LevelTargets targets = mapping_targets(card, layer_mapping_params(card, mapping), chip);
     const int top = targets.max_level();
     const device::ReadConditions read = device::read_conditions(card, chip.read_temperature_c);
-    // A reference cell at level k, without variation, living the array's life (live() above) with
+    // A reference cell at level k, without variation, living the array's life (device::live_cells) with
     // the median charge loss (worn by the chip's P/E cycles), V(t) = V_n + (V − V_n)(1 −
     // β_med·ln(1 + AF(T)·t/τ_0)) (device/retention.hpp), and the median read disturb (its word lines
     // are the array's; device/read_disturb.hpp); read with the array.
@@ -146,7 +126,7 @@ double read_unit_current_a(const device::Card& card, const ChipSettings& chip, c
     const double beta = r.beta_median * device::wear_after(card.cycling, chip.pe_cycles).beta_factor;
     const double t_eq = device::acceleration_factor(r, chip.retention_temperature_c) * chip.retention_time_s;
     const double rate = device::read_disturb_rate_v_per_s(d) * device::read_disturb_acceleration(d, chip.retention_temperature_c);
-    const int steps = chip.reads > 0 && chip.retention_time_s > 0 ? kLifeSteps : 1;
+    const int steps = chip.reads > 0 && chip.retention_time_s > 0 ? device::kLifeSteps : 1;
     auto reference_a = [&](int level) {
         double v = targets.vth_v(level, card.iv.slope_n);
         if (chip.reads == 0) v += device::retention_shift_v(v, r.neutral_vth_v, beta, t_eq, r.tau0_s);

@@ -62,3 +62,27 @@ TEST_CASE("flashmc cells rejects bad card overrides and levels with a one-line e
     REQUIRE(r.code == 1);
     REQUIRE(r.output.find("--program must be verify, open-loop or statistical") != std::string::npos);
 }
+
+TEST_CASE("flashmc cells --reads: read disturb raises V_th by the closed form's amount", "[cli][cells]") {
+    test::TempDir dir("cells-reads");
+    // A strong intrinsic disturb without spread: every top-level cell gains
+    // V_F·ln(1 + r·t·e^{(V_ref − V_th)/V_F}/V_F) ≈ 0.06 V after 10^12 reads (t = 5e4 s).
+    const std::string set = " --set read_disturb.reference_shift_v=0.2 --set read_disturb.rate_sigma_ln=0"
+                            " --set retention.tail_fraction=0";
+    const auto base = test::run_cli("cells --device " + kCard + " --level 7 --count 300 --program statistical --out " + (dir / "a.h5") + set);
+    const auto r = test::run_cli("cells --device " + kCard + " --level 7 --count 300 --program statistical --reads 1e12 --out " +
+                                 (dir / "b.h5") + set);
+    INFO(r.output);
+    REQUIRE(base.code == 0);
+    REQUIRE(r.code == 0);
+    REQUIRE(r.output.find("read disturb: 1e+12 inferences at 25") != std::string::npos);
+    const auto a = h5::open_read(dir / "a.h5"), b = h5::open_read(dir / "b.h5");
+    REQUIRE(b.attr_double("reads") == 1e12);
+    const auto va = a.read<float>("vth_aged_v"), vb = b.read<float>("vth_aged_v");
+    REQUIRE(va.size() == 300);
+    for (std::size_t i = 0; i < va.size(); ++i) {
+        REQUIRE(vb[i] > va[i] + 0.03);
+        REQUIRE(vb[i] < va[i] + 0.2);
+    }
+    REQUIRE(test::run_cli("cells --device " + kCard + " --level 7 --reads -1").code == 1);
+}

@@ -91,6 +91,14 @@ void age_cells(const Card& card, double time_s, double temperature_c, CellArray&
 // into one of their summed reads.
 void disturb_cells(const Card& card, double reads, double temperature_c, const Streams& streams, CellArray& cells);
 
+// A cell's life after programming: a bake of `time_s` at `temperature_c` and, served over the same
+// time, `reads` inferences (read disturb). Reads spread evenly over the bake are applied in
+// kLifeSteps alternating steps of 1/kLifeSteps of each (the bake's equivalent time and the
+// disturb's stress time both add up exactly; only their interleaving is discretized); either alone
+// is one call of age_cells or disturb_cells.
+inline constexpr int kLifeSteps = 16;
+void live_cells(const Card& card, double time_s, double temperature_c, double reads, const Streams& streams, CellArray& cells);
+
 struct ReadConditions {
     double temperature_c = 25.0;
     double vgs_v = 0.0;
