@@ -32,7 +32,6 @@ std::string pct(double v) {
 }
 
 std::string duration(double s) {
-    if (std::isinf(s)) return "inf";
     char b[48];
     const double day = 86400, year = 365 * day;
     if (s >= year) std::snprintf(b, sizeof b, "%.3g yr", s / year);

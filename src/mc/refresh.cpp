@@ -1,6 +1,7 @@
 #include "flashmc/mc/refresh.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <boost/random/beta_distribution.hpp>
 #include <cmath>
 #include <limits>
@@ -98,7 +99,8 @@ std::vector<RefreshInterval> refresh_intervals(const SweepResults& r, std::span<
             RefreshInterval ri;
             ri.group = keys[g];
             ri.yield_target = targets[k];
-            Stream s = Streams(r.seed).at({kRefreshStreamTag, g, k});
+            // Keyed by the target's value, so that a target gives the same numbers whatever others are asked.
+            Stream s = Streams(r.seed).at({kRefreshStreamTag, g, std::bit_cast<std::uint64_t>(targets[k])});
             std::vector<double> boot(static_cast<std::size_t>(resamples));
             for (auto& b : boot) {
                 for (std::size_t i = 0; i < pts.size(); ++i) {

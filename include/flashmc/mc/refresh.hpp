@@ -21,7 +21,8 @@
 //     chips with replacement, this stays honest where all of a point's chips pass: 8 of 8 passing
 //     does not show a 99 % yield (zero failures in n chips show a yield y at 95 % confidence only
 //     for n ≥ ln 0.05 / ln y: 299 chips for 99 %). The draws derive from the sweep seed, the group
-//     and the target, so a file gives the same numbers on every read.
+//     and the target's value, so a file gives the same numbers on every read, whatever other
+//     targets are asked with it.
 //   - The interval captures the chip sampling only: the interpolation between the sweep's times is
 //     not an error bar; space the times densely where the yield falls (the sweep's time axis).
 #include <span>
