@@ -160,7 +160,8 @@ void calibrate_bit_line(std::span<double> m, std::span<const std::uint8_t> level
     for (double& v : m) v = (v - o) / g;
 }
 
-FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip) {
+FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip, device::Noise noise,
+                           std::uint64_t read_key) {
     const array::LayerMapping& m = layer.mapping;
     const device::ReadConditions read = device::read_conditions(card, chip.read_temperature_c);
     const double inv_unit = 1.0 / read_unit_current_a(card, chip, m.params);
@@ -170,8 +171,7 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
     std::vector<double> units;
     for (std::size_t t = 0; t < m.tiles.size(); ++t) {
         const array::TilePlacement& p = m.tiles[t];
-        device::read_currents_a(card, layer.tiles[t], read, device::Noise::off, layer.tile_streams(static_cast<int>(t)), 0,
-                                current);
+        device::read_currents_a(card, layer.tiles[t], read, noise, layer.tile_streams(static_cast<int>(t)), read_key, current);
         // Cell (row, col) at col·rows + row, in weight units; differential: output a on columns 2a
         // (I⁺), 2a+1 (I⁻); offset: output a on column a against the reference column cols − 1.
         units.assign(current.begin(), current.end());

@@ -140,11 +140,11 @@ void col2im(const float* col, int c, int h, int w, int k, int stride, int pad, i
             }
 }
 
-void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context&) {
+void Conv2d::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context& ctx) {
     const Tensor& x = *in[0];
     auto os = out_shape({x.shape});
     out.resize(os[0], os[1], os[2], os[3]);
-    const Tensor& wt = effective_weight();
+    const Tensor& wt = effective_weight(ctx);
     const int oh = os[2], ow = os[3], n = x.n();
     const int K = static_cast<int>(row()), P = oh * ow;
     const bool direct = (k == 1 && stride == 1 && pad == 0);

@@ -20,10 +20,10 @@ std::array<int, 4> Linear::out_shape(const std::vector<std::array<int, 4>>& in) 
     return {s[0], out_f, 1, 1};
 }
 
-void Linear::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context&) {
+void Linear::forward(const std::vector<const Tensor*>& in, Tensor& out, const Context& ctx) {
     const Tensor& x = *in[0];
     out.resize(x.n(), out_f);
-    const Tensor& wt = effective_weight();
+    const Tensor& wt = effective_weight(ctx);
     MapR Y(out.ptr(), x.n(), out_f);
     Y.noalias() = CMapR(x.ptr(), x.n(), in_f) * CMapR(wt.ptr(), out_f, in_f).transpose();
     if (has_bias)

@@ -76,7 +76,7 @@ ModelFile load_model_file(const std::string& path) {
     }
     for (const char* k : {"command", "seed", "training", "dataset_sha256_test_batch", "train_images",
                           "test_accuracy_float_graph", "test_images", "test_accuracy_integer", "quantization",
-                          "source_model_sha256"})
+                          "source_model_sha256", "device_aware"})
         if (root.has_attr(k)) f.provenance[k] = root.attr_string(k);
     return f;
 }

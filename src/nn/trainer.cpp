@@ -17,6 +17,7 @@
 #include "flashmc/nn/data.hpp"
 #include "flashmc/nn/loss.hpp"
 #include "flashmc/nn/model_file.hpp"
+#include "flashmc/nn/weighted_layer.hpp"
 #include "flashmc/nn/zoo.hpp"
 
 namespace flashmc::nn {
@@ -79,8 +80,9 @@ struct State {
     long hits = 0, seen = 0;
 };
 
-// The settings a resumed run must share with the run that wrote the checkpoint.
-std::string identity(const TrainConfig& c) {
+// The settings a resumed run must share with the run that wrote the checkpoint; `tables` is the
+// device-aware tables' fingerprint ("" without).
+std::string identity(const TrainConfig& c, const std::string& tables) {
     std::ostringstream os;
     os << "model=" << c.model << " init=" << c.init_path << " quant=" << c.quant;
     for (const auto& [name, bits] : c.layer_bits) os << "," << name << "=" << bits;
@@ -89,14 +91,15 @@ std::string identity(const TrainConfig& c) {
        << " momentum=" << c.momentum << " smoothing=" << c.label_smoothing << " seed=" << c.seed
        << " train_limit=" << c.train_limit;
     if (c.schedule == "cosine") os << " warmup_epochs=" << c.warmup_epochs;  // onecycle has no warm-up setting
+    if (!tables.empty()) os << " device_errors=" << tables;
     return os.str();
 }
 
-void save_checkpoint(const TrainConfig& c, const Model& m, const std::map<std::string, Tensor>& velocity, const State& s) {
+void save_checkpoint(const TrainConfig& c, const std::string& id, const Model& m, const std::map<std::string, Tensor>& velocity, const State& s) {
     h5::AtomicWrite w(c.checkpoint);
     auto& root = w.root();
     h5::stamp(root, "flashmc.checkpoint", 1);
-    root.set_attr("identity", identity(c));
+    root.set_attr("identity", id);
     root.set_attr("threads", threads());
     root.set_attr("epoch", s.epoch);
     root.set_attr("batch", static_cast<std::int64_t>(s.batch));
@@ -115,15 +118,15 @@ void save_checkpoint(const TrainConfig& c, const Model& m, const std::map<std::s
     w.commit();
 }
 
-void load_checkpoint(const TrainConfig& c, Model& m, std::map<std::string, Tensor>& velocity, State& s) {
+void load_checkpoint(const TrainConfig& c, const std::string& id, Model& m, std::map<std::string, Tensor>& velocity, State& s) {
     auto root = h5::open_read(c.checkpoint);
     if (!root.has_attr("filetype") || root.attr_string("filetype") != "flashmc.checkpoint")
         fail(c.checkpoint, ": not a flashmc checkpoint (filetype attribute missing or different)");
     if (const auto version = root.attr_int("schema_version"); version != 1)
         fail(c.checkpoint, ": checkpoint schema version ", version, " is not supported (this flashmc reads version 1)");
-    if (root.attr_string("identity") != identity(c))
+    if (root.attr_string("identity") != id)
         fail(c.checkpoint, ": checkpoint was written with different settings:\n  checkpoint: ",
-             abbreviate(root.attr_string("identity"), 1000), "\n  this run:   ", identity(c));
+             abbreviate(root.attr_string("identity"), 1000), "\n  this run:   ", id);
     const auto written_threads = root.attr_int("threads", 0, 1 << 20);
     if (written_threads != threads())
         std::fprintf(stderr, "train: note: checkpoint was written with %d threads, resuming with %d; the result "
@@ -175,6 +178,29 @@ void append_log(const std::string& path, const std::string& row) {
     io::write_file_atomic(path, text + row);
 }
 
+// The layers the device-aware tables name, each a quantized conv/FC node of m; every condition
+// must table the same layers.
+std::vector<std::pair<WeightedLayer*, std::string>> device_aware_layers(const TrainConfig& c, Model& m) {
+    std::vector<std::pair<WeightedLayer*, std::string>> out;
+    if (!c.device_errors) return out;
+    const WeightErrors& e = *c.device_errors;
+    if (e.conditions.empty() || e.tables.size() != e.conditions.size()) fail("train: device-aware tables hold no conditions");
+    for (const auto& [name, table] : e.tables[0]) {
+        WeightedLayer* l = nullptr;
+        for (auto& n : m.nodes)
+            if (n.name == name) l = dynamic_cast<WeightedLayer*>(n.layer.get());
+        if (!l || !l->quant.enabled())
+            fail("train: device-aware tables name layer '", name, "', which is not a quantized conv/FC node of the model");
+        if (table.qmax != l->quant.qmax())
+            fail("train: device-aware table of '", name, "' has codes ±", table.qmax, ", the layer ±", l->quant.qmax());
+        out.emplace_back(l, name);
+    }
+    for (const auto& t : e.tables)
+        for (const auto& [l, name] : out)
+            if (t.size() != out.size() || !t.count(name)) fail("train: device-aware conditions table different layers");
+    return out;
+}
+
 }  // namespace
 
 double train(const TrainConfig& c) {
@@ -187,13 +213,14 @@ double train(const TrainConfig& c) {
     Cifar10 train_set = read_cifar10_train(dir, c.train_limit);
     Cifar10 test_set = read_cifar10_test(dir, c.test_limit);
     const Streams streams(c.seed);
+    const std::string id = identity(c, c.device_errors ? c.device_errors->fingerprint() : "");
 
     Model m;
     std::map<std::string, Tensor> velocity;
     State s;
     const bool resuming = c.resume && std::filesystem::exists(c.checkpoint);
     if (resuming) {
-        load_checkpoint(c, m, velocity, s);
+        load_checkpoint(c, id, m, velocity, s);
         if (!c.quiet) std::fprintf(stderr, "train: resuming from %s at epoch %d, batch %ld (step %ld)\n", c.checkpoint.c_str(), s.epoch + 1, s.batch, s.step);
     } else {
         m = c.init_path.empty() ? build_model(c.model, c.seed)
@@ -207,6 +234,7 @@ double train(const TrainConfig& c) {
             if (!c.quiet) std::fprintf(stderr, "train: quantization %s\n", q.describe().c_str());
         }
     }
+    const std::vector<std::pair<WeightedLayer*, std::string>> tabled = device_aware_layers(c, m);
     for (auto& p : m.params())
         if (!velocity.count(p.name)) {
             Tensor t;
@@ -238,6 +266,11 @@ double train(const TrainConfig& c) {
             const int n = static_cast<int>(std::min<std::size_t>(c.batch, train_set.size() - b0));
             make_batch(train_set, {order.data() + b0, n, true, static_cast<std::uint64_t>(s.epoch)}, streams, x, labels);
             Context ctx{true, static_cast<std::uint64_t>(s.step), &streams, 0};
+            if (c.device_errors) {
+                const auto& tables = c.device_errors->tables[static_cast<std::size_t>(
+                    draw_condition(streams, static_cast<std::uint64_t>(s.step), c.device_errors->conditions.size()))];
+                for (const auto& [layer, name] : tabled) layer->device_errors = &tables.at(name);
+            }
             m.zero_grad();
             const Tensor& z = m.forward(x, ctx);
             int correct = 0;
@@ -258,7 +291,7 @@ double train(const TrainConfig& c) {
                 State snap = s;
                 ++snap.batch;
                 snap.seconds = start_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                save_checkpoint(c, m, velocity, snap);
+                save_checkpoint(c, id, m, velocity, snap);
                 if (stop) {
                     if (!c.quiet) std::fprintf(stderr, "train: stopped after step %ld (checkpoint %s)\n", s.step, c.checkpoint.c_str());
                     return -1.0;
@@ -284,7 +317,7 @@ double train(const TrainConfig& c) {
         s.seconds = 0;
         State next = s;
         ++next.epoch;
-        save_checkpoint(c, m, velocity, next);
+        save_checkpoint(c, id, m, velocity, next);
     }
     if (s.epoch >= c.epochs && test_acc == 0.0) test_acc = evaluate(m, test_set);
 
@@ -292,7 +325,8 @@ double train(const TrainConfig& c) {
     f.model = std::move(m);
     f.provenance["command"] = c.command_line;
     f.provenance["seed"] = std::to_string(c.seed);
-    f.provenance["training"] = identity(c);
+    f.provenance["training"] = id;
+    if (c.device_errors) f.provenance["device_aware"] = c.device_aware;
     f.provenance["dataset_sha256_test_batch"] = sha256_file(dir + "/test_batch.bin");
     f.provenance["train_images"] = std::to_string(train_set.size());
     char acc[32];

@@ -22,11 +22,18 @@ void WeightedLayer::init_he(Stream& rng) {
     bias.zero();
 }
 
-const Tensor& WeightedLayer::effective_weight() {
+const Tensor& WeightedLayer::effective_weight(const Context& ctx) {
     if (!quant.enabled()) return weight;
     if (quant.threshold.empty()) quant.update(weight.ptr(), outputs_, row_);
     effective_.resize_like(weight);
     quant.quantize(weight.ptr(), outputs_, row_, effective_.ptr());
+    if (device_errors && ctx.training) {
+        if (!ctx.streams) fail("device-aware training: no streams in the training context");
+        std::vector<float> scales(static_cast<std::size_t>(outputs_));
+        for (int c = 0; c < outputs_; ++c) scales[static_cast<std::size_t>(c)] = quant.scale(c);
+        Stream rng = ctx.streams->at({kDrawKey, ctx.step, static_cast<std::uint64_t>(ctx.node)});
+        draw_weights(*device_errors, scales, outputs_, row_, rng, effective_.ptr());
+    }
     return effective_;
 }
 

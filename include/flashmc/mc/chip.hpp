@@ -80,10 +80,13 @@ Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, co
 // the median charge loss β_median (times the chip's cycling wear) by the chip's retention bake.
 double read_unit_current_a(const device::Card& card, const ChipSettings& chip, const array::MappingParams& mapping);
 
-// Effective weights [out_c][K] of one layer: one noise-free read of its cells, in units of
+// Effective weights [out_c][K] of one layer: one read of its cells, in units of
 // read_unit_current_a(card, chip, layer.mapping.params); with chip.column_calibration, each bit
-// line calibrated first (calibrate_bit_line).
-FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip);
+// line calibrated first (calibrate_bit_line). The read is noise-free, or with Noise::on one read
+// with fresh read noise keyed by read_key (device::read_currents_a; the calibration then sees the
+// noisy read, as a macro calibrating on that read would).
+FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip,
+                           device::Noise noise = device::Noise::off, std::uint64_t read_key = 0);
 
 // Per-bit-line gain and offset calibration (chip.column_calibration = "gain-offset"), as a macro's
 // periphery can run it at each read condition without extra cells: the controller knows the level

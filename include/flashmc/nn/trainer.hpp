@@ -5,11 +5,13 @@
 // `checkpoint_every_steps` steps; resume continues bit-identically.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "flashmc/io/cifar10.hpp"
 #include "flashmc/nn/model.hpp"
 #include "flashmc/nn/qat.hpp"
+#include "flashmc/nn/weight_errors.hpp"
 
 namespace flashmc::nn {
 
@@ -36,6 +38,11 @@ struct TrainConfig {
     bool resume = false;
     long checkpoint_every_steps = 0;    // 0: only at epoch ends
     long stop_after_steps = 0;          // >0: stop (after checkpointing) at this global step; for tests
+    // Device-aware fine-tuning (nn/weight_errors.hpp): chip tables per condition, made by the caller
+    // from the device model (flashmc train --device-aware); null: none. Needs a quantized model
+    // whose tabled layers carry the tables' names.
+    std::shared_ptr<const WeightErrors> device_errors;
+    std::string device_aware;           // what the tables were made from (provenance)
     std::string command_line;           // provenance
     bool quiet = false;
 };

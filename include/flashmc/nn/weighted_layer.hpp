@@ -5,6 +5,7 @@
 // accumulator grid s_w[c]·s_x so that the training graph computes what integer inference computes.
 #include "flashmc/nn/layer.hpp"
 #include "flashmc/nn/quantizer.hpp"
+#include "flashmc/nn/weight_errors.hpp"
 
 namespace flashmc::nn {
 
@@ -14,8 +15,10 @@ public:
     std::vector<float> set_grid(const std::vector<std::vector<float>>& in_grids) override;
     std::vector<Param> params() override;
 
-    // The weights the forward pass uses: fake-quantized when the quantizer is on.
-    const Tensor& effective_weight();
+    // The weights the forward pass uses: fake-quantized when the quantizer is on; in a training
+    // pass with device_errors set, then redrawn from its table (nn/weight_errors.hpp), keyed by
+    // (ctx.step, ctx.node).
+    const Tensor& effective_weight(const Context& ctx = Context{});
     // The bias the forward pass adds: snapped to the accumulator grid s_w[c]·s_x when quantized.
     float effective_bias(int c) const;
     void init_he(Stream& rng);  // He et al. 2015: N(0, 2/fan_in), fan_in = row; zero bias
@@ -25,6 +28,8 @@ public:
     bool has_bias;
     Tensor weight, bias, grad_weight, grad_bias;
     WeightQuantizer quant;
+    // Device-aware training: this step's chip table for the layer (set by the trainer), or null.
+    const CodeTable* device_errors = nullptr;
 
 protected:
     WeightedLayer(int outputs, std::size_t row, bool has_bias, const std::array<int, 4>& weight_shape);
