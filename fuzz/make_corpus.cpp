@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
         write_text(out / "result_h5" / ("edit" + std::to_string(op)), std::string(1, '\0') + edit);
     }
     cifar(out / "cifar");
-    for (const char* card : {"nor40_cim", "fg180_esf1"})
+    for (const char* card : {"nor40_cim", "fg180_esf1", "nor_cim_ua"})
         fs::copy_file(std::string("devices/") + card + ".toml", out / "device_card" / (std::string(card) + ".toml"),
                       fs::copy_options::overwrite_existing);
     for (const char* sweep : {"test_tiny", "quickstart", "ir_drop"})
