@@ -8,7 +8,8 @@ Per condition and calibration: each model's accuracy on the chips (mean, 95% t i
 accuracy on the same images, the drop (digital - chips, paired per chip), the paired gain of the
 tuned model over the shipped one (mean of per-chip differences, 95% t interval), and the share of
 the shipped model's drop the fine-tuning recovers, gain / drop (shipped, no calibration). Usage:
-    /usr/bin/python3 scripts/device_aware_table.py [DIR]   (Debian's python3-h5py, python3-scipy)
+    /usr/bin/python3 scripts/device_aware_table.py [DIR [NAME]]   (Debian's python3-h5py, python3-scipy)
+NAME: the fine-tuned model's file label (default "tuned"; e.g. "mix6", "specialist").
 """
 import os
 import sys
@@ -41,6 +42,7 @@ def fmt(m, h):
 
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "results/device_aware"
+    name = sys.argv[2] if len(sys.argv) > 2 else "tuned"
     print("| condition | calibration | shipped: chips % | shipped: drop | tuned: chips % | tuned: drop | "
           "gain tuned − shipped (paired) | recovered share of the drop |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -48,7 +50,7 @@ def main():
     for key, label in CONDITIONS:
         base = None
         for cal in ("none", "gain-offset"):
-            paths = {m: os.path.join(d, f"{key}_{m}_{cal}.h5") for m in ("shipped", "tuned")}
+            paths = {"shipped": os.path.join(d, f"{key}_shipped_{cal}.h5"), "tuned": os.path.join(d, f"{key}_{name}_{cal}.h5")}
             if not all(os.path.exists(p) for p in paths.values()):
                 if cal == "gain-offset" and key == "rtn10":
                     print(f"| {label} | gain-offset | n/a: the calibration runs on the static path; read noise on the array path | | | | | |")

@@ -15,6 +15,7 @@ void Card::validate() const {
     retention.validate();
     read_noise.validate();
     read_disturb.validate();
+    program_disturb.validate();
     const LevelTargets t = level_targets(iv, levels, iv.reference_temperature_c);
     const int top = levels.max_level();
     const double top_vth = t.vth_v(top, iv.slope_n);
@@ -40,7 +41,7 @@ void read_all(TomlDocument& doc, P& p) {
 }
 template <class F>
 void for_sections(Card& c, F&& f) {
-    f(c.iv), f(c.levels), f(c.variation), f(c.erase), f(c.program), f(c.cycling), f(c.retention), f(c.read_noise), f(c.read_disturb);
+    f(c.iv), f(c.levels), f(c.variation), f(c.erase), f(c.program), f(c.cycling), f(c.retention), f(c.read_noise), f(c.read_disturb), f(c.program_disturb);
 }
 
 Card read_card(TomlDocument doc, const std::vector<std::string>& overrides) {

@@ -763,3 +763,67 @@ void sample_read_noise(const Card& card, const CellArray& cells, const Streams& 
 }
 
 }  // namespace flashmc::device
+
+namespace flashmc::device {
+
+ProgramOrder parse_program_order(const std::string& s) {
+    if (s == "cell") return ProgramOrder::cell;
+    if (s == "row") return ProgramOrder::row;
+    fail("program order '", s, "': expected \"cell\" or \"row\"");
+}
+
+const char* program_order_name(ProgramOrder o) { return o == ProgramOrder::cell ? "cell" : "row"; }
+
+void program_disturb_cells(const Card& card, const LevelTargets& targets, std::span<const std::uint8_t> levels, int rows,
+                           int cols, ProgramOrder order, bool reverify, bool open_loop, const Streams& streams, CellArray& cells) {
+    const ProgramDisturbParams& p = card.program_disturb;
+    if (rows < 1 || cols < 1 || static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) != cells.size())
+        fail("program_disturb_cells: ", rows, " x ", cols, " cells for an array of ", cells.size());
+    if (!p.active()) return;
+    const auto cell = [rows](int r, int c) { return static_cast<std::size_t>(c) * static_cast<std::size_t>(rows) + static_cast<std::size_t>(r); };
+    auto pulses = [&](int r, int c) { return open_loop ? 1.0 : static_cast<double>(cells.pulses[cell(r, c)]); };
+    // Disturbing pulses per cell: the later cells' ladders on its word line and its bit line.
+    std::vector<double> gate(cells.size()), drain(cells.size());
+    for (int r = 0; r < rows; ++r) {
+        double later = 0.0, longest = 0.0;
+        for (int c = cols - 1; c >= 0; --c) {
+            gate[cell(r, c)] = later;
+            later += pulses(r, c);
+            longest = std::max(longest, pulses(r, c));
+        }
+        if (order == ProgramOrder::row)
+            for (int c = 0; c < cols; ++c) gate[cell(r, c)] = longest - pulses(r, c);
+    }
+    for (int c = 0; c < cols; ++c) {
+        double later = 0.0;
+        for (int r = rows - 1; r >= 0; --r) {
+            drain[cell(r, c)] = later;
+            later += pulses(r, c);
+        }
+    }
+    const double r_g = program_disturb_rate_v(p.gate_shift_per_pulse_v, p.field_v);
+    const double r_d = program_disturb_rate_v(p.drain_shift_per_pulse_v, p.field_v), sigma = p.rate_sigma_ln;
+    const StreamFamily family = stage_streams(streams, Stage::program_disturb);
+    const i64 n = static_cast<i64>(cells.size());
+#pragma omp parallel for schedule(static)
+    for (i64 i = 0; i < n; ++i) {
+        const std::uint64_t h = family.hash(cells.first_cell + static_cast<std::uint64_t>(i));
+        double v = cells.vth_v[i];
+        v += gate_disturb_shift_v(p, v, r_g * std::exp(sigma * draw_normal(h, 0)), gate[i]);
+        v += drain_disturb_shift_v(p, v, r_d * std::exp(sigma * draw_normal(h, 1)), drain[i]);
+        cells.vth_v[i] = static_cast<float>(v);
+    }
+    if (!reverify || open_loop) return;
+    // The re-verify pass: program_verify from the present V_th tops up what verifies low.
+    const std::vector<std::uint16_t> before = cells.pulses;
+    const std::vector<std::uint8_t> failed = cells.program_failed;
+    const double retention = cells.retention_equivalent_s;
+    program_verify(card, targets, levels, Streams(hash_keys(streams.seed(), {static_cast<std::uint64_t>(Stage::program_disturb)})), cells);
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+        cells.pulses[i] = static_cast<std::uint16_t>(std::min<int>(65535, before[i] + cells.pulses[i]));
+        cells.program_failed[i] = failed[i] | cells.program_failed[i];
+    }
+    cells.retention_equivalent_s = retention;
+}
+
+}  // namespace flashmc::device

@@ -1,6 +1,7 @@
 // validate() of the parameter structs whose checks are their ranges alone.
 #include "flashmc/device/cycling.hpp"
 #include "flashmc/device/params.hpp"
+#include "flashmc/device/program_disturb.hpp"
 #include "flashmc/device/read_disturb.hpp"
 #include "flashmc/device/read_noise.hpp"
 #include "flashmc/device/retention.hpp"
@@ -18,6 +19,7 @@ void CyclingParams::validate() const { validate_fields(*this); }
 void RetentionParams::validate() const { validate_fields(*this); }
 void ReadNoiseParams::validate() const { validate_fields(*this); }
 void ReadDisturbParams::validate() const { validate_fields(*this); }
+void ProgramDisturbParams::validate() const { validate_fields(*this); }
 
 std::vector<double> poisson_cdf(double mean) {
     if (!(mean >= 0.0 && mean <= 1e4)) fail("poisson_cdf: mean ", mean, " is out of range [0, 1e4]");

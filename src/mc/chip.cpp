@@ -101,6 +101,8 @@ Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, co
                 case ProgramMode::open_loop: program_open_loop(card, targets, levels, streams, cells); break;
                 case ProgramMode::statistical: program_statistical(card, targets, levels, streams, cells); break;
             }
+            program_disturb_cells(card, targets, levels, p.rows, p.cols, settings.program_order, settings.reverify,
+                                  settings.program == ProgramMode::open_loop, streams, cells);
             stage_end(&ChipStageTimes::program_s);
             live_cells(card, settings.retention_time_s, settings.retention_temperature_c, settings.reads, streams, cells);
             stage_end(&ChipStageTimes::age_s);

@@ -223,6 +223,12 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     std::string off = "compensated";
     chip.read("off_current", off, {"compensated", "ignored"});
     s.chip.off_current = device::parse_off_current(off);
+    std::string order = "cell";
+    chip.read("program_order", order, {"cell", "row"});
+    s.chip.program_order = device::parse_program_order(order);
+    chip.read("reverify", s.chip.reverify);
+    if (s.chip.reverify && s.chip.program == ProgramMode::open_loop)
+        fail(s.source, ": [chip] reverify = true needs a verify programming mode (program = \"verify\" or \"statistical\"), not \"open-loop\"");
 
     read_array(doc.section("array"), s.source, s.array);
 

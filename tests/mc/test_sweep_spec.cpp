@@ -46,6 +46,13 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE(s.chip.column_calibration == mc::ColumnCalibration::none);
     REQUIRE(parse({"chip.column_calibration=\"gain-offset\""}).chip.column_calibration == mc::ColumnCalibration::gain_offset);
     REQUIRE_THAT(error_of({"chip.column_calibration=\"gain\""}), Catch::Contains("not one of: none, gain-offset"));
+    REQUIRE(s.chip.program_order == device::ProgramOrder::cell);
+    REQUIRE_FALSE(s.chip.reverify);
+    REQUIRE(parse({"chip.program_order=\"row\"", "chip.reverify=true"}).chip.program_order == device::ProgramOrder::row);
+    REQUIRE(parse({"chip.reverify=true"}).chip.reverify);
+    REQUIRE_THAT(error_of({"chip.program_order=\"column\""}), Catch::Contains("not one of: cell, row"));
+    REQUIRE_THAT(error_of({"chip.reverify=1"}), Catch::Contains("reverify"));
+    REQUIRE_THAT(error_of({"chip.program=\"open-loop\"", "chip.reverify=true"}), Catch::Contains("needs a verify programming mode"));
     REQUIRE(s.axes.size() == 2);
     REQUIRE(s.axes[0].values == std::vector<double>{0.0, 0.04});
     // The last axis varies fastest.

@@ -11,6 +11,7 @@
 #include "flashmc/device/iv.hpp"
 #include "flashmc/device/levels.hpp"
 #include "flashmc/device/program.hpp"
+#include "flashmc/device/program_disturb.hpp"
 #include "flashmc/device/read_disturb.hpp"
 #include "flashmc/device/read_noise.hpp"
 #include "flashmc/device/retention.hpp"
@@ -32,6 +33,7 @@ struct Card {
     RetentionParams retention;
     ReadNoiseParams read_noise;
     ReadDisturbParams read_disturb;
+    ProgramDisturbParams program_disturb;
 
     // Every section's ranges, plus cross-checks: the erase-verify level lies below the highest
     // level's target V_th (at T_0 and mean n), and level 1 lies above the off level.

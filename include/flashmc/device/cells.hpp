@@ -15,6 +15,7 @@
 // temperature T_0; currents are in amperes.
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "flashmc/core/rng.hpp"
@@ -25,7 +26,7 @@ namespace flashmc::device {
 // Stream stage keys (the first key of every per-cell stream).
 enum class Stage : std::uint64_t {
     statics = 1, tile_offset = 2, column_offset = 3, erase = 5, program = 7, read = 8,  // statics: also the RTN traps
-    disturb = 9,
+    disturb = 9, program_disturb = 10,
 };
 
 struct CellArray {
@@ -90,6 +91,27 @@ void age_cells(const Card& card, double time_s, double temperature_c, CellArray&
 // cell (stage disturb, slot 0), the tail membership that of sample_cells; so two calls compose
 // into one of their summed reads.
 void disturb_cells(const Card& card, double reads, double temperature_c, const Streams& streams, CellArray& cells);
+
+// The order in which a tile is programmed (program disturb, device/program_disturb.hpp).
+//   cell  one cell at a time, in any raster order (word line after word line, or bit line after bit
+//         line: both leave cell (r, c) the same later cells on its word line, (r, c' > c), and on
+//         its bit line, (r' > r, c)): n_gate = Σ_{c'>c} p(r, c'), n_drain = Σ_{r'>r} p(r', c);
+//   row   a word line at a time, its cells pulsed in parallel, each inhibited once verified: a cell
+//         sees the rest of its row's ladder, n_gate = max_{c'} p(r, c') − p(r, c); n_drain as above.
+// p = pulses of each cell's ladder (open loop: one pulse per cell).
+enum class ProgramOrder { cell, row };
+ProgramOrder parse_program_order(const std::string& s);  // "cell" | "row"
+const char* program_order_name(ProgramOrder o);
+
+// Program disturb of one tile of `rows` × `cols` cells (cell (r, c) at c·rows + r), programmed in
+// `order`: each cell's V_th moves by its gate disturb, then its drain disturb (program_disturb.hpp),
+// rates drawn per cell (stage program_disturb, slots 0 and 1). With `reverify`, a final verify pass
+// then tops up every cell whose current is above its level's target (V_th lowered by drain disturb)
+// with more fine pulses, as program_verify does (its own streams); a cell raised by gate disturb
+// cannot be lowered without an erase and stays. Open loop (`open_loop`): one pulse per cell, no
+// re-verify.
+void program_disturb_cells(const Card& card, const LevelTargets& targets, std::span<const std::uint8_t> levels, int rows,
+                           int cols, ProgramOrder order, bool reverify, bool open_loop, const Streams& streams, CellArray& cells);
 
 // A cell's life after programming: a bake of `time_s` at `temperature_c` and, served over the same
 // time, `reads` inferences (read disturb). Reads spread evenly over the bake are applied in

@@ -9,7 +9,8 @@
 //   [data]    dir, test_images, batch
 //   [device]  card, set = ["section.key=value", ...]
 //   [chip]    program (verify | open-loop | statistical), pe_cycles, verify_temperature_c,
-//             retention_time_s, retention_temperature_c, read_temperature_c
+//             retention_time_s, retention_temperature_c, reads, read_temperature_c, read_reference,
+//             column_calibration, off_current, program_order (cell | row), reverify
 //   [array]   tile_rows, tile_cols, mapping, encoding, r_bl_ohm, r_sl_ohm, ir_model, adc_bits,
 //             adc_range, adc_margin, adc_gain_sigma_rel, adc_offset_sigma_lsb,
 //             adc_sense_offset_sigma_a, read_noise, calibration_images
@@ -24,6 +25,7 @@
 
 #include "flashmc/array/analog_layer.hpp"
 #include "flashmc/device/card.hpp"
+#include "flashmc/device/cells.hpp"
 
 namespace flashmc::mc {
 
@@ -50,6 +52,8 @@ struct ChipSettings {
     ReadReference read_reference = ReadReference::tracking;
     ColumnCalibration column_calibration = ColumnCalibration::none;
     device::OffCurrent off_current = device::OffCurrent::compensated;  // level targets from I_off (device/levels.hpp)
+    device::ProgramOrder program_order = device::ProgramOrder::cell;  // program disturb (device/cells.hpp)
+    bool reverify = false;                // a final verify pass tops up cells lowered by program disturb
 };
 
 // The run settings an axis may vary ("chip.<key>"), with their ranges.
