@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include <Eigen/Core>
 
@@ -14,22 +16,27 @@ namespace flashmc::array {
 TileOperatingPoint operating_point(const device::IvParams& iv, const TileCells& cells,
                                    const device::ReadConditions& read, const WireParams& wires) {
     cells.validate();
-    wires.validate();
     TileOperatingPoint op;
-    op.rows = cells.rows, op.cols = cells.cols;
-    const std::size_t n = static_cast<std::size_t>(cells.rows) * cells.cols;
-    op.current_a.resize(n), op.drop_slope.resize(n), op.drop_curvature_per_a.resize(n);
+    operating_point(iv, cells.rows, cells.cols, cells.vth_v, cells.slope_n, read, wires, op);
+    return op;
+}
+
+namespace {
+
+// operating_point's loops; Noisy: V_th + shift, results × factor (float arithmetic as a shifted copy
+// of the cells and a scaled result would give).
+template <bool Noisy>
+void operating_point_cells(const device::IvParams& iv, int rows, int cols, const float* vth, const float* slope,
+                           const device::ReadConditions& read, const WireParams& wires, TileOperatingPoint& op,
+                           const float* shift, const float* factor) {
     const double t = read.temperature_c;
     const double vt = units::thermal_voltage_v(t);
     const double i0 = device::specific_current_at_a(iv, t);
     const double vth_shift = device::vth_at_temperature_v(iv, 0.0, t);  // V_th(T) = V_th(T_0) + vth_shift
     const double rs = wires.r_sl_ohm, rsum = wires.r_bl_ohm + wires.r_sl_ohm, vds_over_vt = read.vds_v / vt;
-    const float* const vth = cells.vth_v.data();
-    const float* const slope = cells.slope_n.data();
     float* const cur = op.current_a.data();
     float* const slope_out = op.drop_slope.data();
     float* const curv_out = op.drop_curvature_per_a.data();
-    const int rows = cells.rows, cols = cells.cols;
     if (rsum == 0.0) {
         // No wire resistance: h = q = 0 exactly (α = β = 0), so only the currents are evaluated.
         std::fill(op.drop_slope.begin(), op.drop_slope.end(), 0.0f);
@@ -39,12 +46,14 @@ TileOperatingPoint operating_point(const device::IvParams& iv, const TileCells& 
 #pragma omp simd
             for (int r = 0; r < rows; ++r) {
                 const std::size_t k = static_cast<std::size_t>(c) * rows + r;
-                const double u = (read.vgs_v - (static_cast<double>(vth[k]) + vth_shift)) / (static_cast<double>(slope[k]) * vt);
+                const float v = Noisy ? vth[k] + shift[k] : vth[k];
+                const double u = (read.vgs_v - (static_cast<double>(v) + vth_shift)) / (static_cast<double>(slope[k]) * vt);
                 const double su = device::softplus(0.5 * u), sw = device::softplus(0.5 * (u - vds_over_vt));
-                cur[static_cast<std::size_t>(r) * cols + c] = static_cast<float>(i0 * (su * su - sw * sw));
+                const float i = static_cast<float>(i0 * (su * su - sw * sw));
+                cur[static_cast<std::size_t>(r) * cols + c] = Noisy ? i * factor[k] : i;
             }
         }
-        return op;
+        return;
     }
     // I = I_0(T)[F(u) − F(w)], u = (V_GS − V_th(T))/(n V_T), w = u − V_DS/V_T, F(x) = S(x)², S = ln(1 + e^{x/2}),
     // with V_GS = V_g − r_SL P, V_DS = V_DS,read − (r_BL + r_SL) P: du/dP = α, dw/dP = β; with
@@ -55,20 +64,44 @@ TileOperatingPoint operating_point(const device::IvParams& iv, const TileCells& 
 #pragma omp simd
         for (int r = 0; r < rows; ++r) {
             const std::size_t k = static_cast<std::size_t>(c) * rows + r;  // TileCells: column-major
+            const float v = Noisy ? vth[k] + shift[k] : vth[k];
             const double nvt = static_cast<double>(slope[k]) * vt;
-            const double u = (read.vgs_v - (static_cast<double>(vth[k]) + vth_shift)) / nvt;
+            const double u = (read.vgs_v - (static_cast<double>(v) + vth_shift)) / nvt;
             const double w = u - vds_over_vt;
             const double alpha = -rs / nvt, beta = alpha + rsum / vt;
             const double su = device::softplus(0.5 * u), sw = device::softplus(0.5 * w);
             const double gu = exp_fast(0.5 * u - su), gw = exp_fast(0.5 * w - sw);
             const std::size_t o = static_cast<std::size_t>(r) * cols + c;
-            cur[o] = static_cast<float>(i0 * (su * su - sw * sw));
-            slope_out[o] = static_cast<float>(-i0 * (su * gu * alpha - sw * gw * beta));
             const double fu2 = 0.5 * gu * gu + 0.5 * su * gu * (1.0 - gu), fw2 = 0.5 * gw * gw + 0.5 * sw * gw * (1.0 - gw);
-            curv_out[o] = static_cast<float>(0.5 * i0 * (fu2 * alpha * alpha - fw2 * beta * beta));
+            const float i = static_cast<float>(i0 * (su * su - sw * sw));
+            const float h = static_cast<float>(-i0 * (su * gu * alpha - sw * gw * beta));
+            const float q = static_cast<float>(0.5 * i0 * (fu2 * alpha * alpha - fw2 * beta * beta));
+            const float f = Noisy ? factor[k] : 1.0f;
+            cur[o] = Noisy ? i * f : i, slope_out[o] = Noisy ? h * f : h, curv_out[o] = Noisy ? q * f : q;
         }
     }
-    return op;
+}
+
+}  // namespace
+
+void operating_point(const device::IvParams& iv, int rows, int cols, std::span<const float> vth_v,
+                     std::span<const float> slope_n, const device::ReadConditions& read, const WireParams& wires,
+                     TileOperatingPoint& op, std::span<const float> vth_shift_v, std::span<const float> current_factor) {
+    wires.validate();
+    const std::size_t n = static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
+    if (rows < 1 || cols < 1 || vth_v.size() != n || slope_n.size() != n)
+        fail("operating_point: ", vth_v.size(), " V_th and ", slope_n.size(), " slopes for a ", rows, " x ", cols, " tile");
+    const bool noisy = !vth_shift_v.empty() || !current_factor.empty();
+    if (noisy && (vth_shift_v.size() != n || current_factor.size() != n))
+        fail("operating_point: a noisy read needs ", n, " V_th shifts and current factors, got ", vth_shift_v.size(), " and ",
+             current_factor.size());
+    op.rows = rows, op.cols = cols;
+    op.current_a.resize(n), op.drop_slope.resize(n), op.drop_curvature_per_a.resize(n);
+    if (noisy)
+        operating_point_cells<true>(iv, rows, cols, vth_v.data(), slope_n.data(), read, wires, op, vth_shift_v.data(),
+                                    current_factor.data());
+    else
+        operating_point_cells<false>(iv, rows, cols, vth_v.data(), slope_n.data(), read, wires, op, nullptr, nullptr);
 }
 
 TileOperatingPoint operating_point_from_currents(int rows, int cols, std::span<const float> current_a_col_major) {
@@ -312,37 +345,64 @@ void pulse_drop_factors(const float* x, int rows, float* rho) {
     }
 }
 
+namespace {
+
+// Σ_m min(v, c_m) for v = 0 … K−1, codes as lanes: per row one broadcast, one min and one add per
+// K codes, no horizontal sums; four row accumulators keep the add chains independent. The sums are
+// integers below 2^24, exact in float whatever the order.
+template <int K>
+void code_overlaps(const float* codes, int rows, float* overlap) {
+    alignas(64) float a0[K] = {}, a1[K] = {}, a2[K] = {}, a3[K] = {}, v[K];
+    for (int k = 0; k < K; ++k) v[k] = static_cast<float>(k);
+    int i = 0;
+    for (; i + 4 <= rows; i += 4) {
+        const float c0 = codes[i], c1 = codes[i + 1], c2 = codes[i + 2], c3 = codes[i + 3];
+#pragma omp simd
+        for (int k = 0; k < K; ++k) {
+            a0[k] += std::min(c0, v[k]), a1[k] += std::min(c1, v[k]);
+            a2[k] += std::min(c2, v[k]), a3[k] += std::min(c3, v[k]);
+        }
+    }
+    for (; i < rows; ++i) {
+        const float c = codes[i];
+#pragma omp simd
+        for (int k = 0; k < K; ++k) a0[k] += std::min(c, v[k]);
+    }
+#pragma omp simd
+    for (int k = 0; k < K; ++k) overlap[k] = (a0[k] + a1[k]) + (a2[k] + a3[k]);
+}
+
+}  // namespace
+
 void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float* rho) {
     // ρ(v) = max_code · Σ_m min(v, c_m) / (v Σ_m c_m), one value per code v (in fractions x = c / max_code
-    // the ratio gains a factor max_code). Up to 31 codes the overlaps are summed directly in one
-    // vectorized pass over the rows, one accumulator per code (independent chains: throughput-bound);
-    // above, from a histogram: Σ_m min(v, c_m) = Σ_{c<v} c·count[c] + v·#{c_m ≥ v}.
-    // Codes are integers in 0 … max_code (checked by the caller); sums of them are exact in float,
-    // so every order of summation gives the same factors.
-    constexpr int kDirect = 31, kLanes = 16;
+    // the ratio gains a factor max_code). Up to 31 codes the overlaps of all codes are summed in one
+    // pass over the rows (code_overlaps); above, per row when there are fewer rows than codes, else
+    // from a histogram: Σ_m min(v, c_m) = Σ_{c<v} c·count[c] + v·#{c_m ≥ v}. Codes are integers in 0 … max_code (checked by the caller); sums of them are exact
+    // in float, so both ways give the same factors, bit for bit.
     thread_local std::vector<float> factor_buf;
     thread_local std::vector<long> count;
-    factor_buf.resize(static_cast<std::size_t>(max_code) + 1);
+    factor_buf.resize(std::max(static_cast<std::size_t>(max_code) + 1, std::size_t{32}));
     float* const factor = factor_buf.data();
     float total = 0.0f;
 #pragma omp simd reduction(+ : total)
     for (int i = 0; i < rows; ++i) total += codes[i];
-    factor[0] = 1.0f;
-    if (max_code <= kDirect) {
-        float acc[kDirect + 1][kLanes] = {};
-        const int full = rows / kLanes * kLanes;
-        for (int i0 = 0; i0 < full; i0 += kLanes)
-            for (int v = 1; v <= max_code; ++v) {
-                const float fv = static_cast<float>(v);
-#pragma omp simd
-                for (int l = 0; l < kLanes; ++l) acc[v][l] += std::min(codes[i0 + l], fv);
-            }
-        for (int v = 1; v <= max_code; ++v) {
+    if (max_code <= 31) {
+        if (max_code <= 15) code_overlaps<16>(codes, rows, factor);
+        else code_overlaps<32>(codes, rows, factor);
+        for (int v = 1; v <= max_code; ++v)
+            factor[v] = total > 0 ? static_cast<float>(double(max_code) * double(factor[v]) / (double(v) * double(total))) : 1.0f;
+    } else if (rows < max_code) {
+        // Fewer rows than codes (a network's first layer: 8-bit pixels on 27 rows): the overlap of
+        // each row directly, O(rows²), instead of a factor for every code.
+        for (int i = 0; i < rows; ++i) {
+            const float c = codes[i];
             float overlap = 0.0f;
-            for (int l = 0; l < kLanes; ++l) overlap += acc[v][l];
-            for (int i = full; i < rows; ++i) overlap += std::min(codes[i], static_cast<float>(v));
-            factor[v] = total > 0 ? static_cast<float>(double(max_code) * double(overlap) / (double(v) * double(total))) : 1.0f;
+#pragma omp simd reduction(+ : overlap)
+            for (int m = 0; m < rows; ++m) overlap += std::min(c, codes[m]);
+            rho[i] = c > 0.0f && total > 0 ? static_cast<float>(double(max_code) * double(overlap) / (double(c) * double(total))) : 1.0f;
         }
+        return;
     } else {
         count.assign(static_cast<std::size_t>(max_code) + 1, 0);
         for (int i = 0; i < rows; ++i) ++count[static_cast<std::size_t>(codes[i])];
@@ -355,6 +415,26 @@ void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float*
                                   : 1.0f;
         }
     }
+    factor[0] = 1.0f;
+#if defined(__GNUC__) && !defined(__clang__)
+    if (max_code <= 15) {
+        // 16 rows at a time through one in-register table lookup (a permute; gathers are slow on many
+        // x86 cores, and GCC does not vectorize the lookup otherwise).
+        using V16f = float __attribute__((vector_size(64)));
+        using V16i = std::int32_t __attribute__((vector_size(64)));
+        V16f table;
+        std::memcpy(&table, factor, sizeof table);
+        int i = 0;
+        for (; i + 16 <= rows; i += 16) {
+            V16f c;
+            std::memcpy(&c, codes + i, sizeof c);
+            const V16f r = __builtin_shuffle(table, __builtin_convertvector(c, V16i));
+            std::memcpy(rho + i, &r, sizeof r);
+        }
+        for (; i < rows; ++i) rho[i] = factor[static_cast<int>(codes[i])];
+        return;
+    }
+#endif
     for (int i = 0; i < rows; ++i) rho[i] = factor[static_cast<int>(codes[i])];
 }
 

@@ -325,39 +325,34 @@ CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vec
     return c;
 }
 
-std::vector<array::TileOperatingPoint> ArrayMvm::operating_points(std::size_t slot, bool noisy, std::uint64_t read_key,
-                                                                 std::vector<array::TileCells>* cells_out) const {
+void ArrayMvm::operating_points(std::size_t slot, bool noisy, std::uint64_t read_key, std::vector<array::TileOperatingPoint>& ops,
+                                std::vector<array::TileCells>* cells_out) const {
     const LayerCells& l = chip_.layers[slot];
-    std::vector<array::TileOperatingPoint> ops;
-    std::vector<float> rtn, factor;
+    ops.resize(l.tiles.size());
     const double vt = units::thermal_voltage_v(read_.temperature_c);
     for (std::size_t t = 0; t < l.tiles.size(); ++t) {
         const device::CellArray& cells = l.tiles[t];
         const array::TilePlacement& p = l.mapping.tiles[t];
-        array::TileCells tc{p.rows, p.cols, cells.vth_v, cells.slope_n};
-        if (noisy) {
-            device::sample_read_noise(card_, cells, l.tile_streams(static_cast<int>(t)), read_key, rtn, factor);
-            for (std::size_t i = 0; i < tc.vth_v.size(); ++i) tc.vth_v[i] += rtn[i];
+        if (!noisy) {
+            array::TileCells tc{p.rows, p.cols, cells.vth_v, cells.slope_n};
+            ops[t] = array::operating_point(card_.iv, tc, read_, array_.analog.wires);
+            if (cells_out) cells_out->push_back(std::move(tc));
+            continue;
         }
-        array::TileOperatingPoint op = array::operating_point(card_.iv, tc, read_, array_.analog.wires);
-        if (noisy)
-            for (int r = 0; r < p.rows; ++r)
-                for (int col = 0; col < p.cols; ++col) {
-                    const float f = factor[tc.index(r, col)];
-                    const std::size_t o = op.index(r, col);
-                    op.current_a[o] *= f, op.drop_slope[o] *= f, op.drop_curvature_per_a[o] *= f;
-                }
+        device::sample_read_noise(card_, cells, l.tile_streams(static_cast<int>(t)), read_key, rtn_, factor_);
+        array::operating_point(card_.iv, p.rows, p.cols, cells.vth_v, cells.slope_n, read_, array_.analog.wires, ops[t], rtn_,
+                               factor_);
         if (cells_out) {
             // The exact solver takes cells by V_th: the read circuit's current factor f enters as the
             // equivalent shift −n V_T ln f (I ∝ e^{−V_th/(n V_T)} in weak inversion, where the cards read).
-            if (noisy)
-                for (std::size_t i = 0; i < tc.vth_v.size(); ++i)
-                    tc.vth_v[i] -= static_cast<float>(tc.slope_n[i] * vt * std::log(std::max(static_cast<double>(factor[i]), 1e-30)));
+            array::TileCells tc{p.rows, p.cols, cells.vth_v, cells.slope_n};
+            for (std::size_t i = 0; i < tc.vth_v.size(); ++i) {
+                tc.vth_v[i] += rtn_[i];
+                tc.vth_v[i] -= static_cast<float>(tc.slope_n[i] * vt * std::log(std::max(static_cast<double>(factor_[i]), 1e-30)));
+            }
             cells_out->push_back(std::move(tc));
         }
-        ops.push_back(std::move(op));
     }
-    return ops;
 }
 
 ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
@@ -378,8 +373,9 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
         p.input_bits = bits_for(max_code_.back());
         const bool exact = p.ir == array::IrModel::exact;
         std::vector<array::TileCells> cells;
-        layers_.emplace_back(l.mapping, operating_points(s, false, 0, exact ? &cells : nullptr),
-                             read_unit_current_a(card, settings, l.mapping.params), p, Streams(l.key));
+        std::vector<array::TileOperatingPoint> ops;
+        operating_points(s, false, 0, ops, exact ? &cells : nullptr);
+        layers_.emplace_back(l.mapping, std::move(ops), read_unit_current_a(card, settings, l.mapping.params), p, Streams(l.key));
         if (exact) layers_.back().set_cells(card.iv, read_, std::move(cells));
         pack(s);
         if (p.adc.calibration == array::RangeCalibration::calibration) {
@@ -403,7 +399,9 @@ void ArrayMvm::begin_batch(std::uint64_t first_image) {
     const bool exact = array_.analog.ir == array::IrModel::exact;
     for (std::size_t s = 0; s < layers_.size(); ++s) {
         std::vector<array::TileCells> cells;
-        layers_[s].set_operating_points(operating_points(s, true, first_image + 1, exact ? &cells : nullptr));
+        std::vector<array::TileOperatingPoint> ops = layers_[s].release_operating_points();  // refilled in place
+        operating_points(s, true, first_image + 1, ops, exact ? &cells : nullptr);
+        layers_[s].set_operating_points(std::move(ops));
         if (exact) layers_[s].set_cells(card_.iv, read_, std::move(cells));
         pack(s);
     }

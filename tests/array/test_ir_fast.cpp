@@ -69,6 +69,35 @@ TEST_CASE("fast model coefficients are the derivatives of the EKV current along 
     }
 }
 
+TEST_CASE("a noisy read's operating point in place: the bits of shifted cells, scaled after", "[array][fast]") {
+    const auto& iv = test::nor40_card().iv;
+    const auto rd = test::read_25c();
+    const TileCells t = test::random_tile(37, 9, 41);
+    std::vector<float> shift(t.vth_v.size()), factor(t.vth_v.size());
+    for (std::size_t i = 0; i < shift.size(); ++i)
+        shift[i] = i % 3 == 0 ? 0.0f : 1e-3f * static_cast<float>(i % 7), factor[i] = 1.0f + 1e-3f * static_cast<float>(i % 5) - 2e-3f;
+    for (const WireParams w : {WireParams{}, WireParams{2.0, 5.0}}) {
+        TileCells shifted = t;
+        for (std::size_t i = 0; i < shift.size(); ++i) shifted.vth_v[i] += shift[i];
+        const TileOperatingPoint ref = operating_point(iv, shifted, rd, w);
+        TileOperatingPoint op = operating_point(iv, t, rd, WireParams{7.0, 7.0});  // buffers reused, all overwritten
+        operating_point(iv, t.rows, t.cols, t.vth_v, t.slope_n, rd, w, op, shift, factor);
+        REQUIRE(op.rows == t.rows);
+        REQUIRE(op.cols == t.cols);
+        for (int r = 0; r < t.rows; ++r)
+            for (int c = 0; c < t.cols; ++c) {
+                const std::size_t o = op.index(r, c);
+                const float f = factor[t.index(r, c)];
+                REQUIRE(op.current_a[o] == ref.current_a[o] * f);
+                REQUIRE(op.drop_slope[o] == ref.drop_slope[o] * f);
+                REQUIRE(op.drop_curvature_per_a[o] == ref.drop_curvature_per_a[o] * f);
+            }
+    }
+    TileOperatingPoint op;
+    REQUIRE_THROWS_WITH(operating_point(iv, t.rows, t.cols, t.vth_v, t.slope_n, rd, WireParams{}, op, shift, {}),
+                        Catch::Contains("V_th shifts and current factors"));
+}
+
 TEST_CASE("fast model error is second order in the relative drop on 256-row nor40 tiles", "[array][fast]") {
     // Regime: 256 x 32 tile, levels 0–7, r_BL = r_SL = 10 ohm, binary inputs at density 0.5 and 1,
     // relative drop a ≈ 0.8–2.5 %. The linear model neglects the drop's feedback and the cell's curvature, both
@@ -164,13 +193,33 @@ TEST_CASE("pulse drop factors: exact overlap ratio, from fractions or from codes
         INFO("row " << i << " fraction " << f[i] << " code " << codes[i]);
         REQUIRE(b[i] == Approx(a[i]).epsilon(1e-5));
     }
-    // Wider codes take the histogram branch.
-    for (int i = 0; i < 200; ++i) codes[i] = std::round(255.0f * f[i]), f[i] = codes[i] / 255.0f;
-    pulse_drop_factors(f.data(), 200, a.data());
-    pulse_drop_factors_codes(codes.data(), 200, 255, b.data());
-    for (int i = 0; i < 200; ++i) {
-        INFO("row " << i << " code " << codes[i] << " of 255");
-        REQUIRE(b[i] == Approx(a[i]).epsilon(1e-5));
+    // 5-bit codes (the 32-lane direct sums), a row count that leaves a tail of the four-row unrolling.
+    const auto fr5 = test::random_inputs(203, 0.6, false, 19);
+    std::vector<float> f5(fr5.begin(), fr5.end()), codes5(203), a5(203), b5(203);
+    for (int i = 0; i < 203; ++i) codes5[i] = std::round(31.0f * f5[i]), f5[i] = codes5[i] / 31.0f;
+    pulse_drop_factors(f5.data(), 203, a5.data());
+    pulse_drop_factors_codes(codes5.data(), 203, 31, b5.data());
+    for (int i = 0; i < 203; ++i) {
+        INFO("row " << i << " code " << codes5[i] << " of 31");
+        REQUIRE(b5[i] == Approx(a5[i]).epsilon(1e-5));
+    }
+    // Wider codes: fewer rows than codes (per-row overlaps) and more (the histogram); both give the
+    // same bits as the direct sums would, since every overlap is an exact integer.
+    for (const int n : {200, 600}) {
+        const auto fw = test::random_inputs(n, 0.7, false, 23);
+        std::vector<float> w(fw.begin(), fw.end()), wc(fw.size()), wa(w.size()), wb(w.size());
+        for (int i = 0; i < n; ++i) wc[i] = std::round(255.0f * w[i]), w[i] = wc[i] / 255.0f;
+        pulse_drop_factors(w.data(), n, wa.data());
+        pulse_drop_factors_codes(wc.data(), n, 255, wb.data());
+        double total = 0;
+        for (float c : wc) total += c;
+        for (int i = 0; i < n; ++i) {
+            INFO(n << " rows, row " << i << " code " << wc[i] << " of 255");
+            REQUIRE(wb[i] == Approx(wa[i]).epsilon(1e-5));
+            double overlap = 0;
+            for (float c : wc) overlap += std::min(c, wc[i]);
+            REQUIRE(wb[i] == (wc[i] > 0 ? static_cast<float>(255.0 * overlap / (double(wc[i]) * total)) : 1.0f));
+        }
     }
 }
 

@@ -50,6 +50,13 @@ public:
     // Replaces the tiles' operating points (e.g. a fresh noisy read of the same cells), keeping
     // the ADC errors and full scales.
     void set_operating_points(std::vector<TileOperatingPoint> ops);
+    // Hands the operating points back (leaving none), so that a new read can refill their buffers
+    // before set_operating_points.
+    std::vector<TileOperatingPoint> release_operating_points() {
+        std::vector<TileOperatingPoint> ops;
+        ops.swap(ops_);
+        return ops;
+    }
     // IrModel::exact: the cells of every tile (as mapped) and their read conditions, for the solver.
     void set_cells(const device::IvParams& iv, const device::ReadConditions& read, std::vector<TileCells> cells);
 

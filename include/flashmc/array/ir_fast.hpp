@@ -43,6 +43,14 @@ struct TileOperatingPoint {
 // The operating point of real cells at the read bias and temperature, with the wires' coefficients.
 TileOperatingPoint operating_point(const device::IvParams& iv, const TileCells& cells,
                                    const device::ReadConditions& read, const WireParams& wires);
+// The same into `op`, reusing its buffers, for cells given by V_th and slope (col-major as TileCells),
+// optionally for one noisy read: every V_th shifted by vth_shift_v (RTN) and the current and its
+// coefficients scaled by current_factor (both col-major; empty: no noise). Same bits as shifting the
+// cells first and scaling the result after.
+void operating_point(const device::IvParams& iv, int rows, int cols, std::span<const float> vth_v,
+                     std::span<const float> slope_n, const device::ReadConditions& read, const WireParams& wires,
+                     TileOperatingPoint& op, std::span<const float> vth_shift_v = {},
+                     std::span<const float> current_factor = {});
 // Cells given by their currents only (col-major as TileCells), with no wire resistance: ideal
 // cells for tests, or currents sampled elsewhere.
 TileOperatingPoint operating_point_from_currents(int rows, int cols, std::span<const float> current_a_col_major);
@@ -89,7 +97,8 @@ void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho,
 // ρ_i = Σ_m min(x_i, x_m) / (x_i Σ_m x_m) for one vector of pulse fractions (1 where x_i = 0).
 void pulse_drop_factors(const float* x, int rows, float* rho);
 // The same for integer activation codes 0 … max_code (x = code / max_code; the caller checks the
-// range), without a sort: O(rows · max_code) vectorized for up to 31 codes, O(rows + max_code) above.
+// range), without a sort: O(rows · max_code) vectorized for up to 31 codes, above O(rows²) when there
+// are fewer rows than codes, else O(rows + max_code). Every way gives the same bits.
 void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float* rho);
 
 }  // namespace flashmc::array

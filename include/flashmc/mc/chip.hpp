@@ -163,8 +163,8 @@ private:
     void analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const override;
     // The tiles' operating points for one read (noisy: a fresh read keyed by read_key); with
     // cells_out, also the cells as the exact solver takes them (IrModel::exact).
-    std::vector<array::TileOperatingPoint> operating_points(std::size_t slot, bool noisy, std::uint64_t read_key,
-                                                            std::vector<array::TileCells>* cells_out = nullptr) const;
+    void operating_points(std::size_t slot, bool noisy, std::uint64_t read_key, std::vector<array::TileOperatingPoint>& ops,
+                          std::vector<array::TileCells>* cells_out = nullptr) const;
     // Without IR drop a conv layer's ADC inputs are a convolution of its input codes with each
     // tile's difference currents: computed by nn::panel_gemm on the image's conv panel (no per-
     // vector patches), with the weights packed per tile by pack() after every new read.
@@ -181,6 +181,7 @@ private:
     mutable std::vector<float> codes_, out_, part_, neg_;
     std::vector<std::vector<FloatVec>> packed_;  // IrModel::none: per analog node and tile, ΔI·(DAC scale) [adc][row] packed
     mutable FloatVec image_, plane_, panel_, delta_;
+    mutable std::vector<float> rtn_, factor_;  // one tile's noisy read (sample_read_noise)
 };
 
 }  // namespace flashmc::mc
