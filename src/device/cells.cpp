@@ -342,19 +342,28 @@ CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, co
         if (total > std::numeric_limits<std::uint32_t>::max()) fail("sample_cells: more than 2^32 RTN traps");
         c.trap_begin[i] = static_cast<std::uint32_t>(total);
     }
-    // Pass 3: trap j of a cell has its amplitude and occupancy at slots 5 + 2j and 6 + 2j.
+    // Pass 3: trap j of a cell has its amplitude and occupancy at slots 5 + 2j and 6 + 2j. One
+    // vectorized pass over the traps, each knowing its cell (trap counts are random, so per-cell
+    // loops over them mispredict): each cell marks its first trap (a later cell with the same first
+    // trap, the one that owns it, overwrites one without traps), then a running maximum fills the rest.
     c.trap_amplitude_v.resize(total);
     c.trap_occupancy.resize(total);
+    const i64 traps_n = static_cast<i64>(total);
+    std::vector<std::uint32_t> owner(static_cast<std::size_t>(total) + 1, 0);
+    std::uint32_t* const own = owner.data();
+    const std::uint32_t* const begin = c.trap_begin.data();
+    for (i64 i = 0; i < n; ++i) own[begin[i]] = static_cast<std::uint32_t>(i);
+    for (i64 j = 1; j < traps_n; ++j) own[j] = std::max(own[j], own[j - 1]);
     const double amplitude = card.read_noise.rtn_amplitude_mean_v;
-#pragma omp parallel for schedule(static)
-    for (i64 i = 0; i < n; ++i) {
-        const std::uint32_t b = c.trap_begin[i], k = c.trap_begin[i + 1] - b;
-        if (k == 0) continue;
+    float* const amplitude_v = c.trap_amplitude_v.data();
+    float* const occupancy = c.trap_occupancy.data();
+#pragma omp parallel for simd schedule(static)
+    for (i64 j = 0; j < traps_n; ++j) {
+        const std::uint32_t i = own[j];
         const std::uint64_t h = static_streams.hash(first_cell + static_cast<std::uint64_t>(i));
-        for (std::uint32_t j = 0; j < k; ++j) {
-            c.trap_amplitude_v[b + j] = static_cast<float>(amplitude > 0.0 ? draw_exponential(h, 5 + 2 * j, amplitude) : 0.0);
-            c.trap_occupancy[b + j] = static_cast<float>(draw_uniform(h, 6 + 2 * j));
-        }
+        const std::uint64_t k = static_cast<std::uint64_t>(j) - begin[i];
+        amplitude_v[j] = static_cast<float>(amplitude > 0.0 ? draw_exponential(h, 5 + 2 * k, amplitude) : 0.0);
+        occupancy[j] = static_cast<float>(draw_uniform(h, 6 + 2 * k));
     }
     return c;
 }
