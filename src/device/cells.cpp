@@ -13,6 +13,19 @@ namespace {
 using i64 = std::int64_t;
 using u64 = std::uint64_t;
 
+// The cell of each of the traps of cells [0, n) (trap_begin as CellArray's, possibly of a slice
+// starting at begin[0]), so that loops over traps vectorize (trap counts are random, so per-cell
+// loops over them mispredict): each cell marks its first trap (a later cell with the same first
+// trap, the one that owns it, overwrites one without traps), then a running maximum fills the rest.
+void trap_owners(const std::uint32_t* begin, i64 n, std::vector<std::uint32_t>& owner) {
+    const std::uint32_t first = begin[0];
+    const i64 traps = static_cast<i64>(begin[n]) - first;
+    owner.assign(static_cast<std::size_t>(traps) + 1, 0);
+    std::uint32_t* const own = owner.data();
+    for (i64 i = 0; i < n; ++i) own[begin[i] - first] = static_cast<std::uint32_t>(i);
+    for (i64 j = 1; j < traps; ++j) own[j] = std::max(own[j], own[j - 1]);
+}
+
 // The key hashes of one stage: stage_streams(s, stage).hash(cell) keys the counter-based draws of
 // s.at({stage, cell}).
 StreamFamily stage_streams(const Streams& s, Stage stage) { return s.family({static_cast<u64>(stage)}); }
@@ -342,18 +355,15 @@ CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, co
         if (total > std::numeric_limits<std::uint32_t>::max()) fail("sample_cells: more than 2^32 RTN traps");
         c.trap_begin[i] = static_cast<std::uint32_t>(total);
     }
-    // Pass 3: trap j of a cell has its amplitude and occupancy at slots 5 + 2j and 6 + 2j. One
-    // vectorized pass over the traps, each knowing its cell (trap counts are random, so per-cell
-    // loops over them mispredict): each cell marks its first trap (a later cell with the same first
-    // trap, the one that owns it, overwrites one without traps), then a running maximum fills the rest.
+    // Pass 3: trap j of a cell has its amplitude and occupancy at slots 5 + 2j and 6 + 2j; one
+    // vectorized pass over the traps, each knowing its cell.
     c.trap_amplitude_v.resize(total);
     c.trap_occupancy.resize(total);
     const i64 traps_n = static_cast<i64>(total);
-    std::vector<std::uint32_t> owner(static_cast<std::size_t>(total) + 1, 0);
-    std::uint32_t* const own = owner.data();
+    std::vector<std::uint32_t> owner;
     const std::uint32_t* const begin = c.trap_begin.data();
-    for (i64 i = 0; i < n; ++i) own[begin[i]] = static_cast<std::uint32_t>(i);
-    for (i64 j = 1; j < traps_n; ++j) own[j] = std::max(own[j], own[j - 1]);
+    trap_owners(begin, n, owner);
+    const std::uint32_t* const own = owner.data();
     const double amplitude = card.read_noise.rtn_amplitude_mean_v;
     float* const amplitude_v = c.trap_amplitude_v.data();
     float* const occupancy = c.trap_occupancy.data();
@@ -747,12 +757,8 @@ void sample_read_noise(const Card& card, const CellArray& cells, const Streams& 
     const std::uint32_t* const begin = cells.trap_begin.data();
     const std::uint32_t first = begin[0];
     const i64 traps = static_cast<i64>(begin[n]) - first;
-    // The cell of each trap: each cell marks its first trap (a later cell with the same first trap,
-    // the one that owns it, overwrites one without traps), then a running maximum fills the rest.
-    owner.assign(static_cast<std::size_t>(traps) + 1, 0);
-    std::uint32_t* const own = owner.data();
-    for (i64 i = 0; i < n; ++i) own[begin[i] - first] = static_cast<std::uint32_t>(i);
-    for (i64 j = 1; j < traps; ++j) own[j] = std::max(own[j], own[j - 1]);
+    trap_owners(begin, n, owner);
+    const std::uint32_t* const own = owner.data();
     occupied_v.resize(static_cast<std::size_t>(traps));
     const float* const occupancy = cells.trap_occupancy.data() + first;
     const float* const amplitude = cells.trap_amplitude_v.data() + first;
