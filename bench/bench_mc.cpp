@@ -6,7 +6,8 @@
 //      weights) against the time to run 1,000 test images on the chip (target ≤ 10 %), stage by stage;
 //   3. the array path (issue 16's cases, 256 x 256 tiles, pulse-width inputs, batches of 50 images):
 //      fast IR drop at 10 ohm per pitch + 8-bit ADCs with static errors + a fresh noisy read per
-//      batch; the same without IR drop; and both without read noise (the noise's share). Each case
+//      batch; the same without IR drop; both without read noise (the noise's share); and both with the
+//      shot noise of every conversion over a 100 ns read window (array.read_window_s). Each case
 //      reports the whole units (chip sampling included) and the inference alone (images over the
 //      units' run time: the per-batch noisy reads included, the chip sampling not).
 // The network is an untrained ResNet-20 (or --model) quantized after a random calibration batch: its shapes,
@@ -167,5 +168,11 @@ int main(int argc, char** argv) {
     quiet_no_ir.read_noise = mc::ReadNoise::off;
     if (wanted("array: ADC (no IR, no noise)"))
         run_units("array: ADC (no IR, no noise)", q, analog, card, chip, quiet_no_ir, images, arr_images, threads, macs, peak, 50);
+    // Conversion (shot) noise: a second GEMM for the bit lines' sums and one normal per conversion.
+    for (const auto& [label, base] : {std::pair{"array: IR 10 ohm, ADC, noise, shot 100 ns", arr}, std::pair{"array: ADC, noise, shot 100 ns (no IR)", no_ir}}) {
+        mc::ArraySettings shot = base;
+        shot.analog.read_window_s = 1e-7;
+        if (wanted(label)) run_units(label, q, analog, card, chip, shot, images, arr_images, threads, macs, peak, 50);
+    }
     return 0;
 }

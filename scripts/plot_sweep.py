@@ -54,7 +54,12 @@ def main():
             ax.fill_between(v, lo[idx], hi[idx], color=line.get_color(), alpha=0.2)
         ax.axhline(ideal, color="k", ls="--", lw=0.8, label="ideal (digital)")
         if param.endswith("_s") or (len(v) > 2 and np.all(v > 0) and v.max() / v.min() > 100):
-            ax.set_xscale("log")
+            pos = v[v > 0]  # a 0 among logarithmic values (e.g. "off"): linear up to the smallest other
+            if np.any(v <= 0) and len(pos):
+                ax.set_xscale("symlog", linthresh=float(pos.min()))
+                ax.set_xlim(left=float(v.min()))
+            else:
+                ax.set_xscale("log")
         ax.set_xlabel(param)
         ax.set_ylabel("accuracy (%), mean and 95 % CI")
         ax.legend(fontsize=7)

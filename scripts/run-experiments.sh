@@ -24,7 +24,7 @@ mkdir -p "$out"
 scripts/prepare-cifar10.sh >/dev/null
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-  names=(vth_variation ispp_step retention retention_activation read_noise read_temperature ir_drop adc_bits worst_case read_disturb read_disturb_tail ir_drop_ua)
+  names=(vth_variation ispp_step retention retention_activation read_noise read_temperature ir_drop adc_bits worst_case read_disturb read_disturb_tail ir_drop_ua shot_noise)
 fi
 args=()
 [ -n "${FLASHMC_THREADS:-}" ] && args+=(--threads "$FLASHMC_THREADS")

@@ -7,6 +7,7 @@
 
 #include "flashmc/core/error.hpp"
 #include "flashmc/array/ir_exact.hpp"
+#include "flashmc/device/read_noise.hpp"
 #include "flashmc/io/toml.hpp"
 
 namespace flashmc::array {
@@ -16,6 +17,7 @@ void AnalogParams::validate() const {
     check_range("input_bits", input_bits, Range{1, 12});
     wires.validate();
     adc.validate();
+    check_range("read_window_s", read_window_s, Range{0, 1});
     if (ir == IrModel::fast && wires.r_bl_ohm > kMaxBitlineToSourceRatio * wires.r_sl_ohm)
         fail("r_bl_ohm = ", wires.r_bl_ohm, " with r_sl_ohm = ", wires.r_sl_ohm, ": the fast IR-drop models are validated for r_bl_ohm <= ",
              kMaxBitlineToSourceRatio, " x r_sl_ohm (with bit-line-dominated wiring a subthreshold cell's drain dependence "
@@ -27,11 +29,16 @@ namespace {
 inline float difference(const float* bl, const TilePlacement& p, WeightMapping m, int a) {
     return m == WeightMapping::differential ? bl[2 * a] - bl[2 * a + 1] : bl[a] - bl[p.cols - 1];
 }
+// Column c of tile_sums from the bit-line currents of one vector (or row).
+inline float column_sum(const float* bl, const TilePlacement& p, WeightMapping m, int c) {
+    if (m == WeightMapping::differential) return bl[2 * c] + bl[2 * c + 1];
+    return c < p.outputs ? bl[c] : bl[p.cols - 1];
+}
 // Input vectors are processed in chunks of this many, so that a chunk's inputs, bit-line currents
 // and ADC inputs stay in cache whatever the batch size (docs/array.md §9).
 constexpr int kVectorChunk = 256;
 struct Scratch {
-    std::vector<float> x, y, bl, delta;
+    std::vector<float> x, y, bl, delta, sums, ref, z;
     std::vector<double> bl_exact;
 };
 Scratch& scratch() {
@@ -41,9 +48,10 @@ Scratch& scratch() {
 }  // namespace
 
 AnalogLayer::AnalogLayer(LayerMapping mapping, std::vector<TileOperatingPoint> ops, double unit_current_a,
-                         const AnalogParams& params, const Streams& adc_streams)
-    : mapping_(std::move(mapping)), unit_current_a_(unit_current_a), params_(params) {
+                         const AnalogParams& params, const Streams& adc_streams, double shot_noise_factor)
+    : mapping_(std::move(mapping)), unit_current_a_(unit_current_a), shot_noise_factor_(shot_noise_factor), params_(params) {
     params_.validate();
+    check_range("read_noise.shot_noise_factor", shot_noise_factor_, Range{0, 4});
     if (!(unit_current_a_ > 0)) fail("AnalogLayer: unit current must be positive, got ", unit_current_a_);
     if (ops.size() != mapping_.tiles.size())
         fail("AnalogLayer: ", ops.size(), " tile operating points for ", mapping_.tiles.size(), " tiles");
@@ -89,6 +97,64 @@ void AnalogLayer::set_operating_points(std::vector<TileOperatingPoint> ops) {
                 diff_[t][static_cast<std::size_t>(r) * p.outputs + a] =
                     difference(ops_[t].current_a.data() + ops_[t].index(r, 0), p, params_.mapping.mapping, a);
     }
+    sum_.assign(ops_.size(), {});
+    if (!conversion_noise()) return;
+    for (std::size_t t = 0; t < ops_.size(); ++t) {
+        const TilePlacement& p = mapping_.tiles[t];
+        const int sc = sum_columns(static_cast<int>(t));
+        sum_[t].resize(static_cast<std::size_t>(p.rows) * sc);
+        for (int r = 0; r < p.rows; ++r)
+            for (int c = 0; c < sc; ++c)
+                sum_[t][static_cast<std::size_t>(r) * sc + c] =
+                    column_sum(ops_[t].current_a.data() + ops_[t].index(r, 0), p, params_.mapping.mapping, c);
+    }
+}
+
+int AnalogLayer::sum_columns(int t) const {
+    return mapping_.tiles[t].outputs + (params_.mapping.mapping == WeightMapping::differential ? 0 : 1);
+}
+
+void AnalogLayer::add_conversion_noise(int t, int plane, std::uint64_t image_hash, std::uint64_t first_position, int n,
+                                       const float* sums, std::ptrdiff_t sv, std::ptrdiff_t sc, float* delta, std::ptrdiff_t dv,
+                                       std::ptrdiff_t da) const {
+    const int outputs = mapping_.tiles[t].outputs, columns = sum_columns(t);
+    const std::uint64_t h = hash_key(hash_key(image_hash, static_cast<std::uint64_t>(t)), static_cast<std::uint64_t>(plane));
+    const std::uint64_t pairs = static_cast<std::uint64_t>((columns + 1) / 2);
+    // σ(s)·z = sqrt(F·q·s/T)·z: the factor sqrt(F·q/T) once, the square root per conversion.
+    const float k = static_cast<float>(device::shot_noise_sigma_a(shot_noise_factor_, 1.0, params_.read_window_s));
+    Scratch& sc_ = scratch();
+    sc_.z.resize(2 * static_cast<std::size_t>(n));
+    float* z0 = sc_.z.data();
+    float* z1 = z0 + n;
+    // The normal pair of slot (first_position + v)·pairs + slot for every v: a plain loop, so that it
+    // vectorizes; the strided reads and writes come after.
+    auto normals = [&](std::uint64_t slot) {
+#pragma omp simd
+        for (int v = 0; v < n; ++v) {
+            const NormalPair z = draw_normal_pair(h, (first_position + static_cast<std::uint64_t>(v)) * pairs + slot);
+            z0[v] = static_cast<float>(z.first), z1[v] = static_cast<float>(z.second);
+        }
+    };
+    auto sigma = [&](float s) { return k * std::sqrt(s > 0.0f ? s : 0.0f); };
+    const bool offset = params_.mapping.mapping != WeightMapping::differential;
+    std::vector<float>& ref = sc_.ref;
+    ref.assign(static_cast<std::size_t>(n), 0.0f);
+    if (offset) {  // the reference column: normal `outputs` of each position, shared by the tile's ADCs
+        const auto c = static_cast<std::uint64_t>(outputs);
+        normals(c / 2);
+        const float* z = c % 2 ? z1 : z0;
+        const float* s = sums + outputs * sc;
+        for (int v = 0; v < n; ++v) ref[v] = sigma(s[v * sv]) * z[v];
+    }
+    for (int a = 0; a < outputs; a += 2) {
+        normals(static_cast<std::uint64_t>(a / 2));
+        for (int j = 0; j < 2 && a + j < outputs; ++j) {
+            const float* s = sums + (a + j) * sc;
+            const float* z = j ? z1 : z0;
+            float* d = delta + (a + j) * da;
+            for (int v = 0; v < n; ++v) d[v * dv] += sigma(s[v * sv]) * z[v] - ref[v];
+        }
+    }
 }
 
 void AnalogLayer::set_cells(const device::IvParams& iv, const device::ReadConditions& read, std::vector<TileCells> cells) {
@@ -102,7 +168,7 @@ void AnalogLayer::set_cells(const device::IvParams& iv, const device::ReadCondit
     iv_ = iv, read_ = read, cells_ = std::move(cells);
 }
 
-void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane, float* delta) const {
+void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane, float* delta, float* sums) const {
     const TilePlacement& p = mapping_.tiles[t];
     const TileOperatingPoint& op = ops_[t];
     const int top = (1 << params_.input_bits) - 1;
@@ -126,6 +192,11 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
     if (params_.ir == IrModel::none) {
         Eigen::Map<const RowMajor> xs(s.x.data(), n, p.rows), g(diff_[t].data(), p.rows, p.outputs);
         d.noalias() = xs * g;
+        if (sums) {
+            const int sc = sum_columns(t);
+            Eigen::Map<const RowMajor> gs(sum_[t].data(), p.rows, sc);
+            Eigen::Map<RowMajor>(sums, n, sc).noalias() = xs * gs;
+        }
         return;
     }
     if (params_.ir == IrModel::exact) {
@@ -138,6 +209,15 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
                 d(v, a) = static_cast<float>(params_.mapping.mapping == WeightMapping::differential ? bl[2 * a] - bl[2 * a + 1]
                                                                                                      : bl[a] - bl[p.cols - 1]);
             }
+        if (sums) {
+            const int sc = sum_columns(t);
+            for (int v = 0; v < n; ++v) {
+                const double* bl = s.bl_exact.data() + static_cast<std::size_t>(v) * p.cols;
+                for (int c = 0; c < sc; ++c)
+                    sums[static_cast<std::size_t>(v) * sc + c] = static_cast<float>(
+                        params_.mapping.mapping == WeightMapping::differential ? bl[2 * c] + bl[2 * c + 1] : bl[c < p.outputs ? c : p.cols - 1]);
+            }
+        }
         return;
     }
     const float* rho = nullptr;
@@ -171,6 +251,13 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
     for (int v = 0; v < n; ++v)
         for (int a = 0; a < p.outputs; ++a)
             d(v, a) = difference(s.bl.data() + static_cast<std::size_t>(v) * p.cols, p, params_.mapping.mapping, a);
+    if (sums) {
+        const int sc = sum_columns(t);
+        for (int v = 0; v < n; ++v)
+            for (int c = 0; c < sc; ++c)
+                sums[static_cast<std::size_t>(v) * sc + c] =
+                    column_sum(s.bl.data() + static_cast<std::size_t>(v) * p.cols, p, params_.mapping.mapping, c);
+    }
 }
 
 void AnalogLayer::check_codes(const float* codes, std::size_t count) const {
@@ -250,8 +337,10 @@ void AnalogLayer::convert(int t, int plane, const float* delta, int n, std::ptrd
     stats.clipped += clipped;
 }
 
-void AnalogLayer::forward(const float* codes, int n, float* out, AdcStats* stats) const {
+void AnalogLayer::forward(const float* codes, int n, float* out, AdcStats* stats, const ConversionKey* key) const {
     check_codes(codes, static_cast<std::size_t>(n) * mapping_.inputs);
+    if (conversion_noise() && (!key || key->per_image < 1))
+        fail("AnalogLayer::forward: array.read_window_s > 0 draws noise per conversion, which needs the conversions' key");
     std::fill(out, out + static_cast<std::size_t>(n) * mapping_.outputs, 0.0f);
     const int planes = params_.encoding == InputEncoding::pulse_width ? 1 : params_.input_bits;
     AdcStats st;
@@ -263,8 +352,22 @@ void AnalogLayer::forward(const float* codes, int n, float* out, AdcStats* stats
             const int outputs = mapping_.tiles[t].outputs;
             std::vector<float>& delta = scratch().delta;
             delta.resize(static_cast<std::size_t>(m) * outputs);
+            const int sc = sum_columns(static_cast<int>(t));
+            std::vector<float>& sums = scratch().sums;
+            if (conversion_noise()) sums.resize(static_cast<std::size_t>(m) * sc);
             for (int b = 0; b < planes; ++b) {
-                chunk_differences(static_cast<int>(t), chunk_codes, m, b, delta.data());
+                chunk_differences(static_cast<int>(t), chunk_codes, m, b, delta.data(), conversion_noise() ? sums.data() : nullptr);
+                // The conversion noise, image by image of the chunk.
+                for (int v = 0; conversion_noise() && v < m;) {
+                    const std::uint64_t g = key->first_vector + static_cast<std::uint64_t>(v0 + v);
+                    const auto per = static_cast<std::uint64_t>(key->per_image);
+                    const std::uint64_t image = g / per, position = g % per;
+                    const int count = static_cast<int>(std::min<std::uint64_t>(per - position, static_cast<std::uint64_t>(m - v)));
+                    add_conversion_noise(static_cast<int>(t), b, hash_key(key->hash, image), position, count,
+                                         sums.data() + static_cast<std::size_t>(v) * sc, sc, 1,
+                                         delta.data() + static_cast<std::size_t>(v) * outputs, outputs, 1);
+                    v += count;
+                }
                 convert(static_cast<int>(t), b, delta.data(), m, outputs, 1, chunk_out, mapping_.outputs, 1, 1.0, st);
             }
         }

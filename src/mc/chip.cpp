@@ -375,7 +375,9 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
         std::vector<array::TileCells> cells;
         std::vector<array::TileOperatingPoint> ops;
         operating_points(s, false, 0, ops, exact ? &cells : nullptr);
-        layers_.emplace_back(l.mapping, std::move(ops), read_unit_current_a(card, settings, l.mapping.params), p, Streams(l.key));
+        layers_.emplace_back(l.mapping, std::move(ops), read_unit_current_a(card, settings, l.mapping.params), p, Streams(l.key),
+                             card.read_noise.shot_noise_factor);
+        noise_hash_.push_back(hash_keys(l.key, {array::kConversionNoiseKey}));
         if (exact) layers_.back().set_cells(card.iv, read_, std::move(cells));
         pack(s);
         if (p.adc.calibration == array::RangeCalibration::calibration) {
@@ -395,6 +397,7 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
 }
 
 void ArrayMvm::begin_batch(std::uint64_t first_image) {
+    first_image_ = first_image;
     if (array_.read_noise == ReadNoise::off) return;
     const bool exact = array_.analog.ir == array::IrModel::exact;
     for (std::size_t s = 0; s < layers_.size(); ++s) {
@@ -409,20 +412,24 @@ void ArrayMvm::begin_batch(std::uint64_t first_image) {
 
 void ArrayMvm::pack(std::size_t s) {
     if (array_.analog.ir != array::IrModel::none) return;
-    packed_.resize(layers_.size());
+    packed_.resize(layers_.size()), packed_sums_.resize(layers_.size());
     const array::AnalogLayer& layer = layers_[s];
     const auto& tiles = layer.mapping().tiles;
-    packed_[s].resize(tiles.size());
+    packed_[s].resize(tiles.size()), packed_sums_[s].resize(layer.conversion_noise() ? tiles.size() : 0);
     const float scale = layer.input_scale();
     FloatVec w;
-    for (std::size_t t = 0; t < tiles.size(); ++t) {
-        const int rows = tiles[t].rows, adcs = tiles[t].outputs;
-        const std::vector<float>& d = layer.tile_differences(static_cast<int>(t));
-        w.resize(static_cast<std::size_t>(rows) * adcs);
+    // [row][column] → scaled [column][row], packed.
+    auto pack_matrix = [&](const std::vector<float>& m, int rows, int columns, FloatVec& packed) {
+        w.resize(static_cast<std::size_t>(rows) * columns);
         for (int r = 0; r < rows; ++r)
-            for (int a = 0; a < adcs; ++a)
-                w[static_cast<std::size_t>(a) * rows + r] = d[static_cast<std::size_t>(r) * adcs + a] * scale;
-        nn::pack_panel_weights(w.data(), adcs, rows, packed_[s][t]);
+            for (int c = 0; c < columns; ++c)
+                w[static_cast<std::size_t>(c) * rows + r] = m[static_cast<std::size_t>(r) * columns + c] * scale;
+        nn::pack_panel_weights(w.data(), columns, rows, packed);
+    };
+    for (std::size_t t = 0; t < tiles.size(); ++t) {
+        const int ti = static_cast<int>(t);
+        pack_matrix(layer.tile_differences(ti), tiles[t].rows, tiles[t].outputs, packed_[s][t]);
+        if (layer.conversion_noise()) pack_matrix(layer.tile_sums(ti), tiles[t].rows, layer.sum_columns(ti), packed_sums_[s][t]);
     }
 }
 
@@ -442,7 +449,8 @@ void ArrayMvm::analog_panel(std::size_t s, const nn::QNode& q, const Tensor& x, 
     image_.resize(per_image), plane_.resize(planes > 1 ? per_image : 0);
     panel_.resize(shape.size() + nn::kPanelAlign);  // slack: a last, partial vector reads a full one
     delta_.resize(static_cast<std::size_t>(max_adcs) * P);
-    const std::vector<float> zero(static_cast<std::size_t>(max_adcs), 0.0f);
+    if (layer.conversion_noise()) sums_.resize(static_cast<std::size_t>(max_adcs + 1) * P);
+    const std::vector<float> zero(static_cast<std::size_t>(max_adcs + 1), 0.0f);
     std::vector<nn::PanelVector> vectors;
     array::AdcStats stats;
     for (int i = 0; i < x.n(); ++i) {
@@ -451,6 +459,7 @@ void ArrayMvm::analog_panel(std::size_t s, const nn::QNode& q, const Tensor& x, 
         for (int r = 0; r < (signed_input_[s] ? 2 : 1); ++r) {
             // The read of x⁺ = max(x, 0), then for signed inputs of x⁻ = max(−x, 0), subtracted digitally.
             const float sign = r == 0 ? 1.0f : -1.0f;
+            const std::uint64_t image_hash = hash_key(hash_key(noise_hash_[s], static_cast<std::uint64_t>(r)), first_image_ + static_cast<std::uint64_t>(i));
             for (std::size_t j = 0; j < per_image; ++j) image_[j] = std::max(sign * img[j], 0.0f);
             layer.check_codes(image_.data(), per_image);
             for (int b = 0; b < planes; ++b) {
@@ -467,6 +476,15 @@ void ArrayMvm::analog_panel(std::size_t s, const nn::QNode& q, const Tensor& x, 
                         vectors.push_back({panel_.data() + j, delta_.data() + j, std::min(nn::kPanelAlign, P - j)});
                     nn::panel_gemm(packed_[s][t], p.outputs, p.rows, off.data() + p.row_begin, vectors, static_cast<std::size_t>(P),
                                    zero.data());
+                    if (layer.conversion_noise()) {
+                        const int ti = static_cast<int>(t), sc = layer.sum_columns(ti);
+                        vectors.clear();
+                        for (int j = 0; j < P; j += nn::kPanelAlign)
+                            vectors.push_back({panel_.data() + j, sums_.data() + j, std::min(nn::kPanelAlign, P - j)});
+                        nn::panel_gemm(packed_sums_[s][t], sc, p.rows, off.data() + p.row_begin, vectors, static_cast<std::size_t>(P),
+                                       zero.data());
+                        layer.add_conversion_noise(ti, b, image_hash, 0, P, sums_.data(), 1, P, delta_.data(), 1, P);
+                    }
                     layer.convert(static_cast<int>(t), b, delta_.data(), P, 1, P, out, 1, P, sign, stats);
                 }
             }
@@ -505,15 +523,21 @@ void ArrayMvm::analog(int slot, const nn::QNode& q, const Tensor& x, Tensor& acc
         input_vectors(q, x, i0, ni, codes_, oh, ow);
         const int count = ni * P;
         out_.resize(static_cast<std::size_t>(count) * O);
+        // The conversions of read r (x⁺: 0, x⁻: 1) of images first_image_ + i0 …, P positions each.
+        auto key = [&](std::uint64_t r) {
+            return array::ConversionKey{hash_key(noise_hash_[s], r), (first_image_ + static_cast<std::uint64_t>(i0)) * static_cast<std::uint64_t>(P), P};
+        };
         try {
             if (!signed_input_[s]) {
-                layer.forward(codes_.data(), count, out_.data());
+                const array::ConversionKey k0 = key(0);
+                layer.forward(codes_.data(), count, out_.data(), nullptr, &k0);
             } else {  // x⁺ then x⁻, subtracted digitally
                 part_.resize(codes_.size()), neg_.resize(out_.size());
                 for (std::size_t i = 0; i < part_.size(); ++i) part_[i] = std::max(codes_[i], 0.0f);
-                layer.forward(part_.data(), count, out_.data());
+                const array::ConversionKey k0 = key(0), k1 = key(1);
+                layer.forward(part_.data(), count, out_.data(), nullptr, &k0);
                 for (std::size_t i = 0; i < part_.size(); ++i) part_[i] = std::max(-codes_[i], 0.0f);
-                layer.forward(part_.data(), count, neg_.data());
+                layer.forward(part_.data(), count, neg_.data(), nullptr, &k1);
                 for (std::size_t i = 0; i < out_.size(); ++i) out_[i] -= neg_[i];
             }
         } catch (const Error& e) {

@@ -39,7 +39,7 @@ ArraySettings::ArraySettings() {
 
 bool ArraySettings::is_static() const {
     const bool no_ir = analog.ir == array::IrModel::none || (analog.wires.r_bl_ohm == 0 && analog.wires.r_sl_ohm == 0);
-    return no_ir && analog.adc.bits == 0 && read_noise == ReadNoise::off;
+    return no_ir && analog.adc.bits == 0 && read_noise == ReadNoise::off && analog.read_window_s == 0;
 }
 
 const std::vector<ArrayKey>& array_keys() {
@@ -63,6 +63,8 @@ const std::vector<ArrayKey>& array_keys() {
          [](A& a, double v) { a.analog.adc.offset_sigma_lsb = v; }},
         {"adc_sense_offset_sigma_a", 0, 1e-3, false, [](const A& a) { return a.analog.adc.sense_offset_sigma_a; },
          [](A& a, double v) { a.analog.adc.sense_offset_sigma_a = v; }},
+        {"read_window_s", 0, 1, false, [](const A& a) { return a.analog.read_window_s; },
+         [](A& a, double v) { a.analog.read_window_s = v; }},
         {"calibration_images", 1, 10000, true, [](const A& a) { return double(a.calibration_images); },
          [](A& a, double v) { a.calibration_images = static_cast<int>(v); }},
     };

@@ -143,3 +143,103 @@ TEST_CASE("analog layer: a bit line outside the fast model's validated drop rang
     CHECK(accepted > 0);
     CHECK(auto_feedback > 0);
 }
+
+TEST_CASE("analog layer: conversion noise has variance F·q·Σ/T per bit line, the reference column's shared", "[array][layer][noise]") {
+    // One tile, 6 rows, 3 outputs, currents of a few nA; the same input vector at n positions, so
+    // that each output's samples are n independent conversions of one signal.
+    const int rows = 6, n = 6000;
+    const double T = 2e-8, F = 1.04, q = 1.602176634e-19;
+    std::vector<float> codes(static_cast<std::size_t>(n) * rows);
+    const float x[rows] = {15, 3, 0, 7, 12, 1};
+    for (int v = 0; v < n; ++v) std::copy_n(x, rows, codes.begin() + static_cast<std::ptrdiff_t>(v) * rows);
+    for (const WeightMapping mapping : {WeightMapping::differential, WeightMapping::offset}) {
+        CAPTURE(to_string(mapping));
+        AnalogParams p;
+        p.mapping.tile_rows = rows, p.mapping.tile_cols = 8, p.mapping.mapping = mapping;
+        p.ir = IrModel::none;
+        p.adc.bits = 0;
+        const LayerMapping m = map_layer(rows, 3, p.mapping);
+        const int cols = m.tiles[0].cols;
+        std::vector<float> cur(static_cast<std::size_t>(rows) * cols);  // col-major
+        for (int c = 0; c < cols; ++c)
+            for (int r = 0; r < rows; ++r) cur[static_cast<std::size_t>(c) * rows + r] = static_cast<float>((1 + (3 * r + 5 * c) % 7) * 1e-9);
+        const AnalogLayer quiet(m, {operating_point_from_currents(rows, cols, cur)}, 1e-9, p, Streams(1), F);
+        p.read_window_s = T;
+        const AnalogLayer noisy(m, {operating_point_from_currents(rows, cols, cur)}, 1e-9, p, Streams(1), F);
+        REQUIRE(noisy.conversion_noise());
+        std::vector<float> clean(3), out(static_cast<std::size_t>(n) * 3);
+        quiet.forward(codes.data(), 1, clean.data());
+        REQUIRE_THROWS_WITH(noisy.forward(codes.data(), 1, out.data()), Catch::Contains("read_window_s"));
+        const ConversionKey key{42, 0, n};
+        noisy.forward(codes.data(), n, out.data(), nullptr, &key);
+        // Σ_i x_i·I_ic per bit line (x = code/15), and the expected noise in accumulator units:
+        // σ_ΔI·15/I_unit, with σ²_ΔI = F·q·(Σ⁺ + Σ⁻)/T.
+        auto column = [&](int c) {
+            double s = 0;
+            for (int r = 0; r < rows; ++r) s += x[r] / 15.0 * cur[static_cast<std::size_t>(c) * rows + r];
+            return s;
+        };
+        const double to_out = 15.0 / 1e-9;
+        std::vector<double> var(3), mean(3, 0.0), m2(3, 0.0);
+        for (int a = 0; a < 3; ++a) {
+            const double s = mapping == WeightMapping::differential ? column(2 * a) + column(2 * a + 1) : column(a) + column(cols - 1);
+            var[a] = F * q * s / T * to_out * to_out;
+            for (int v = 0; v < n; ++v) mean[a] += out[static_cast<std::size_t>(v) * 3 + a] - clean[a];
+            mean[a] /= n;
+            for (int v = 0; v < n; ++v) m2[a] += std::pow(out[static_cast<std::size_t>(v) * 3 + a] - clean[a] - mean[a], 2);
+            m2[a] /= n - 1;
+            // 5σ bounds: the mean's σ is σ/√n, the sample variance's relative σ √(2/n).
+            REQUIRE(std::abs(mean[a]) < 5 * std::sqrt(var[a] / n));
+            REQUIRE(std::abs(m2[a] / var[a] - 1) < 5 * std::sqrt(2.0 / n));
+        }
+        // Covariance of two ADCs: 0 for differential pairs, the reference column's F·q·Σ_ref/T for
+        // the offset mapping (correlation ρ; its sample σ ≤ 1/√n).
+        double c01 = 0;
+        for (int v = 0; v < n; ++v)
+            c01 += (out[static_cast<std::size_t>(v) * 3] - clean[0] - mean[0]) * (out[static_cast<std::size_t>(v) * 3 + 1] - clean[1] - mean[1]);
+        const double rho = c01 / (n - 1) / std::sqrt(m2[0] * m2[1]);
+        const double expected = mapping == WeightMapping::differential
+                                    ? 0.0
+                                    : F * q * column(cols - 1) / T * to_out * to_out / std::sqrt(var[0] * var[1]);
+        REQUIRE(std::abs(rho - expected) < 5 / std::sqrt(double(n)));
+        if (mapping == WeightMapping::offset) REQUIRE(expected > 0.2);
+    }
+}
+
+TEST_CASE("analog layer: conversion noise is keyed by image and position, not by how the vectors are split", "[array][layer][noise]") {
+    const int rows = 8, n = 40, per_image = 10;
+    AnalogParams p;
+    p.mapping.tile_rows = rows, p.mapping.tile_cols = 4;
+    p.adc.bits = 0;  // ideal, so that the two paths' rounding cannot move a code
+    p.read_window_s = 1e-8;
+    const LayerMapping m = map_layer(rows, 2, p.mapping);
+    std::vector<float> cur(static_cast<std::size_t>(rows) * 4);
+    for (std::size_t i = 0; i < cur.size(); ++i) cur[i] = static_cast<float>((1 + i % 7) * 1e-9);
+    std::vector<float> codes(static_cast<std::size_t>(n) * rows);
+    for (std::size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<float>((i * 7) % 16);
+    std::vector<float> first;
+    for (const IrModel ir : {IrModel::none, IrModel::fast}) {
+        CAPTURE(static_cast<int>(ir));
+        p.ir = ir;  // fast with ideal wires: the per-vector path, drawing the same noise as the GEMM path
+        const AnalogLayer layer(m, {operating_point_from_currents(rows, 4, cur)}, 1e-9, p, Streams(3));
+        std::vector<float> all(static_cast<std::size_t>(n) * 2), split(all.size()), other(all.size());
+        const ConversionKey key{7, 30, per_image};  // vectors 30 … 69: images 3 … 6
+        layer.forward(codes.data(), n, all.data(), nullptr, &key);
+        // In two calls of 13 and 27 vectors (splitting an image), named from where they start.
+        const ConversionKey k1{7, 30, per_image}, k2{7, 43, per_image};
+        layer.forward(codes.data(), 13, split.data(), nullptr, &k1);
+        layer.forward(codes.data() + 13 * rows, n - 13, split.data() + 13 * 2, nullptr, &k2);
+        // (equal up to the GEMMs' rounding, which may differ between batch sizes; the noise is ~1 %)
+        for (std::size_t i = 0; i < all.size(); ++i) REQUIRE(split[i] == Approx(all[i]).epsilon(1e-5).margin(1e-3));
+        const ConversionKey k3{7, 40, per_image};  // shifted by one image: other draws
+        layer.forward(codes.data(), n, other.data(), nullptr, &k3);
+        double moved = 0;
+        for (std::size_t i = 0; i < all.size(); ++i) moved = std::max(moved, static_cast<double>(std::abs(other[i] - all[i])));
+        REQUIRE(moved > 0.1);
+        if (ir == IrModel::none) {
+            first = all;
+        } else {
+            for (std::size_t i = 0; i < all.size(); ++i) REQUIRE(all[i] == Approx(first[i]).epsilon(1e-5).margin(1e-3));
+        }
+    }
+}

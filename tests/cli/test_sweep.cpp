@@ -134,6 +134,22 @@ TEST_CASE("flashmc sweep: end to end, deterministic over threads, resume and sha
         for (long l = 0; l < r1.layers(); ++l)
             REQUIRE(mc::point_stats(r1, 0).layer_error_mean[l] > mc::point_stats(r1, 1).layer_error_mean[l]);
     }
+    SECTION("conversion noise (array.read_window_s) is deterministic over threads and changes the results") {
+        const std::string arr = spec + " --set array.read_window_s=3e-9 --set axis.read_t.parameter=\"array.tile_rows\"" +
+                                " --set axis.read_t.values=[16,256]";
+        auto x1 = run_cli("sweep " + arr + " --threads 1 --out " + dir / "w1.h5");
+        INFO(x1.output);
+        REQUIRE(x1.code == 0);
+        auto x2 = run_cli("sweep " + arr + " --threads 2 --out " + dir / "w2.h5");
+        REQUIRE(x2.code == 0);
+        const mc::SweepResults r1 = mc::read_results(dir / "w1.h5");
+        require_same_results(r1, mc::read_results(dir / "w2.h5"));
+        auto x0 = run_cli("sweep " + arr + " --set array.read_window_s=0 --threads 2 --out " + dir / "w0.h5");
+        REQUIRE(x0.code == 0);
+        const mc::SweepResults r0 = mc::read_results(dir / "w0.h5");
+        for (long l = 0; l < r1.layers(); ++l)  // the noise adds to every layer's MVM error
+            REQUIRE(mc::point_stats(r1, 0).layer_error_mean[l] > mc::point_stats(r0, 0).layer_error_mean[l]);
+    }
     SECTION("a bad sweep file stops with file, key and value") {
         auto e = run_cli("sweep " + spec + " --set axis.read_t.values=[25.0,999.0]");
         REQUIRE(e.code != 0);

@@ -313,6 +313,42 @@ TEST_CASE("array path: IR drop, ADC resolution and per-read noise each change th
     REQUIRE(max_rel_diff(r0[0], ref[0]) < 0.05);  // 0.5 % current noise, ~1 mV RTN
 }
 
+TEST_CASE("array path: conversion noise is the same on the panel and the per-vector paths, keyed by image", "[mc][chip][array][noise]") {
+    Fixture f;
+    const auto analog = mc::analog_nodes(f.model, {});
+    const mc::ChipSettings verify;
+    for (const char* mapping : {"differential", "offset"})
+        for (const char* encoding : {"pulse_width", "bit_serial"}) {
+            CAPTURE(mapping, encoding);
+            mc::ArraySettings ideal = small_tiles(mapping, encoding);
+            const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, verify, ideal.analog.mapping, 5, 0, 0);
+            const auto ref = node_products(f.model, analog, f.images.data(), 4, mc::ArrayMvm(f.model, chip, f.card, verify, ideal, nullptr, false));
+            mc::ArraySettings panel = ideal;  // conv layers on the panel GEMM
+            panel.analog.read_window_s = 1e-8;
+            REQUIRE_FALSE(panel.is_static());
+            mc::ArraySettings vectors = panel;  // every layer per input vector (fast IR path, ideal wires)
+            vectors.analog.ir = array::IrModel::fast;
+            vectors.analog.wires = {0.0, 0.0};
+            mc::ArrayMvm a(f.model, chip, f.card, verify, panel, nullptr, false), b(f.model, chip, f.card, verify, vectors, nullptr, false);
+            a.begin_batch(100), b.begin_batch(100);
+            const auto pa = node_products(f.model, analog, f.images.data(), 4, a);
+            const auto pb = node_products(f.model, analog, f.images.data(), 4, b);
+            a.begin_batch(104);
+            const auto pc = node_products(f.model, analog, f.images.data(), 4, a);
+            a.begin_batch(100);
+            const auto pa2 = node_products(f.model, analog, f.images.data(), 4, a);
+            for (std::size_t l = 0; l < pa.size(); ++l) {
+                CAPTURE(l);
+                REQUIRE(max_rel_diff(pb[l], pa[l]) < 1e-4);  // the same draws; only the GEMMs' rounding differs
+                REQUIRE(pa2[l].data == pa[l].data);           // the same images, the same noise
+                REQUIRE(pc[l].data != pa[l].data);            // other images, other noise
+                // A 10 ns window at nanoamperes: a few hundred electrons per cell, percent-level noise.
+                REQUIRE(max_rel_diff(pa[l], ref[l]) > 1e-3);
+                REQUIRE(max_rel_diff(pa[l], ref[l]) < 0.3);
+            }
+        }
+}
+
 TEST_CASE("array path: the exact ladder solver runs in the engine and the fast model tracks it", "[mc][chip][array][ir]") {
     Fixture f;
     const auto analog = mc::analog_nodes(f.model, {});

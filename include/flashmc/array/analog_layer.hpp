@@ -32,16 +32,32 @@ struct AnalogParams {
     IrModel ir = IrModel::fast;
     FastIrOptions fast;
     AdcParams adc;
+    // T (s): the read window over which a bit line integrates its charge, the full-scale input pulse
+    // (pulse width) or each cycle (bit-serial). > 0 adds the white channel noise of every
+    // conversion (device::shot_noise_sigma_a); 0 leaves it out.
+    double read_window_s = 0.0;
     void validate() const;
 };
+
+// Names the conversions of a forward() call for their white noise: input vector v is position
+// (first_vector + v) % per_image of image (first_vector + v) / per_image, whose draws come from
+// hash_key(hash, image) (add_conversion_noise).
+struct ConversionKey {
+    std::uint64_t hash = 0;
+    std::uint64_t first_vector = 0;
+    int per_image = 1;
+};
+// Stream key of the conversion noise under a layer's key: hash_keys(layer_key, {kConversionNoiseKey, read}).
+inline constexpr std::uint64_t kConversionNoiseKey = 0xC0A7;
 
 class AnalogLayer {
 public:
     // ops[t]: tile t's operating point (rows × cols of mapping.tiles[t]). unit_current_a converts
     // currents to weight units (the level spacing I_unit). ADC errors of tile t, ADC a come from
     // adc_streams.at({kAdcStreamKey, t, a}).
+    // shot_noise_factor: the cells' F (device::ReadNoiseParams), used when params.read_window_s > 0.
     AnalogLayer(LayerMapping mapping, std::vector<TileOperatingPoint> ops, double unit_current_a,
-                const AnalogParams& params, const Streams& adc_streams);
+                const AnalogParams& params, const Streams& adc_streams, double shot_noise_factor = 1.0);
 
     // Sets each tile's full scale from the largest |ΔI| over these inputs (codes [n][K]) times
     // adc.calibration_margin. Only meaningful with RangeCalibration::calibration.
@@ -64,8 +80,27 @@ public:
     // (weight code × activation code). stats (if given) receives the conversions and clips.
     // With IrModel::fast, a bit line whose drop (ideal − modelled)/ideal exceeds the fast model's
     // validated range (fast_model_max_drop) throws, naming the tile, the drop and the remedies:
-    // no result is computed outside the range.
-    void forward(const float* codes, int n, float* out, AdcStats* stats = nullptr) const;
+    // no result is computed outside the range. With params.read_window_s > 0 every conversion gets
+    // its white noise, drawn as `key` names it (required then).
+    void forward(const float* codes, int n, float* out, AdcStats* stats = nullptr, const ConversionKey* key = nullptr) const;
+
+    // Whether conversions carry white noise (params.read_window_s > 0).
+    bool conversion_noise() const { return params_.read_window_s > 0; }
+    // Tile t's bit-line current sums per row, [row][sum_columns(t)], for the conversion noise:
+    // column a < outputs is ADC a's I⁺ + I⁻ (differential) or its column's current (offset), and the
+    // offset mapping's last column the reference column's. Empty unless conversion_noise().
+    const std::vector<float>& tile_sums(int t) const { return sum_[t]; }
+    int sum_columns(int t) const;
+    // Adds the white noise of tile t's conversions in cycle `plane` (pulse width: 0) of one image,
+    // at positions first_position … first_position + n − 1, to the ADC inputs delta(v, a) =
+    // delta[v·dv + a·da], given the duty-weighted sums s(v, c) = sums[v·sv + c·sc] of the columns of
+    // tile_sums (Σ_i x_i·sum_ic). Differential: ΔI_a += σ(s_a)·z_a; offset: ΔI_a += σ(s_a)·z_a −
+    // σ(s_ref)·z_ref, the reference column's noise shared by the tile's ADCs; σ(s) =
+    // device::shot_noise_sigma_a(F, s, T). Normals: draw_normal_pair(hash_key(hash_key(image_hash,
+    // t), plane), position·⌈(sum columns)/2⌉ + c/2), first for even c, second for odd.
+    void add_conversion_noise(int t, int plane, std::uint64_t image_hash, std::uint64_t first_position, int n,
+                              const float* sums, std::ptrdiff_t sv, std::ptrdiff_t sc, float* delta, std::ptrdiff_t dv,
+                              std::ptrdiff_t da) const;
 
     // The analog bit-line difference currents of one tile before the ADC, [n][adcs of tile t]
     // (pulse-width: period-averaged; bit-serial: cycle `plane`).
@@ -90,16 +125,19 @@ public:
     const AdcErrors& adc_errors(int t) const { return adc_[t]; }
 
 private:
-    // ΔI of tile t for n ≤ kVectorChunk vectors (codes [n][K]) into delta [n][adcs of tile t].
-    void chunk_differences(int t, const float* codes, int n, int plane, float* delta) const;
+    // ΔI of tile t for n ≤ kVectorChunk vectors (codes [n][K]) into delta [n][adcs of tile t]; with
+    // sums, also the duty-weighted column sums [n][sum_columns(t)] (conversion noise).
+    void chunk_differences(int t, const float* codes, int n, int plane, float* delta, float* sums = nullptr) const;
     LayerMapping mapping_;
     std::vector<TileOperatingPoint> ops_;
     std::vector<std::vector<float>> diff_;  // per tile: ΔI_i per row and ADC, [row][adc]
+    std::vector<std::vector<float>> sum_;   // per tile, with conversion noise: tile_sums
     device::IvParams iv_;                   // IrModel::exact: the cells and their read conditions
     device::ReadConditions read_;
     std::vector<TileCells> cells_;
 
     double unit_current_a_;
+    double shot_noise_factor_;
     AnalogParams params_;
     std::vector<AdcErrors> adc_;
     std::vector<double> full_scale_a_;

@@ -151,12 +151,14 @@ CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vec
 
 // Array path. Layer inputs are integer codes: unsigned activations (0 … 2^b − 1) or the signed
 // network input, applied as two reads (x⁺ then x⁻, each on the word lines as magnitudes) whose
-// digital results are subtracted. Call begin_batch() before each batch when read noise is on.
+// digital results are subtracted. Call begin_batch() before each batch: it names the batch's images
+// for the conversion noise (array.read_window_s) and draws per-batch read noise.
 class ArrayMvm : public TrackedMvm {
 public:
     ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
              const ArraySettings& array, const CalibrationInputs* calibration, bool track_error);
-    // Per-read noise: a fresh read of every cell (RTN states, current noise) for the next batch.
+    // The next batch starts at test image first_image (the key of its conversion noise); with per-
+    // read noise, also a fresh read of every cell (RTN states, current noise).
     void begin_batch(std::uint64_t first_image);
 
 private:
@@ -180,7 +182,10 @@ private:
     std::vector<std::string> names_;          // per analog node
     mutable std::vector<float> codes_, out_, part_, neg_;
     std::vector<std::vector<FloatVec>> packed_;  // IrModel::none: per analog node and tile, ΔI·(DAC scale) [adc][row] packed
-    mutable FloatVec image_, plane_, panel_, delta_;
+    std::vector<std::vector<FloatVec>> packed_sums_;  // with conversion noise: the tiles' sums·(DAC scale), packed alike
+    std::vector<std::uint64_t> noise_hash_;      // per analog node: hash_keys(layer key, {kConversionNoiseKey})
+    std::uint64_t first_image_ = 0;
+    mutable FloatVec image_, plane_, panel_, delta_, sums_;
     mutable std::vector<float> rtn_, factor_;  // one tile's noisy read (sample_read_noise)
 };
 
