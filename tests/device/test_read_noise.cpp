@@ -129,3 +129,16 @@ TEST_CASE("the Poisson CDF table is exact and ends where F rounds to 1", "[devic
     REQUIRE(g[800] == Approx(0.50940165799987).epsilon(1e-10));
     REQUIRE_THROWS_WITH(poisson_cdf(-1.0), Catch::Contains("out of range"));
 }
+
+TEST_CASE("shot noise of a conversion: sqrt(N) electrons of the N = I·T/q collected", "[device][rtn]") {
+    const double q = 1.602176634e-19;
+    for (double i : {1e-10, 1e-9, 1e-7})
+        for (double t : {1e-9, 1e-7, 1e-5}) {
+            const double n = i * t / q;  // electrons over the window
+            // Poisson: σ_N = √N, so the period-averaged current's σ is √N·q/T; F scales the variance.
+            REQUIRE(device::shot_noise_sigma_a(1.0, i, t) == Approx(std::sqrt(n) * q / t).epsilon(1e-12));
+            REQUIRE(device::shot_noise_sigma_a(0.5, i, t) == Approx(std::sqrt(0.5 * n) * q / t).epsilon(1e-12));
+        }
+    REQUIRE(device::shot_noise_sigma_a(1.0, 0.0, 1e-7) == 0.0);
+    REQUIRE(device::shot_noise_sigma_a(1.0, -1e-9, 1e-7) == 0.0);  // a sum is never negative; rounding is floored
+}
