@@ -39,7 +39,8 @@ const char* kUsage =
     "                  (default 1x1: every cell independent)\n"
     "  --seed          random seed (default 1)\n"
     "  --set           override a card value, e.g. --set variation.sigma_vth_v=0.03 (repeatable)\n"
-    "  --out           per-cell results: .csv or .h5\n"
+    "  --out           per-cell results: .csv or .h5 (read_current_a, and read_current_2_a: a second,\n"
+    "                  independent read of the same cells, for the read-to-read noise)\n"
     "  --threads       OpenMP threads (results are the same for any count)\n";
 
 struct Summary {
@@ -131,15 +132,19 @@ int run(Args& a) {
     if (mode == "statistical") program_statistical(card, targets, levels, streams, cells);
     const std::vector<float> vth_programmed = cells.vth_v;
     live_cells(card, age_s, age_temp_c, reads, streams, cells);
-    std::vector<float> current;
+    // Two independent reads of the same cells: the first is the one reported; their ratio is the
+    // read-to-read noise, as repeated reads measure it (its σ over √2 is one read's).
+    std::vector<float> current, current2;
     read_currents_a(card, cells, read_conditions(card, read_c), Noise::on, streams, 0, current);
+    read_currents_a(card, cells, read_conditions(card, read_c), Noise::on, streams, 1, current2);
 
     const double i_target = targets.current_a[level];
-    std::vector<double> ratio(n), log_ratio;
+    std::vector<double> ratio(n), log_ratio, read_to_read;
     long failures = 0;
     for (std::size_t i = 0; i < n; ++i) {
         ratio[i] = current[i] / i_target;
         if (current[i] > 0) log_ratio.push_back(std::log(ratio[i]));
+        if (current[i] > 0 && current2[i] > 0) read_to_read.push_back(std::log(current2[i] / current[i]) / std::sqrt(2.0));
         failures += cells.program_failed[i];
     }
 
@@ -157,18 +162,19 @@ int run(Args& a) {
     if (age_s > 0 || reads > 0) print_row("V_th aged", summarize(as_double(cells.vth_v)), "V");
     print_row("I_read / I_target", summarize(ratio), "");
     print_row("ln(I_read / I_target)", summarize(log_ratio), "");
+    print_row("read noise ln(I2/I1)/√2", summarize(read_to_read), "");
     if (mode != "open-loop") print_row("pulses", summarize(as_double(cells.pulses)), "");
     std::printf("  program failures: %ld (%.3g %%)\n", failures, 100.0 * failures / static_cast<double>(n));
 
     if (out.ends_with(".csv")) {
         io::AtomicFile f(out);  // every write checked; `out` is the old or the whole new file
         f.write("cell,level,slope_n,vth_offset_v,beta,vth_erased_v,vth_programmed_v,vth_aged_v,pulses,program_failed,"
-                "target_current_a,read_current_a\n");
+                "target_current_a,read_current_a,read_current_2_a\n");
         char line[512];
         for (std::size_t i = 0; i < n; ++i) {
-            std::snprintf(line, sizeof line, "%zu,%ld,%.6g,%.6g,%.6g,%.7g,%.7g,%.7g,%d,%d,%.6g,%.6g\n", i, level,
+            std::snprintf(line, sizeof line, "%zu,%ld,%.6g,%.6g,%.6g,%.7g,%.7g,%.7g,%d,%d,%.6g,%.6g,%.6g\n", i, level,
                           cells.slope_n[i], cells.vth_offset_v[i], cells.beta[i], vth_erased[i], vth_programmed[i],
-                          cells.vth_v[i], int(cells.pulses[i]), int(cells.program_failed[i]), i_target, current[i]);
+                          cells.vth_v[i], int(cells.pulses[i]), int(cells.program_failed[i]), i_target, current[i], current2[i]);
             f.write(line);
         }
         f.commit();
@@ -198,6 +204,7 @@ int run(Args& a) {
         root.write("pulses", std::vector<std::int32_t>(cells.pulses.begin(), cells.pulses.end()));
         root.write("program_failed", cells.program_failed);
         root.write("read_current_a", current);
+        root.write("read_current_2_a", current2);
         w.commit();
     }
     if (!out.empty()) std::printf("  wrote %s\n", out.c_str());

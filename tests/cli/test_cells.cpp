@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -27,7 +28,7 @@ TEST_CASE("flashmc cells writes per-cell CSV and prints a summary", "[cli][cells
     int rows = 0;
     while (std::getline(f, line)) {
         ++rows;
-        REQUIRE(std::count(line.begin(), line.end(), ',') == 11);
+        REQUIRE(std::count(line.begin(), line.end(), ',') == 12);
     }
     REQUIRE(rows == 200);
 }
@@ -49,6 +50,39 @@ TEST_CASE("flashmc cells writes HDF5 that reads back with provenance", "[cli][ce
     const auto pulses = root.read<std::int32_t>("pulses");
     REQUIRE(pulses.size() == 300);
     for (float i : current) REQUIRE(i > 0);
+    // A second, independent read of the same cells: only the read noise differs (1 % current noise and
+    // RTN: every cell reads differently, none by more than a few σ).
+    const auto second = root.read<float>("read_current_2_a");
+    REQUIRE(second.size() == 300);
+    int differ = 0;
+    for (std::size_t i = 0; i < 300; ++i) {
+        differ += second[i] != current[i];
+        REQUIRE(std::abs(std::log(second[i] / current[i])) < 0.3);
+    }
+    REQUIRE(differ == 300);
+}
+
+TEST_CASE("flashmc cells: the read-to-read noise of two reads is one read's current noise", "[cli][cells]") {
+    test::TempDir dir("cells-rtr");
+    // RTN off, σ_I = 2 %: ln(I₂/I₁)/√2 = ln((1 + σz₂)/(1 + σz₁))/√2 has σ = σ_I (1 + O(σ²)).
+    const int n = 20000;
+    const auto r = test::run_cli("cells --device " + kCard + " --level 4 --count " + std::to_string(n) +
+                                 " --program statistical --set read_noise.rtn_traps_mean=0 --set read_noise.current_sigma_rel=0.02 --out " +
+                                 (dir / "c.h5"));
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    REQUIRE(r.output.find("read noise ln(I2/I1)/√2") != std::string::npos);
+    auto root = h5::open_read(dir / "c.h5");
+    const auto a = root.read<float>("read_current_a"), b = root.read<float>("read_current_2_a");
+    double m = 0, s2 = 0;
+    for (int i = 0; i < n; ++i) m += std::log(b[i] / a[i]) / std::sqrt(2.0);
+    m /= n;
+    for (int i = 0; i < n; ++i) s2 += std::pow(std::log(b[i] / a[i]) / std::sqrt(2.0) - m, 2);
+    const double sd = std::sqrt(s2 / (n - 1));
+    // 5σ bounds from the sample size (the mean's σ is σ_I/√n, the sample σ's relative σ 1/√(2n)),
+    // plus the O(σ²) = 0.04 % of the log's curvature.
+    REQUIRE(std::abs(m) < 5 * 0.02 / std::sqrt(double(n)));
+    REQUIRE(std::abs(sd / 0.02 - 1) < 5 / std::sqrt(2.0 * n) + 0.001);
 }
 
 TEST_CASE("flashmc cells rejects bad card overrides and levels with a one-line error", "[cli][cells]") {
