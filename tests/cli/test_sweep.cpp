@@ -116,18 +116,23 @@ TEST_CASE("flashmc sweep: end to end, deterministic over threads, resume and sha
         REQUIRE_THAT(i.output, Catch::Contains("12 of 12 units done (complete)"));
         REQUIRE_THAT(i.output, Catch::Contains("RMS relative MVM error"));
     }
+    // The sweep `args` on 1 and 2 threads (into NAME1.h5, NAME2.h5): the same results, returned.
+    auto same_over_threads = [&](const std::string& args, const std::string& name) {
+        auto x1 = run_cli("sweep " + args + " --threads 1 --out " + dir / (name + "1.h5"));
+        INFO(x1.output);
+        REQUIRE(x1.code == 0);
+        auto x2 = run_cli("sweep " + args + " --threads 2 --out " + dir / (name + "2.h5"));
+        REQUIRE(x2.code == 0);
+        mc::SweepResults r1 = mc::read_results(dir / (name + "1.h5"));
+        require_same_results(r1, mc::read_results(dir / (name + "2.h5")));
+        return r1;
+    };
     SECTION("the array path (IR drop, ADC, per-batch read noise) is deterministic over threads") {
         const std::string arr = spec + " --set array.tile_rows=64 --set array.r_bl_ohm=20 --set array.r_sl_ohm=20" +
                                 " --set array.ir_model=\"linear\" --set array.read_noise=\"per_batch\"" +
                                 " --set array.adc_range=\"calibration\" --set array.calibration_images=8" +
                                 " --set axis.read_t.parameter=\"array.adc_bits\" --set axis.read_t.values=[4,8]";
-        auto x1 = run_cli("sweep " + arr + " --threads 1 --out " + dir / "x1.h5");
-        INFO(x1.output);
-        REQUIRE(x1.code == 0);
-        auto x2 = run_cli("sweep " + arr + " --threads 2 --out " + dir / "x2.h5");
-        REQUIRE(x2.code == 0);
-        const mc::SweepResults r1 = mc::read_results(dir / "x1.h5");
-        require_same_results(r1, mc::read_results(dir / "x2.h5"));
+        const mc::SweepResults r1 = same_over_threads(arr, "x");
         REQUIRE(r1.point_values[3] == 8.0);  // [point][axis]: point 1 = (σ 0, 8 bits)
         REQUIRE(r1.accuracy != ra.accuracy);
         // coarser ADCs, larger MVM errors (layer errors averaged over the chips of a point)
@@ -137,13 +142,7 @@ TEST_CASE("flashmc sweep: end to end, deterministic over threads, resume and sha
     SECTION("conversion noise (array.read_window_s) is deterministic over threads and changes the results") {
         const std::string arr = spec + " --set array.read_window_s=3e-9 --set axis.read_t.parameter=\"array.tile_rows\"" +
                                 " --set axis.read_t.values=[16,256]";
-        auto x1 = run_cli("sweep " + arr + " --threads 1 --out " + dir / "w1.h5");
-        INFO(x1.output);
-        REQUIRE(x1.code == 0);
-        auto x2 = run_cli("sweep " + arr + " --threads 2 --out " + dir / "w2.h5");
-        REQUIRE(x2.code == 0);
-        const mc::SweepResults r1 = mc::read_results(dir / "w1.h5");
-        require_same_results(r1, mc::read_results(dir / "w2.h5"));
+        const mc::SweepResults r1 = same_over_threads(arr, "w");
         auto x0 = run_cli("sweep " + arr + " --set array.read_window_s=0 --threads 2 --out " + dir / "w0.h5");
         REQUIRE(x0.code == 0);
         const mc::SweepResults r0 = mc::read_results(dir / "w0.h5");
