@@ -43,9 +43,9 @@ nn::WeightErrors device_error_tables(const nn::QuantModel& model, const std::vec
             const bool noisy = array.read_noise == ReadNoise::per_batch;
             array.read_noise = ReadNoise::off;
             if (!array.is_static())
-                fail(spec.source, ": point ", p, " (", describe(spec, p), ") sets IR drop or ADC errors, which are not per-weight "
-                     "errors; device-aware tables take the device, [chip] and array.read_noise settings only (remove "
-                     "array.r_bl_ohm/r_sl_ohm and array.adc_bits from this file)");
+                fail(spec.source, ": point ", p, " (", describe(spec, p), ") sets IR drop, ADC errors or conversion noise, which are "
+                     "not per-weight errors; device-aware tables take the device, [chip] and array.read_noise settings only "
+                     "(remove array.r_bl_ohm/r_sl_ohm, array.adc_bits and array.read_window_s from this file)");
             // pools[layer][code + Q]
             std::vector<std::vector<std::vector<float>>> pools(analog.size());
             int qmax = 0;

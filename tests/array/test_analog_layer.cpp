@@ -243,3 +243,39 @@ TEST_CASE("analog layer: conversion noise is keyed by image and position, not by
         }
     }
 }
+
+TEST_CASE("analog layer: conversion noise of other tiles, cycles, images and ADCs is independent", "[array][layer][noise]") {
+    // Two row tiles of 3 ADCs; every conversion's bit lines carry Σ = 10 nA over T = 10 ns.
+    AnalogParams p;
+    p.mapping.tile_rows = 16, p.mapping.tile_cols = 6;
+    p.read_window_s = 1e-8;
+    const LayerMapping m = map_layer(32, 3, p.mapping);
+    REQUIRE(m.tiles.size() == 2);
+    std::vector<TileOperatingPoint> ops;
+    for (const auto& t : m.tiles) ops.push_back(operating_point_from_currents(t.rows, t.cols, std::vector<float>(t.rows * t.cols, 1e-9f)));
+    const AnalogLayer layer(m, ops, 1e-9, p, Streams(5), 1.0);
+    const int n = 4000;
+    const std::vector<float> sums(static_cast<std::size_t>(3) * n, 1e-8f);  // [column][position]
+    auto draw = [&](int t, int plane, std::uint64_t image) {
+        std::vector<float> d(static_cast<std::size_t>(3) * n, 0.0f);  // [adc][position]
+        layer.add_conversion_noise(t, plane, image, 0, n, sums.data(), 1, n, d.data(), 1, n);
+        return d;
+    };
+    const double sigma = std::sqrt(1.602176634e-19 * 1e-8 / 1e-8);
+    auto corr = [&](const float* a, const float* b) {
+        double ab = 0, aa = 0, bb = 0;
+        for (int v = 0; v < n; ++v) ab += a[v] * b[v], aa += a[v] * a[v], bb += double(b[v]) * b[v];
+        return ab / std::sqrt(aa * bb);
+    };
+    const auto base = draw(0, 0, 11), plane = draw(0, 1, 11), tile = draw(1, 0, 11), image = draw(0, 0, 12);
+    for (int a = 0; a < 3; ++a) {
+        double s2 = 0;
+        for (int v = 0; v < n; ++v) s2 += std::pow(base[a * n + v], 2);
+        REQUIRE(std::abs(std::sqrt(s2 / n) / sigma - 1) < 5 / std::sqrt(2.0 * n));
+        // |ρ| of independent normals has σ 1/√n
+        for (const auto* other : {&plane, &tile, &image}) REQUIRE(std::abs(corr(base.data() + a * n, other->data() + a * n)) < 5 / std::sqrt(double(n)));
+    }
+    REQUIRE(std::abs(corr(base.data(), base.data() + n)) < 5 / std::sqrt(double(n)));      // ADCs 0 and 1: one pair's two normals
+    REQUIRE(std::abs(corr(base.data() + n, base.data() + 2 * n)) < 5 / std::sqrt(double(n)));  // ADCs 1 and 2: two pairs
+    REQUIRE(draw(0, 0, 11) == base);  // the same key, the same draws
+}

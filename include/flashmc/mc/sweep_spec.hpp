@@ -13,7 +13,7 @@
 //             column_calibration, off_current, program_order (cell | row), reverify
 //   [array]   tile_rows, tile_cols, mapping, encoding, r_bl_ohm, r_sl_ohm, ir_model, adc_bits,
 //             adc_range, adc_margin, adc_gain_sigma_rel, adc_offset_sigma_lsb,
-//             adc_sense_offset_sigma_a, read_noise, calibration_images
+//             adc_sense_offset_sigma_a, read_noise, read_window_s, calibration_images
 //   [axis.a]  parameter = "device.<section>.<key>" | "chip.<key>" | "array.<key>", and one of
 //             values = [...], linspace = [start, stop, n], logspace = [start, stop, n]
 //   [adaptive] ci_half_width, max_trials  (the table's presence turns adaptive stopping on)
