@@ -30,9 +30,10 @@ inline float difference(const float* bl, const TilePlacement& p, WeightMapping m
     return m == WeightMapping::differential ? bl[2 * a] - bl[2 * a + 1] : bl[a] - bl[p.cols - 1];
 }
 // Column c of tile_sums from the bit-line currents of one vector (or row).
-inline float column_sum(const float* bl, const TilePlacement& p, WeightMapping m, int c) {
-    if (m == WeightMapping::differential) return bl[2 * c] + bl[2 * c + 1];
-    return c < p.outputs ? bl[c] : bl[p.cols - 1];
+template <class T>
+inline float column_sum(const T* bl, const TilePlacement& p, WeightMapping m, int c) {
+    if (m == WeightMapping::differential) return static_cast<float>(bl[2 * c] + bl[2 * c + 1]);
+    return static_cast<float>(c < p.outputs ? bl[c] : bl[p.cols - 1]);
 }
 // Input vectors are processed in chunks of this many, so that a chunk's inputs, bit-line currents
 // and ADC inputs stay in cache whatever the batch size (docs/array.md §9).
@@ -213,9 +214,7 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
             const int sc = sum_columns(t);
             for (int v = 0; v < n; ++v) {
                 const double* bl = s.bl_exact.data() + static_cast<std::size_t>(v) * p.cols;
-                for (int c = 0; c < sc; ++c)
-                    sums[static_cast<std::size_t>(v) * sc + c] = static_cast<float>(
-                        params_.mapping.mapping == WeightMapping::differential ? bl[2 * c] + bl[2 * c + 1] : bl[c < p.outputs ? c : p.cols - 1]);
+                for (int c = 0; c < sc; ++c) sums[static_cast<std::size_t>(v) * sc + c] = column_sum(bl, p, params_.mapping.mapping, c);
             }
         }
         return;
