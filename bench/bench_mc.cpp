@@ -9,7 +9,8 @@
 //      batch; the same without IR drop; both without read noise (the noise's share); and both with the
 //      shot noise of every conversion over a 100 ns read window (array.read_window_s). Each case
 //      reports the whole units (chip sampling included) and the inference alone (images over the
-//      units' run time: the per-batch noisy reads included, the chip sampling not).
+//      units' run time: the per-batch noisy reads included, the chip sampling not), and the noisy
+//      reads' own share of that run time (begin_batch, timed).
 // The network is an untrained ResNet-20 (or --model) quantized after a random calibration batch: its shapes,
 // and therefore the costs, are those of the shipped model; accuracy is not measured here.
 //   bench_mc [--threads N] [--images N] [--trials N] [--program statistical|verify|open-loop] [--only TEXT]
@@ -35,6 +36,7 @@ namespace {
 
 struct UnitTimes {
     double chip_s = 0, run_s = 0, weights_s = 0;  // chip_s: sample_chip + the MVM override (weights_s)
+    double reads_s = 0;                           // the per-batch noisy reads (begin_batch), within run_s
     mc::ChipStageTimes stages;
 };
 
@@ -61,7 +63,11 @@ UnitTimes run_unit(const nn::QuantModel& q, const std::vector<int>& analog, cons
     Tensor logits;
     for (int b = 0; b < n_images; b += batch) {
         const int n = std::min(batch, n_images - b);
-        if (array) array->begin_batch(static_cast<std::uint64_t>(b));
+        if (array) {
+            const auto t_read = Clock::now();
+            array->begin_batch(static_cast<std::uint64_t>(b));
+            t.reads_s += seconds_since(t_read);
+        }
         q.forward(images.data() + static_cast<std::size_t>(b) * 3072, n, logits, nullptr, mvm.get());
     }
     t.run_s = seconds_since(t0);
@@ -80,6 +86,7 @@ void run_units(const char* label, const nn::QuantModel& q, const std::vector<int
     UnitTimes m;  // means over the units
     for (const auto& u : t) {
         m.chip_s += u.chip_s / trials, m.run_s += u.run_s / trials, m.weights_s += u.weights_s / trials;
+        m.reads_s += u.reads_s / trials;
         m.stages.sample_s += u.stages.sample_s / trials, m.stages.erase_s += u.stages.erase_s / trials;
         m.stages.program_s += u.stages.program_s / trials, m.stages.age_s += u.stages.age_s / trials;
     }
@@ -93,6 +100,9 @@ void run_units(const char* label, const nn::QuantModel& q, const std::vector<int
     const double run_rate = n_images / m.run_s * std::min(trials, omp_get_max_threads());
     std::printf("%-28s inference alone: %8.0f img/s  %7.1f GFLOP/s eff  %5.1f%% of peak\n", "", run_rate,
                 2.0 * macs * run_rate / 1e9, 100 * 2.0 * macs * run_rate / 1e9 / peak);
+    if (m.reads_s > 0)
+        std::printf("%-28s noisy reads (begin_batch): %.3f s per unit = %.1f%% of its run time\n", "", m.reads_s,
+                    100 * m.reads_s / m.run_s);
     std::printf("%-28s chip stages: sample %.3f s (%.1f%%), erase %.3f s (%.1f%%), program %.3f s (%.1f%%), age %.3f s "
                 "(%.1f%%), weights/operating points %.3f s (%.1f%%)\n",
                 "", m.stages.sample_s, pct(m.stages.sample_s), m.stages.erase_s, pct(m.stages.erase_s), m.stages.program_s,

@@ -25,7 +25,13 @@ namespace {
 
 // operating_point's loops; Noisy: V_th + shift, results × factor (float arithmetic as a shifted copy
 // of the cells and a scaled result would give).
-template <bool Noisy>
+//
+// I = I_0(T)[F(u) − F(w)], u = (V_GS − V_th(T))/(n V_T), w = u − V_DS/V_T, F(x) = S(x)², S = ln(1 + e^{x/2}),
+// with V_GS = V_g − r_SL P, V_DS = V_DS,read − (r_BL + r_SL) P: du/dP = α, dw/dP = β; with
+// σ = σ(x/2) = e^{x/2 − S}: F' = S σ, F'' = ½σ² + ½ S σ(1 − σ). Two exp and two log per cell, no
+// branches: the loops vectorize. Without wire resistance h = q = 0 exactly (α = β = 0), so only the
+// currents are evaluated.
+template <bool Noisy, bool Wires>
 void operating_point_cells(const device::IvParams& iv, int rows, int cols, const float* vth, const float* slope,
                            const device::ReadConditions& read, const WireParams& wires, TileOperatingPoint& op,
                            const float* shift, const float* factor) {
@@ -37,48 +43,34 @@ void operating_point_cells(const device::IvParams& iv, int rows, int cols, const
     float* const cur = op.current_a.data();
     float* const slope_out = op.drop_slope.data();
     float* const curv_out = op.drop_curvature_per_a.data();
-    if (rsum == 0.0) {
-        // No wire resistance: h = q = 0 exactly (α = β = 0), so only the currents are evaluated.
-        std::fill(op.drop_slope.begin(), op.drop_slope.end(), 0.0f);
-        std::fill(op.drop_curvature_per_a.begin(), op.drop_curvature_per_a.end(), 0.0f);
-#pragma omp parallel for schedule(static)
-        for (int c = 0; c < cols; ++c) {
-#pragma omp simd
-            for (int r = 0; r < rows; ++r) {
-                const std::size_t k = static_cast<std::size_t>(c) * rows + r;
-                const float v = Noisy ? vth[k] + shift[k] : vth[k];
-                const double u = (read.vgs_v - (static_cast<double>(v) + vth_shift)) / (static_cast<double>(slope[k]) * vt);
-                const double su = device::softplus(0.5 * u), sw = device::softplus(0.5 * (u - vds_over_vt));
-                const float i = static_cast<float>(i0 * (su * su - sw * sw));
-                cur[static_cast<std::size_t>(r) * cols + c] = Noisy ? i * factor[k] : i;
-            }
-        }
-        return;
-    }
-    // I = I_0(T)[F(u) − F(w)], u = (V_GS − V_th(T))/(n V_T), w = u − V_DS/V_T, F(x) = S(x)², S = ln(1 + e^{x/2}),
-    // with V_GS = V_g − r_SL P, V_DS = V_DS,read − (r_BL + r_SL) P: du/dP = α, dw/dP = β; with
-    // σ = σ(x/2) = e^{x/2 − S}: F' = S σ, F'' = ½σ² + ½ S σ(1 − σ). Two exp and two log per cell, no
-    // branches: the loop vectorizes.
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < cols; ++c) {
-#pragma omp simd
-        for (int r = 0; r < rows; ++r) {
-            const std::size_t k = static_cast<std::size_t>(c) * rows + r;  // TileCells: column-major
-            const float v = Noisy ? vth[k] + shift[k] : vth[k];
-            const double nvt = static_cast<double>(slope[k]) * vt;
-            const double u = (read.vgs_v - (static_cast<double>(v) + vth_shift)) / nvt;
-            const double w = u - vds_over_vt;
+    // Cell k (col-major) into o (row-major).
+    const auto cell = [&](std::size_t k, std::size_t o) {
+        const float v = Noisy ? vth[k] + shift[k] : vth[k];
+        const double nvt = static_cast<double>(slope[k]) * vt;
+        const double u = (read.vgs_v - (static_cast<double>(v) + vth_shift)) / nvt;
+        const double w = u - vds_over_vt;
+        const double su = device::softplus(0.5 * u), sw = device::softplus(0.5 * w);
+        const float i = static_cast<float>(i0 * (su * su - sw * sw));
+        const float f = Noisy ? factor[k] : 1.0f;
+        cur[o] = Noisy ? i * f : i;
+        if constexpr (Wires) {
             const double alpha = -rs / nvt, beta = alpha + rsum / vt;
-            const double su = device::softplus(0.5 * u), sw = device::softplus(0.5 * w);
             const double gu = exp_fast(0.5 * u - su), gw = exp_fast(0.5 * w - sw);
-            const std::size_t o = static_cast<std::size_t>(r) * cols + c;
             const double fu2 = 0.5 * gu * gu + 0.5 * su * gu * (1.0 - gu), fw2 = 0.5 * gw * gw + 0.5 * sw * gw * (1.0 - gw);
-            const float i = static_cast<float>(i0 * (su * su - sw * sw));
             const float h = static_cast<float>(-i0 * (su * gu * alpha - sw * gw * beta));
             const float q = static_cast<float>(0.5 * i0 * (fu2 * alpha * alpha - fw2 * beta * beta));
-            const float f = Noisy ? factor[k] : 1.0f;
-            cur[o] = Noisy ? i * f : i, slope_out[o] = Noisy ? h * f : h, curv_out[o] = Noisy ? q * f : q;
+            slope_out[o] = Noisy ? h * f : h, curv_out[o] = Noisy ? q * f : q;
         }
+    };
+    const auto cols_z = static_cast<std::size_t>(cols), rows_z = static_cast<std::size_t>(rows);
+    if constexpr (!Wires) {
+        std::fill(op.drop_slope.begin(), op.drop_slope.end(), 0.0f);
+        std::fill(op.drop_curvature_per_a.begin(), op.drop_curvature_per_a.end(), 0.0f);
+    }
+#pragma omp parallel for schedule(static)
+    for (std::size_t c = 0; c < cols_z; ++c) {
+#pragma omp simd
+        for (std::size_t r = 0; r < rows_z; ++r) cell(c * rows_z + r, r * cols_z + c);
     }
 }
 
@@ -97,11 +89,13 @@ void operating_point(const device::IvParams& iv, int rows, int cols, std::span<c
              current_factor.size());
     op.rows = rows, op.cols = cols;
     op.current_a.resize(n), op.drop_slope.resize(n), op.drop_curvature_per_a.resize(n);
-    if (noisy)
-        operating_point_cells<true>(iv, rows, cols, vth_v.data(), slope_n.data(), read, wires, op, vth_shift_v.data(),
-                                    current_factor.data());
-    else
-        operating_point_cells<false>(iv, rows, cols, vth_v.data(), slope_n.data(), read, wires, op, nullptr, nullptr);
+    const float* const sh = noisy ? vth_shift_v.data() : nullptr;
+    const float* const f = noisy ? current_factor.data() : nullptr;
+    const bool with_wires = wires.r_bl_ohm + wires.r_sl_ohm != 0.0;
+    if (noisy && with_wires) operating_point_cells<true, true>(iv, rows, cols, vth_v.data(), slope_n.data(), read, wires, op, sh, f);
+    else if (noisy) operating_point_cells<true, false>(iv, rows, cols, vth_v.data(), slope_n.data(), read, wires, op, sh, f);
+    else if (with_wires) operating_point_cells<false, true>(iv, rows, cols, vth_v.data(), slope_n.data(), read, wires, op, sh, f);
+    else operating_point_cells<false, false>(iv, rows, cols, vth_v.data(), slope_n.data(), read, wires, op, sh, f);
 }
 
 TileOperatingPoint operating_point_from_currents(int rows, int cols, std::span<const float> current_a_col_major) {

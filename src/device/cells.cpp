@@ -360,10 +360,9 @@ CellArray sample_cells(const Card& card, std::size_t count, double pe_cycles, co
     c.trap_amplitude_v.resize(total);
     c.trap_occupancy.resize(total);
     const i64 traps_n = static_cast<i64>(total);
-    std::vector<std::uint32_t> owner;
     const std::uint32_t* const begin = c.trap_begin.data();
-    trap_owners(begin, n, owner);
-    const std::uint32_t* const own = owner.data();
+    trap_owners(begin, n, c.trap_owner);  // kept: every noisy read loops over the traps
+    const std::uint32_t* const own = c.trap_owner.data();
     const double amplitude = card.read_noise.rtn_amplitude_mean_v;
     float* const amplitude_v = c.trap_amplitude_v.data();
     float* const occupancy = c.trap_occupancy.data();
@@ -757,8 +756,10 @@ void sample_read_noise(const Card& card, const CellArray& cells, const Streams& 
     const std::uint32_t* const begin = cells.trap_begin.data();
     const std::uint32_t first = begin[0];
     const i64 traps = static_cast<i64>(begin[n]) - first;
-    trap_owners(begin, n, owner);
-    const std::uint32_t* const own = owner.data();
+    // The owners kept by sample_cells (a CellArray built otherwise has none).
+    const bool kept = cells.trap_owner.size() == static_cast<std::size_t>(traps) + 1;
+    if (!kept) trap_owners(begin, n, owner);
+    const std::uint32_t* const own = kept ? cells.trap_owner.data() : owner.data();
     occupied_v.resize(static_cast<std::size_t>(traps));
     const float* const occupancy = cells.trap_occupancy.data() + first;
     const float* const amplitude = cells.trap_amplitude_v.data() + first;

@@ -417,19 +417,13 @@ void ArrayMvm::pack(std::size_t s) {
     const auto& tiles = layer.mapping().tiles;
     packed_[s].resize(tiles.size()), packed_sums_[s].resize(layer.conversion_noise() ? tiles.size() : 0);
     const float scale = layer.input_scale();
-    FloatVec w;
-    // [row][column] → scaled [column][row], packed.
-    auto pack_matrix = [&](const std::vector<float>& m, int rows, int columns, FloatVec& packed) {
-        w.resize(static_cast<std::size_t>(rows) * columns);
-        for (int r = 0; r < rows; ++r)
-            for (int c = 0; c < columns; ++c)
-                w[static_cast<std::size_t>(c) * rows + r] = m[static_cast<std::size_t>(r) * columns + c] * scale;
-        nn::pack_panel_weights(w.data(), columns, rows, packed);
-    };
+    // [row][column] → scaled and packed as [column][row] weights.
     for (std::size_t t = 0; t < tiles.size(); ++t) {
         const int ti = static_cast<int>(t);
-        pack_matrix(layer.tile_differences(ti), tiles[t].rows, tiles[t].outputs, packed_[s][t]);
-        if (layer.conversion_noise()) pack_matrix(layer.tile_sums(ti), tiles[t].rows, layer.sum_columns(ti), packed_sums_[s][t]);
+        nn::pack_panel_weights_transposed(layer.tile_differences(ti).data(), tiles[t].outputs, tiles[t].rows, scale, packed_[s][t]);
+        if (layer.conversion_noise())
+            nn::pack_panel_weights_transposed(layer.tile_sums(ti).data(), layer.sum_columns(ti), tiles[t].rows, scale,
+                                              packed_sums_[s][t]);
     }
 }
 

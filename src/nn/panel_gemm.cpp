@@ -64,6 +64,19 @@ void pack_panel_weights(const float* w, int rows, int K, FloatVec& packed) {
                 w[static_cast<std::size_t>(o) * K + k];
 }
 
+void pack_panel_weights_transposed(const float* wt, int rows, int K, float scale, FloatVec& packed) {
+    const int blocks = (rows + kPanelRows - 1) / kPanelRows;
+    packed.resize(static_cast<std::size_t>(blocks) * K * kPanelRows);
+    for (int b = 0; b < blocks; ++b) {
+        const int o0 = b * kPanelRows, r = std::min(kPanelRows, rows - o0);
+        float* dst = packed.data() + static_cast<std::size_t>(b) * K * kPanelRows;
+        for (int k = 0; k < K; ++k, dst += kPanelRows) {
+            const float* src = wt + static_cast<std::size_t>(k) * rows + o0;
+            for (int j = 0; j < kPanelRows; ++j) dst[j] = j < r ? src[j] * scale : 0.0f;
+        }
+    }
+}
+
 void panel_gemm(const FloatVec& packed, int rows, int K, const std::ptrdiff_t* off, std::span<const PanelVector> vectors,
                 std::size_t ldy, const float* bias) {
     const int n = static_cast<int>(vectors.size());

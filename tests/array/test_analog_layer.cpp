@@ -279,3 +279,48 @@ TEST_CASE("analog layer: conversion noise of other tiles, cycles, images and ADC
     REQUIRE(std::abs(corr(base.data() + n, base.data() + 2 * n)) < 5 / std::sqrt(double(n)));  // ADCs 1 and 2: two pairs
     REQUIRE(draw(0, 0, 11) == base);  // the same key, the same draws
 }
+
+TEST_CASE("analog layer: the exact solver's path draws the same conversion noise as the fast path", "[array][layer][noise]") {
+    // Real cells (2 outputs, 16 rows); the same conversions keyed alike on the exact and the fast
+    // path. Without wire resistance both read the same currents, so the outputs agree to rounding;
+    // at 10 ohm per pitch the noise terms (noisy − quiet) agree to the sums' few-% difference.
+    const auto& card = test::nor40_card();
+    const auto rd = test::read_25c();
+    const int rows = 16, n = 24, per_image = 6;
+    const TileCells cells = test::random_tile(rows, 4, 11);
+    std::vector<float> codes(static_cast<std::size_t>(n) * rows);
+    for (std::size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<float>((i * 5 + 3) % 16);
+    for (const WireParams wires : {WireParams{}, WireParams{10.0, 10.0}}) {
+        CAPTURE(wires.r_bl_ohm);
+        AnalogParams p;
+        p.mapping.tile_rows = rows, p.mapping.tile_cols = 4;
+        p.adc.bits = 0;
+        p.wires = wires;
+        const LayerMapping m = map_layer(rows, 2, p.mapping);
+        auto layer = [&](IrModel ir, double window_s) {
+            AnalogParams q = p;
+            q.ir = ir, q.read_window_s = window_s;
+            AnalogLayer l(m, {operating_point(card.iv, cells, rd, wires)}, card.levels.unit_current_a, q, Streams(5), 1.04);
+            if (ir == IrModel::exact) l.set_cells(card.iv, rd, {cells});
+            return l;
+        };
+        const IrModel fast = wires.r_bl_ohm == 0.0 ? IrModel::none : IrModel::fast;
+        const ConversionKey key{9, 12, per_image};
+        std::vector<float> out[2][2];  // [exact?][noisy?]
+        for (int e = 0; e < 2; ++e)
+            for (int noisy = 0; noisy < 2; ++noisy) {
+                const AnalogLayer l = layer(e ? IrModel::exact : fast, noisy ? 2e-9 : 0.0);
+                out[e][noisy].resize(static_cast<std::size_t>(n) * 2);
+                l.forward(codes.data(), n, out[e][noisy].data(), nullptr, noisy ? &key : nullptr);
+            }
+        double rms = 0;
+        for (std::size_t i = 0; i < out[0][0].size(); ++i) {
+            const double noise_exact = out[1][1][i] - out[1][0][i], noise_fast = out[0][1][i] - out[0][0][i];
+            rms += noise_fast * noise_fast / static_cast<double>(out[0][0].size());
+            INFO("output " << i << ": exact noise " << noise_exact << ", fast noise " << noise_fast);
+            REQUIRE(noise_exact == Approx(noise_fast).epsilon(0.03).margin(1e-3));
+            if (wires.r_bl_ohm == 0.0) REQUIRE(out[1][1][i] == Approx(out[0][1][i]).epsilon(1e-5).margin(1e-3));
+        }
+        REQUIRE(std::sqrt(rms) > 0.05);  // the noise is there: about an LSB of the accumulator or more
+    }
+}

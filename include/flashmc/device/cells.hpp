@@ -41,6 +41,7 @@ struct CellArray {
     std::vector<std::uint32_t> trap_begin;  // RTN traps of cell i: [trap_begin[i], trap_begin[i+1])
     std::vector<float> trap_amplitude_v;
     std::vector<float> trap_occupancy;
+    std::vector<std::uint32_t> trap_owner;  // sample_cells: the cell of each trap (+ 1 entry), for per-trap loops
 
     // State.
     std::vector<float> vth_v;                   // V_th at T_0

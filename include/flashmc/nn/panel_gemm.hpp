@@ -22,6 +22,9 @@ constexpr int kPanelAlign = 16;  // columns per vector (one 512-bit vector of fl
 // W [rows][K] (row-major) into `packed`: blocks of kPanelRows rows, each [K][kPanelRows], the
 // last block zero-padded.
 void pack_panel_weights(const float* w, int rows, int K, FloatVec& packed);
+// The same from W's transpose wt [K][rows] (row-major), each element times `scale`; reuses `packed`.
+// Same bits as scaling W, then pack_panel_weights.
+void pack_panel_weights_transposed(const float* wt, int rows, int K, float scale, FloatVec& packed);
 
 // One vector of columns: X[k][j] = x[off[k] + j] and Y[o][j] = y[o·ldy + j] for j < lanes
 // (≤ kPanelAlign; x is read for all kPanelAlign columns).
