@@ -1,36 +1,58 @@
 #!/bin/bash
-# Issue 18 §4: the shipped W4A4 ResNet-20 against its device-aware fine-tuned version, on the same
+# Issue 18 §4: a shipped W4A4 network against its device-aware fine-tuned version, on the same
 # sampled chips, under each condition of experiments/device_aware/, with and without the per-bit-
 # line gain-offset calibration; then the table (scripts/device_aware_table.py).
-#   scripts/device-aware-study.sh [--train]   (--train: fine-tune the mix6 model first, ~35 min on 2 cores)
-# Models: shipped (resnet20_w4a4.h5); tuned (resnet20_w4a4_da.h5: the five conditions, 2 epochs);
-# mix6 (resnet20_w4a4_da_mix6.h5: the five and an ideal chip, 3 epochs; the recipe of --train).
-# Results: results/device_aware/<condition>_<shipped|tuned|mix6>_<none|gain-offset>.h5
+#   scripts/device-aware-study.sh [--model NET] [--train [--init FULL.h5]]
+# NET: resnet20 (default), alexnet, vgg16, resnet18: the model measured as "shipped" is
+# results/models/NET_w4a4.h5. --train: fine-tune the mix6 model first (the five conditions and an
+# ideal chip, 3 epochs; ~35 min on 2 cores for ResNet-20) from FULL.h5, a W4A4 file with its float
+# graph (default: the shipped file, which is one for ResNet-20; the paper's networks ship deployable
+# files, so give the full file the campaign trained, or one re-trained by its recipe, and measure
+# that file's deployable form as the shipped model). Models: shipped; mix6 (NET_w4a4_da_mix6.h5);
+# for ResNet-20 also tuned (resnet20_w4a4_da.h5: the five conditions, 2 epochs).
+# Results: results/device_aware/ (ResNet-20) or results/NET/device_aware/ (the paper's networks),
+# <condition>_<shipped|tuned|mix6>_<none|gain-offset>.h5
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flashmc=${FLASHMC:-build/release/flashmc}
+net=resnet20
+train=0
+init=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --model) net=$2; shift 2 ;;
+        --train) train=1; shift ;;
+        --init) init=$2; shift 2 ;;
+        *) echo "usage: $0 [--model resnet20|alexnet|vgg16|resnet18] [--train [--init FULL.h5]]" >&2; exit 2 ;;
+    esac
+done
+shipped=results/models/${net}_w4a4.h5
+[ -f "$shipped" ] || { echo "device-aware-study: no $shipped" >&2; exit 2; }
+init=${init:-$shipped}
+outdir=results/device_aware
+[ "$net" = resnet20 ] || outdir=results/$net/device_aware
 conditions=(vth10 ispp10 retention_1d_85c rtn10 read_85c)
-if [ "${1:-}" = --train ]; then
+if [ $train = 1 ]; then
     args=()
     for c in "${conditions[@]}" ideal; do args+=(--device-aware "experiments/device_aware/$c.toml"); done
-    out=results/models/resnet20_w4a4_da_mix6.h5
-    "$flashmc" train --init results/models/resnet20_w4a4.h5 "${args[@]}" --epochs 3 --lr 0.001 --schedule cosine \
+    out=results/models/${net}_w4a4_da_mix6.h5
+    "$flashmc" train --init "$init" "${args[@]}" --epochs 3 --lr 0.001 --schedule cosine \
         --warmup-epochs 0.2 --seed 4 --threads 2 --checkpoint-every 50 --resume --out "$out" --log "${out%.h5}.csv"
 fi
-mkdir -p results/device_aware
+mkdir -p "$outdir"
 for c in "${conditions[@]}"; do
     for model in shipped tuned mix6; do
-        file=results/models/resnet20_w4a4.h5
-        [ "$model" = tuned ] && file=results/models/resnet20_w4a4_da.h5
-        [ "$model" = mix6 ] && file=results/models/resnet20_w4a4_da_mix6.h5
+        file=$shipped
+        [ "$model" = tuned ] && file=results/models/${net}_w4a4_da.h5
+        [ "$model" = mix6 ] && file=results/models/${net}_w4a4_da_mix6.h5
         [ -f "$file" ] || continue
         for cal in none gain-offset; do
             # The calibration runs on the static path only; read noise needs the array path.
             [ "$c" = rtn10 ] && [ "$cal" = gain-offset ] && continue
-            out=results/device_aware/${c}_${model}_${cal}.h5
+            out=$outdir/${c}_${model}_${cal}.h5
             "$flashmc" sweep "experiments/device_aware/$c.toml" --quiet --resume --out "$out" --set "model.file=\"$file\"" \
                 --set "chip.column_calibration=\"$cal\""
         done
     done
 done
-/usr/bin/python3 scripts/device_aware_table.py results/device_aware mix6
+/usr/bin/python3 scripts/device_aware_table.py "$outdir" mix6

@@ -102,8 +102,9 @@ int run(Args& a) {
         if (dopt.chips < 1 || dopt.chips > 1000 || dopt.reads < 1 || dopt.reads > 1000 ||
             dopt.max_samples < mc::kMinSamples || dopt.max_samples > (1u << 24))
             fail("train: --device-chips and --device-reads must be 1..1000, --device-samples ", mc::kMinSamples, "..", 1u << 24);
-        const nn::ModelFile init = nn::load_model_file(c.init_path);
+        nn::ModelFile init = nn::load_model_file(c.init_path);
         if (!init.quantized) fail("train: --device-aware: ", c.init_path, " is not a quantized model (fine-tune it with --quant first)");
+        init.float_graph(c.init_path, "train --init");  // refuses a deployable file before the tables are sampled
         std::vector<mc::SweepSpec> specs;
         for (const auto& f : device_files) {
             specs.push_back(mc::load_sweep_spec(f));

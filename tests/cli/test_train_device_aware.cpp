@@ -78,4 +78,10 @@ TEST_CASE("device-aware fine-tuning refuses what it cannot do", "[nn][train][cli
     auto chips = run_cli("train --init " + dir / "q.h5 --device-aware " + ok + " --device-chips 0" + base);
     REQUIRE(chips.code == 1);
     REQUIRE_THAT(chips.output, Catch::Contains("--device-chips"));
+    // A deployable file (no float graph) is refused before the device tables are sampled.
+    REQUIRE(run_cli("convert " + dir / "q.h5 " + dir / "q_dep.h5 --deployable").code == 0);
+    auto deployable = run_cli("train --init " + dir / "q_dep.h5 --device-aware " + ok + base);
+    REQUIRE(deployable.code == 1);
+    REQUIRE_THAT(deployable.output, Catch::Contains("a deployable file"));
+    REQUIRE_THAT(deployable.output, !Catch::Contains("device condition"));
 }
