@@ -200,8 +200,9 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
         }
         return;
     }
-    if (params_.ir == IrModel::exact) {
-        if (cells_.empty()) fail("AnalogLayer: ir = exact needs the tiles' cells (set_cells)");
+    // The exact solver on this chunk: for ir = exact, and for auto beyond the fast models' range.
+    const auto solve_exact = [&] {
+        if (cells_.empty()) fail("AnalogLayer: the exact solver needs the tiles' cells (set_cells)");
         s.bl_exact.resize(static_cast<std::size_t>(n) * p.cols);
         solve_tile_exact_batch(iv_, cells_[t], s.x.data(), n, read_, params_.wires, {}, s.bl_exact.data());
         for (int v = 0; v < n; ++v)
@@ -217,6 +218,9 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
                 for (int c = 0; c < sc; ++c) sums[static_cast<std::size_t>(v) * sc + c] = column_sum(bl, p, params_.mapping.mapping, c);
             }
         }
+    };
+    if (params_.ir == IrModel::exact) {
+        solve_exact();
         return;
     }
     const float* rho = nullptr;
@@ -239,13 +243,17 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
     if (run != FastIrModel::linear && first_order <= kMaxFirstOrderDrop)
         fast_ir_mvm(op, s.x.data(), rho, n, s.bl.data(), {run}, &drop);
     const double limit = fast_model_max_drop(asked);
+    if ((drop > limit || first_order > kMaxFirstOrderDrop) && asked == FastIrModel::automatic && !cells_.empty()) {
+        solve_exact();  // auto: beyond every fast model's range, this chunk exactly
+        return;
+    }
     if (drop > limit || first_order > kMaxFirstOrderDrop)
         fail("tile ", t, " (", p.rows, " x ", p.cols, " cells, inputs ", p.row_begin, "-", p.row_begin + p.rows - 1,
              "): a bit line loses ", 100.0 * drop, " % of its current to IR drop (", 100.0 * first_order, " % to first order), outside the ",
              100 * limit, " % (first order ", 100 * kMaxFirstOrderDrop, " %)",
              " range of the '", to_string(asked), "' fast model, where its error would exceed 1 %; use smaller tiles "
              "(array.tile_rows) or lower wire resistance (array.r_bl_ohm, array.r_sl_ohm)",
-             limit < fast_model_max_drop(FastIrModel::automatic) ? ", array.ir_model = \"auto\" (valid to 10 %)" : "",
+             asked != FastIrModel::automatic ? ", array.ir_model = \"auto\" (feedback to 10 %, the exact solver beyond)" : "",
              ", or array.ir_model = \"exact\" (the Newton solver, slow)");
     for (int v = 0; v < n; ++v)
         for (int a = 0; a < p.outputs; ++a)

@@ -89,7 +89,10 @@ int run(Args& a) {
     const bool outside = drop > limit || first_order > array::kMaxFirstOrderDrop;
     std::printf("  largest drop of the fast model (ideal - fast) / ideal: %.6g (first order %.6g); the %s model is validated to %g "
                 "(first order %g)%s\n", drop, first_order, array::to_string(model), limit, array::kMaxFirstOrderDrop,
-                outside ? " -- OUTSIDE its range: a sweep stops here; the fast result below is not reliable" : "");
+                !outside ? ""
+                : model == array::FastIrModel::automatic
+                    ? " -- OUTSIDE the fast models' range: a sweep solves this tile exactly here; the fast result below is not reliable"
+                    : " -- OUTSIDE its range: a sweep stops here; the fast result below is not reliable");
     std::printf("  largest relative error of the fast model (%s) |fast - exact| / exact: %.6g", array::to_string(model), worst_fast);
     if (worst_col >= 0) std::printf(" (column %d)", worst_col);
     std::printf("\n  wrote %s\n", out.c_str());

@@ -371,7 +371,7 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
         array::AnalogParams p = array.analog;
         p.mapping = l.mapping.params;
         p.input_bits = bits_for(max_code_.back());
-        const bool exact = p.ir == array::IrModel::exact;
+        const bool exact = array::uses_exact_solver(p);
         std::vector<array::TileCells> cells;
         std::vector<array::TileOperatingPoint> ops;
         operating_points(s, false, 0, ops, exact ? &cells : nullptr);
@@ -399,7 +399,7 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
 void ArrayMvm::begin_batch(std::uint64_t first_image) {
     first_image_ = first_image;
     if (array_.read_noise == ReadNoise::off) return;
-    const bool exact = array_.analog.ir == array::IrModel::exact;
+    const bool exact = array::uses_exact_solver(array_.analog);
     for (std::size_t s = 0; s < layers_.size(); ++s) {
         std::vector<array::TileCells> cells;
         std::vector<array::TileOperatingPoint> ops = layers_[s].release_operating_points();  // refilled in place

@@ -73,11 +73,13 @@ TEST_CASE("analog layer: rejects mismatched tiles and bad codes", "[array][layer
     REQUIRE_THROWS_WITH(layer.forward(codes.data(), 1, out.data()), Catch::Contains("input code 16"));
 }
 
-TEST_CASE("analog layer: a bit line outside the fast model's validated drop range stops the run; auto switches to feedback",
+TEST_CASE("analog layer: a bit line outside the fast model's validated drop range stops the run; auto switches to feedback, "
+          "then to the exact solver",
           "[array][layer][ir]") {
     // A 256 × 32 tile of nor40 cells at levels 4–7, every word line on, wire resistance swept from a
     // negligible drop to ~25 %: each fast model either runs inside its range (and then agrees with
-    // the exact solver to 1 %) or throws; auto matches the feedback model where the drop is > 2 %.
+    // the exact solver to 1 %) or throws; auto matches the feedback model where the drop is > 2 %,
+    // and beyond the range solves exactly (given the cells; without them it stops too).
     const auto& card = test::nor40_card();
     const int rows = 256, cols = 32;
     const TileCells cells = test::random_tile(rows, cols, 41, 0.02, 4);
@@ -91,7 +93,7 @@ TEST_CASE("analog layer: a bit line outside the fast model's validated drop rang
     REQUIRE(m.tiles.size() == 1);
     const std::vector<double> ones(rows, 1.0);
     const std::vector<float> codes(rows, 1.0f);
-    int refused = 0, accepted = 0, auto_feedback = 0;
+    int refused = 0, accepted = 0, auto_feedback = 0, auto_exact = 0;
     for (double r : {1.0, 10.0, 30.0, 60.0, 120.0, 250.0}) {
         p.wires = {r, r};
         const TileOperatingPoint op = operating_point(card.iv, cells, rd, p.wires);
@@ -122,6 +124,13 @@ TEST_CASE("analog layer: a bit line outside the fast model's validated drop rang
                 REQUIRE_THROWS_WITH(layer.tile_difference_currents(0, codes.data(), 1, 0, delta),
                                     Catch::Contains("IR drop") && Catch::Contains("smaller tiles"));
                 ++refused;
+                if (model == FastIrModel::automatic) {
+                    layer.set_cells(card.iv, rd, {cells});
+                    layer.tile_difference_currents(0, codes.data(), 1, 0, delta);
+                    for (int a = 0; a < cols / 2; ++a)
+                        CHECK(delta[a] == Approx(exact[2 * a] - exact[2 * a + 1]).epsilon(1e-6).margin(1e-6 * exact[2 * a]));
+                    ++auto_exact;
+                }
                 continue;
             }
             layer.tile_difference_currents(0, codes.data(), 1, 0, delta);
@@ -142,6 +151,7 @@ TEST_CASE("analog layer: a bit line outside the fast model's validated drop rang
     CHECK(refused > 0);
     CHECK(accepted > 0);
     CHECK(auto_feedback > 0);
+    CHECK(auto_exact > 0);
 }
 
 TEST_CASE("analog layer: conversion noise has variance F·q·Σ/T per bit line, the reference column's shared", "[array][layer][noise]") {

@@ -458,9 +458,10 @@ TEST_CASE("fast IR-drop models, known gap: feedback beyond an 18 % drop", "[arra
     // A requirement the fast models do not meet (measured; the CHECKs below fail today — when they
     // pass, Catch reports this test as failed: move them into the test above).
     // Feedback ≤ 3 % up to a 30 % drop: at exact drops in (18 %, 30 %] feedback is off by up to
-    // 19 % (0/1) / 13 % (pulse), linear by ~30 %; only the exact solver is within 3 % there.
+    // 19 % (0/1) / 13 % (pulse), linear by ~30 %; only the exact solver is within 3 % there, and
+    // the engine's auto model takes it beyond 10 % (tests/array/test_analog_layer.cpp).
     const SweepErrors& s = validated_sweep();
-    for (int m : {2, 3})
+    for (int m : {2})
         for (int k = 0; k < 2; ++k) {
             INFO(to_string(kModels[m]) << ", " << kind_name(k) << " inputs, exact drop in (10 %, 30 %]: worst "
                                        << s.to_30[m][k].where << " (exact drop " << s.to_30[m][k].drop << ")");

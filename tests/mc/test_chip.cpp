@@ -382,6 +382,32 @@ TEST_CASE("array path: the exact ladder solver runs in the engine and the fast m
         s.analog.ir = array::IrModel::exact;
         return node_products(f.model, analog, f.images.data(), 2, mc::ArrayMvm(f.model, chip, f.card, verify, s, nullptr, false));
     }();
+    // Wires so resistive that the feedback model refuses: auto takes the exact solver there (and
+    // feedback inside its range), so it stays within 1 % of the exact products everywhere.
+    {
+        mc::ArraySettings heavy = s;
+        heavy.analog.encoding = array::InputEncoding::bit_serial;
+        heavy.analog.wires = {15000.0, 15000.0};  // conv1's first-order drop ~21 %
+        heavy.analog.ir = array::IrModel::exact;
+        const auto ex = node_products(f.model, analog, f.images.data(), 2, mc::ArrayMvm(f.model, chip, f.card, verify, heavy, nullptr, false));
+        heavy.analog.ir = array::IrModel::fast;
+        heavy.analog.fast.model = array::FastIrModel::feedback;
+        {
+            Tensor logits, out;
+            std::vector<Tensor> trace;
+            f.model.forward(f.images.data(), 2, logits, &trace);
+            const auto& q = f.model.nodes[static_cast<std::size_t>(analog[0])];
+            const mc::ArrayMvm feedback(f.model, chip, f.card, verify, heavy, nullptr, false);
+            REQUIRE_THROWS_WITH(feedback.accumulate(analog[0], q, trace[static_cast<std::size_t>(q.inputs[0])], out),
+                                Catch::Contains("IR drop"));
+        }
+        heavy.analog.fast.model = array::FastIrModel::automatic;
+        const auto au = node_products(f.model, analog, f.images.data(), 2, mc::ArrayMvm(f.model, chip, f.card, verify, heavy, nullptr, false));
+        for (std::size_t l = 0; l < ex.size(); ++l) {
+            CAPTURE(l);
+            REQUIRE(max_rel_diff(au[l], ex[l]) < 0.01);
+        }
+    }
     // A fresh noisy read per batch reaches the solver too.
     s.analog.ir = array::IrModel::exact;
     s.read_noise = mc::ReadNoise::per_batch;

@@ -38,6 +38,11 @@ struct AnalogParams {
     double read_window_s = 0.0;
     void validate() const;
 };
+// Whether a layer with these parameters may run the exact solver and so needs its tiles' cells
+// (AnalogLayer::set_cells): ir = exact, or the auto fast model beyond the fast models' range.
+inline bool uses_exact_solver(const AnalogParams& p) {
+    return p.ir == IrModel::exact || (p.ir == IrModel::fast && p.fast.model == FastIrModel::automatic);
+}
 
 // Names the conversions of a forward() call for their white noise: input vector v is position
 // (first_vector + v) % per_image of image (first_vector + v) / per_image, whose draws come from
@@ -73,7 +78,9 @@ public:
         ops.swap(ops_);
         return ops;
     }
-    // IrModel::exact: the cells of every tile (as mapped) and their read conditions, for the solver.
+    // The cells of every tile (as mapped) and their read conditions, for the exact solver: needed
+    // by IrModel::exact; with the auto fast model, a chunk of input vectors whose drop is beyond the
+    // fast models' range then runs the exact solver (without them auto stops there, as the others).
     void set_cells(const device::IvParams& iv, const device::ReadConditions& read, std::vector<TileCells> cells);
 
     // codes [n][K] (integer-valued activation codes) → out [n][outputs] in accumulator units
