@@ -158,15 +158,37 @@ void AnalogLayer::add_conversion_noise(int t, int plane, std::uint64_t image_has
     }
 }
 
+void AnalogLayer::set_cells(const device::IvParams& iv, const device::ReadConditions& read, CellSource source) {
+    if (!source) fail("AnalogLayer: set_cells needs a cell source");
+    iv_ = iv, read_ = read, cell_source_ = std::move(source);
+    cells_.clear();
+    for (std::size_t t = 0; t < mapping_.tiles.size(); ++t) cells_.push_back(std::make_unique<LazyCells>());
+}
+
 void AnalogLayer::set_cells(const device::IvParams& iv, const device::ReadConditions& read, std::vector<TileCells> cells) {
     if (cells.size() != mapping_.tiles.size()) fail("AnalogLayer: cells for ", cells.size(), " tiles, the mapping has ", mapping_.tiles.size());
-    for (std::size_t t = 0; t < cells.size(); ++t) {
-        cells[t].validate();
-        if (cells[t].rows != mapping_.tiles[t].rows || cells[t].cols != mapping_.tiles[t].cols)
-            fail("AnalogLayer: tile ", t, " cells are ", cells[t].rows, " x ", cells[t].cols, ", expected ", mapping_.tiles[t].rows,
-                 " x ", mapping_.tiles[t].cols);
-    }
-    iv_ = iv, read_ = read, cells_ = std::move(cells);
+    auto all = std::make_shared<std::vector<TileCells>>(std::move(cells));
+    set_cells(iv, read, [all](int t) { return std::move((*all)[static_cast<std::size_t>(t)]); });  // each tile taken once
+}
+
+int AnalogLayer::cells_built() const {
+    int n = 0;
+    for (const auto& c : cells_) n += c->built.load(std::memory_order_acquire) ? 1 : 0;
+    return n;
+}
+
+const TileCells& AnalogLayer::tile_cells(int t) const {
+    LazyCells& slot = *cells_[static_cast<std::size_t>(t)];
+    std::call_once(slot.once, [&] {
+        TileCells c = cell_source_(t);
+        c.validate();
+        const TilePlacement& p = mapping_.tiles[static_cast<std::size_t>(t)];
+        if (c.rows != p.rows || c.cols != p.cols)
+            fail("AnalogLayer: tile ", t, " cells are ", c.rows, " x ", c.cols, ", expected ", p.rows, " x ", p.cols);
+        slot.cells = std::move(c);
+        slot.built.store(true, std::memory_order_release);
+    });
+    return slot.cells;
 }
 
 void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane, float* delta, float* sums) const {
@@ -204,7 +226,7 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
     const auto solve_exact = [&] {
         if (cells_.empty()) fail("AnalogLayer: the exact solver needs the tiles' cells (set_cells)");
         s.bl_exact.resize(static_cast<std::size_t>(n) * p.cols);
-        solve_tile_exact_batch(iv_, cells_[t], s.x.data(), n, read_, params_.wires, {}, s.bl_exact.data());
+        solve_tile_exact_batch(iv_, tile_cells(t), s.x.data(), n, read_, params_.wires, {}, s.bl_exact.data());
         for (int v = 0; v < n; ++v)
             for (int a = 0; a < p.outputs; ++a) {
                 const double* bl = s.bl_exact.data() + static_cast<std::size_t>(v) * p.cols;

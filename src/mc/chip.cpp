@@ -325,34 +325,39 @@ CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vec
     return c;
 }
 
-void ArrayMvm::operating_points(std::size_t slot, bool noisy, std::uint64_t read_key, std::vector<array::TileOperatingPoint>& ops,
-                                std::vector<array::TileCells>* cells_out) const {
+void ArrayMvm::operating_points(std::size_t slot, bool noisy, std::uint64_t read_key, std::vector<array::TileOperatingPoint>& ops) const {
     const LayerCells& l = chip_.layers[slot];
     ops.resize(l.tiles.size());
-    const double vt = units::thermal_voltage_v(read_.temperature_c);
     for (std::size_t t = 0; t < l.tiles.size(); ++t) {
         const device::CellArray& cells = l.tiles[t];
         const array::TilePlacement& p = l.mapping.tiles[t];
-        if (!noisy) {
-            array::TileCells tc{p.rows, p.cols, cells.vth_v, cells.slope_n};
-            ops[t] = array::operating_point(card_.iv, tc, read_, array_.analog.wires);
-            if (cells_out) cells_out->push_back(std::move(tc));
-            continue;
-        }
-        device::sample_read_noise(card_, cells, l.tile_streams(static_cast<int>(t)), read_key, rtn_, factor_);
-        array::operating_point(card_.iv, p.rows, p.cols, cells.vth_v, cells.slope_n, read_, array_.analog.wires, ops[t], rtn_,
-                               factor_);
-        if (cells_out) {
-            // The exact solver takes cells by V_th: the read circuit's current factor f enters as the
-            // equivalent shift −n V_T ln f (I ∝ e^{−V_th/(n V_T)} in weak inversion, where the cards read).
-            array::TileCells tc{p.rows, p.cols, cells.vth_v, cells.slope_n};
-            for (std::size_t i = 0; i < tc.vth_v.size(); ++i) {
-                tc.vth_v[i] += rtn_[i];
-                tc.vth_v[i] -= static_cast<float>(tc.slope_n[i] * vt * std::log(std::max(static_cast<double>(factor_[i]), 1e-30)));
-            }
-            cells_out->push_back(std::move(tc));
-        }
+        if (noisy) device::sample_read_noise(card_, cells, l.tile_streams(static_cast<int>(t)), read_key, rtn_, factor_);
+        array::operating_point(card_.iv, p.rows, p.cols, cells.vth_v, cells.slope_n, read_, array_.analog.wires, ops[t],
+                               noisy ? std::span<const float>(rtn_) : std::span<const float>{},
+                               noisy ? std::span<const float>(factor_) : std::span<const float>{});
     }
+}
+
+array::AnalogLayer::CellSource ArrayMvm::cell_source(std::size_t slot, bool noisy, std::uint64_t read_key) const {
+    const LayerCells& l = chip_.layers[slot];
+    const device::Card& card = card_;
+    const double vt = units::thermal_voltage_v(read_.temperature_c);
+    return [&l, &card, vt, noisy, read_key](int t) {
+        const device::CellArray& cells = l.tiles[static_cast<std::size_t>(t)];
+        const array::TilePlacement& p = l.mapping.tiles[static_cast<std::size_t>(t)];
+        array::TileCells tc{p.rows, p.cols, cells.vth_v, cells.slope_n};
+        if (!noisy) return tc;
+        // The same read as operating_points' (same streams and key). The exact solver takes cells by
+        // V_th: the read circuit's current factor f enters as the equivalent shift −n V_T ln f
+        // (I ∝ e^{−V_th/(n V_T)} in weak inversion, where the cards read).
+        std::vector<float> rtn, factor;
+        device::sample_read_noise(card, cells, l.tile_streams(t), read_key, rtn, factor);
+        for (std::size_t i = 0; i < tc.vth_v.size(); ++i) {
+            tc.vth_v[i] += rtn[i];
+            tc.vth_v[i] -= static_cast<float>(tc.slope_n[i] * vt * std::log(std::max(static_cast<double>(factor[i]), 1e-30)));
+        }
+        return tc;
+    };
 }
 
 ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
@@ -371,14 +376,12 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
         array::AnalogParams p = array.analog;
         p.mapping = l.mapping.params;
         p.input_bits = bits_for(max_code_.back());
-        const bool exact = array::uses_exact_solver(p);
-        std::vector<array::TileCells> cells;
         std::vector<array::TileOperatingPoint> ops;
-        operating_points(s, false, 0, ops, exact ? &cells : nullptr);
+        operating_points(s, false, 0, ops);
         layers_.emplace_back(l.mapping, std::move(ops), read_unit_current_a(card, settings, l.mapping.params), p, Streams(l.key),
                              card.read_noise.shot_noise_factor);
         noise_hash_.push_back(hash_keys(l.key, {array::kConversionNoiseKey}));
-        if (exact) layers_.back().set_cells(card.iv, read_, std::move(cells));
+        if (array::uses_exact_solver(p)) layers_.back().set_cells(card.iv, read_, cell_source(s, false, 0));
         pack(s);
         if (p.adc.calibration == array::RangeCalibration::calibration) {
             if (!calibration) fail("array.adc_range = \"calibration\" needs calibration inputs");
@@ -401,13 +404,18 @@ void ArrayMvm::begin_batch(std::uint64_t first_image) {
     if (array_.read_noise == ReadNoise::off) return;
     const bool exact = array::uses_exact_solver(array_.analog);
     for (std::size_t s = 0; s < layers_.size(); ++s) {
-        std::vector<array::TileCells> cells;
         std::vector<array::TileOperatingPoint> ops = layers_[s].release_operating_points();  // refilled in place
-        operating_points(s, true, first_image + 1, ops, exact ? &cells : nullptr);
+        operating_points(s, true, first_image + 1, ops);
         layers_[s].set_operating_points(std::move(ops));
-        if (exact) layers_[s].set_cells(card_.iv, read_, std::move(cells));
+        if (exact) layers_[s].set_cells(card_.iv, read_, cell_source(s, true, first_image + 1));
         pack(s);
     }
+}
+
+int ArrayMvm::cells_built() const {
+    int n = 0;
+    for (const auto& l : layers_) n += l.cells_built();
+    return n;
 }
 
 void ArrayMvm::pack(std::size_t s) {

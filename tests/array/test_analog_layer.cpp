@@ -71,6 +71,15 @@ TEST_CASE("analog layer: rejects mismatched tiles and bad codes", "[array][layer
     AnalogLayer layer(m, {operating_point_from_currents(4, 4, cur4)}, 1e-9, p, Streams(1));
     std::vector<float> codes = {1, 2, 16, 0}, out(2);
     REQUIRE_THROWS_WITH(layer.forward(codes.data(), 1, out.data()), Catch::Contains("input code 16"));
+    // The exact solver's cells: as many tiles as mapped, each as placed (checked when first built).
+    AnalogParams ex = p;
+    ex.ir = IrModel::exact;
+    AnalogLayer exact(m, {operating_point_from_currents(4, 4, cur4)}, 1e-9, ex, Streams(1));
+    codes = {1, 2, 3, 0};
+    REQUIRE_THROWS_WITH(exact.forward(codes.data(), 1, out.data()), Catch::Contains("needs the tiles' cells"));
+    REQUIRE_THROWS_WITH(exact.set_cells({}, {}, std::vector<TileCells>{}), Catch::Contains("cells for 0 tiles, the mapping has 1"));
+    exact.set_cells({}, {}, [](int) { return TileCells{3, 4, std::vector<float>(12, 0.5f), std::vector<float>(12, 1.5f)}; });
+    REQUIRE_THROWS_WITH(exact.forward(codes.data(), 1, out.data()), Catch::Contains("cells are 3 x 4, expected 4 x 4"));
 }
 
 TEST_CASE("analog layer: a bit line outside the fast model's validated drop range stops the run; auto switches to feedback, "
@@ -125,15 +134,24 @@ TEST_CASE("analog layer: a bit line outside the fast model's validated drop rang
                                     Catch::Contains("IR drop") && Catch::Contains("smaller tiles"));
                 ++refused;
                 if (model == FastIrModel::automatic) {
-                    layer.set_cells(card.iv, rd, {cells});
+                    int built = 0;  // the cells are built once, when the exact solver first needs them
+                    layer.set_cells(card.iv, rd, [&](int) { return ++built, cells; });
+                    CHECK(layer.cells_built() == 0);
                     layer.tile_difference_currents(0, codes.data(), 1, 0, delta);
+                    layer.tile_difference_currents(0, codes.data(), 1, 0, delta);
+                    CHECK(built == 1);
+                    CHECK(layer.cells_built() == 1);
                     for (int a = 0; a < cols / 2; ++a)
                         CHECK(delta[a] == Approx(exact[2 * a] - exact[2 * a + 1]).epsilon(1e-6).margin(1e-6 * exact[2 * a]));
                     ++auto_exact;
                 }
                 continue;
             }
+            int built = 0;  // inside the fast models' range auto never builds the cells
+            if (model == FastIrModel::automatic) layer.set_cells(card.iv, rd, [&](int) { return ++built, cells; });
             layer.tile_difference_currents(0, codes.data(), 1, 0, delta);
+            CHECK(built == 0);
+            CHECK(layer.cells_built() == 0);
             ++accepted;
             for (int a = 0; a < cols / 2; ++a) {
                 const double ref = exact[2 * a] - exact[2 * a + 1];

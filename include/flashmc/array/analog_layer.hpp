@@ -10,7 +10,11 @@
 //   [layer.calibrate(calibration_codes, n) when params.adc.calibration == calibration]
 //   layer.forward(codes, n, out, &stats);   // out ≈ Σ_j W[o][j]·code_j, the integer accumulator
 // forward() is const and thread-safe: call it from many threads on different batches.
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "flashmc/array/adc.hpp"
@@ -78,10 +82,17 @@ public:
         ops.swap(ops_);
         return ops;
     }
-    // The cells of every tile (as mapped) and their read conditions, for the exact solver: needed
-    // by IrModel::exact; with the auto fast model, a chunk of input vectors whose drop is beyond the
+    // The tiles' cells (as mapped) and their read conditions, for the exact solver: needed by
+    // IrModel::exact; with the auto fast model, a chunk of input vectors whose drop is beyond the
     // fast models' range then runs the exact solver (without them auto stops there, as the others).
+    // source(t) builds tile t's cells when the exact solver first reaches tile t (once per tile, also
+    // under concurrent forward() calls), so a tile that never leaves the fast models' range costs
+    // neither the time nor the memory. The vector form hands every tile's cells at once.
+    using CellSource = std::function<TileCells(int tile)>;
+    void set_cells(const device::IvParams& iv, const device::ReadConditions& read, CellSource source);
     void set_cells(const device::IvParams& iv, const device::ReadConditions& read, std::vector<TileCells> cells);
+    // How many tiles' cells have been built (set_cells' source called) since the last set_cells.
+    int cells_built() const;
 
     // codes [n][K] (integer-valued activation codes) → out [n][outputs] in accumulator units
     // (weight code × activation code). stats (if given) receives the conversions and clips.
@@ -139,9 +150,17 @@ private:
     std::vector<TileOperatingPoint> ops_;
     std::vector<std::vector<float>> diff_;  // per tile: ΔI_i per row and ADC, [row][adc]
     std::vector<std::vector<float>> sum_;   // per tile, with conversion noise: tile_sums
-    device::IvParams iv_;                   // IrModel::exact: the cells and their read conditions
+    // Tile t's cells for the exact solver, built by cell_source_ on first use.
+    const TileCells& tile_cells(int t) const;
+    struct LazyCells {
+        std::once_flag once;
+        std::atomic<bool> built{false};
+        TileCells cells;
+    };
+    device::IvParams iv_;  // the exact solver's cells (lazily, per tile) and their read conditions
     device::ReadConditions read_;
-    std::vector<TileCells> cells_;
+    CellSource cell_source_;
+    std::vector<std::unique_ptr<LazyCells>> cells_;
 
     double unit_current_a_;
     double shot_noise_factor_;

@@ -160,13 +160,16 @@ public:
     // The next batch starts at test image first_image (the key of its conversion noise); with per-
     // read noise, also a fresh read of every cell (RTN states, current noise).
     void begin_batch(std::uint64_t first_image);
+    // Tiles whose cells the exact solver has built since the last read (ir = exact, or auto beyond
+    // the fast models' range); the other tiles' cells are never copied.
+    int cells_built() const;
 
 private:
     void analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const override;
-    // The tiles' operating points for one read (noisy: a fresh read keyed by read_key); with
-    // cells_out, also the cells as the exact solver takes them (IrModel::exact).
-    void operating_points(std::size_t slot, bool noisy, std::uint64_t read_key, std::vector<array::TileOperatingPoint>& ops,
-                          std::vector<array::TileCells>* cells_out = nullptr) const;
+    // The tiles' operating points for one read (noisy: a fresh read keyed by read_key).
+    void operating_points(std::size_t slot, bool noisy, std::uint64_t read_key, std::vector<array::TileOperatingPoint>& ops) const;
+    // The same read's cells as the exact solver takes them, per tile on demand (AnalogLayer::set_cells).
+    array::AnalogLayer::CellSource cell_source(std::size_t slot, bool noisy, std::uint64_t read_key) const;
     // Without IR drop a conv layer's ADC inputs are a convolution of its input codes with each
     // tile's difference currents: computed by nn::panel_gemm on the image's conv panel (no per-
     // vector patches), with the weights packed per tile by pack() after every new read.
