@@ -19,6 +19,12 @@ void TileCells::validate() const {
     if (vth_v.size() != n || slope_n.size() != n)
         fail("tile cells: ", rows, " x ", cols, " tile needs ", n, " V_th and slope values, got ", vth_v.size(), " and ",
              slope_n.size());
+    if (!current_factor.empty() && current_factor.size() != n)
+        fail("tile cells: ", rows, " x ", cols, " tile needs ", n, " current factors (or none), got ", current_factor.size());
+    for (std::size_t i = 0; i < current_factor.size(); ++i)
+        if (!(current_factor[i] >= 0.0f && std::isfinite(current_factor[i])))
+            fail("tile cells: current factor of row ", i % rows, ", column ", i / rows, " = ", current_factor[i],
+                 " is not a finite value >= 0");
     for (std::size_t i = 0; i < n; ++i) {
         if (!std::isfinite(vth_v[i]))
             fail("tile cells: V_th of row ", i % rows, ", column ", i / rows, " is not finite");

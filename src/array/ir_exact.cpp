@@ -110,7 +110,7 @@ public:
         wired_ = wires.r_bl_ohm > 0 || wires.r_sl_ohm > 0;
         i0_a_ = device::specific_current_at_a(iv, read.temperature_c);
         const std::size_t cells = static_cast<std::size_t>(rows) * W;
-        for (auto* v : {&u0_, &w0_, &ku_per_a_, &kw_per_a_, &inv_pivot_, &y_, &newton_a_, &correction_a_})
+        for (auto* v : {&u0_, &w0_, &i0_cell_a_, &ku_per_a_, &kw_per_a_, &inv_pivot_, &y_, &newton_a_, &correction_a_})
             v->resize(cells);
         for (State* st : {&now_, &trial_})
             for (auto* v : {&st->p_a, &st->current_a, &st->slope, &st->half_curvature_per_a, &st->residual_a})
@@ -121,10 +121,11 @@ public:
         m_ = 0;
     }
 
-    // Lane l holds the column whose cells start at vth_v[l], slope_n[l] (row 0 first). Only the rows
-    // with need[row] != 0 are loaded (the rows a later start() may switch on), and evaluated at zero drop.
+    // Lane l holds the column whose cells start at vth_v[l], slope_n[l] and, unless null,
+    // factor[l] (row 0 first; the cell conducts factor·I_D). Only the rows with need[row] != 0 are
+    // loaded (the rows a later start() may switch on), and evaluated at zero drop.
     void load(const std::array<const float*, W>& vth_v, const std::array<const float*, W>& slope_n,
-              const std::uint8_t* need) {
+              const std::array<const float*, W>& factor, const std::uint8_t* need) {
         const double t_c = read_.temperature_c;
         const double vt_v = units::thermal_voltage_v(t_c), inv_vt = 1.0 / vt_v;
         act_.clear();
@@ -138,6 +139,7 @@ public:
                 const double inv_nvt = 1.0 / (slope_n[l][i] * vt_v);
                 u0_[c] = (read_.vgs_v - vth_t_v) * inv_nvt;
                 w0_[c] = u0_[c] - read_.vds_v * inv_vt;
+                i0_cell_a_[c] = factor[l] ? i0_a_ * static_cast<double>(factor[l][i]) : i0_a_;
                 ku_per_a_[c] = r_sl_ohm_ * inv_nvt;
                 kw_per_a_[c] = ku_per_a_[c] - (r_bl_ohm_ + r_sl_ohm_) * inv_vt;
             }
@@ -362,10 +364,11 @@ private:
                 const double ku = ku_per_a_[c + l], kw = kw_per_a_[c + l];
                 const EkvBranch fu = ekv_branch(u0_[c + l] - ku * p[s + l]);
                 const EkvBranch fw = ekv_branch(w0_[c + l] - kw * p[s + l]);
-                const double i_a = i0_a_ * (fu.f - fw.f);
+                const double i0 = i0_cell_a_[c + l];
+                const double i_a = i0 * (fu.f - fw.f);
                 st.current_a[s + l] = i_a;
-                st.slope[s + l] = i0_a_ * (fu.slope * ku - fw.slope * kw);
-                st.half_curvature_per_a[s + l] = 0.5 * i0_a_ * (fu.curvature * ku * ku - fw.curvature * kw * kw);
+                st.slope[s + l] = i0 * (fu.slope * ku - fw.slope * kw);
+                st.half_curvature_per_a[s + l] = 0.5 * i0 * (fu.curvature * ku * ku - fw.curvature * kw * kw);
                 if constexpr (with_residual) {
                     const double r = w_k * (p[s + l] - prev[l]) - w_next * (next[l] - p[s + l]) - i_a;
                     st.residual_a[s + l] = r;
@@ -469,6 +472,7 @@ private:
     ExactOptions options_;
     bool wired_ = false;
     double i0_a_ = 0;  // I_0(T)
+    std::vector<double> i0_cell_a_;  // per loaded cell: I_0(T) times its current factor
     // Per cell, [row][lane].
     std::vector<double> u0_, w0_, ku_per_a_, kw_per_a_;
     State ideal_;  // the cells at zero drop, per row (I, g, q only)
@@ -541,16 +545,17 @@ void solve_tile(const char* who, const device::IvParams& iv, const TileCells& ce
             try {
                 const int block = item / per_block, first = block * W, count = std::min(W, cols - first);
                 const int v_begin = (item % per_block) * chunk, v_end = std::min(n, v_begin + chunk);
-                std::array<const float*, W> vth, slope;
+                std::array<const float*, W> vth, slope, factor{};
                 for (int l = 0; l < W; ++l) {
                     // Spare lanes of the last block repeat its last column.
                     const std::size_t c = cells.index(0, first + std::min(l, count - 1));
                     vth[l] = cells.vth_v.data() + c, slope[l] = cells.slope_n.data() + c;
+                    if (!cells.current_factor.empty()) factor[l] = cells.current_factor.data() + c;
                 }
                 std::fill(need.begin(), need.end(), 0);
                 for (int v = v_begin; v < v_end; ++v)
                     for (int i = 0; i < rows; ++i) need[i] |= x[static_cast<std::size_t>(v) * rows + i] > 0;
-                ladder.load(vth, slope, need.data());
+                ladder.load(vth, slope, factor, need.data());
                 for (int v = v_begin; v < v_end; ++v) {
                     const double* xv = x.data() + static_cast<std::size_t>(v) * rows;
                     const double* e = ends.data() + static_cast<std::size_t>(v) * rows;
@@ -601,7 +606,7 @@ ColumnSolution solve_column_exact(const device::IvParams& iv, std::span<const fl
              " gate states do not match");
     thread_local LadderSolver<1> ladder;
     ladder.configure(rows, iv, read, wires, options);
-    ladder.load({vth_v.data()}, {slope_n.data()}, gate_on.data());
+    ladder.load({vth_v.data()}, {slope_n.data()}, {nullptr}, gate_on.data());
     std::vector<int> conducting;
     for (int i = 0; i < rows; ++i)
         if (gate_on[i]) conducting.push_back(i);

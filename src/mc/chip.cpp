@@ -341,21 +341,16 @@ void ArrayMvm::operating_points(std::size_t slot, bool noisy, std::uint64_t read
 array::AnalogLayer::CellSource ArrayMvm::cell_source(std::size_t slot, bool noisy, std::uint64_t read_key) const {
     const LayerCells& l = chip_.layers[slot];
     const device::Card& card = card_;
-    const double vt = units::thermal_voltage_v(read_.temperature_c);
-    return [&l, &card, vt, noisy, read_key](int t) {
+    return [&l, &card, noisy, read_key](int t) {
         const device::CellArray& cells = l.tiles[static_cast<std::size_t>(t)];
         const array::TilePlacement& p = l.mapping.tiles[static_cast<std::size_t>(t)];
-        array::TileCells tc{p.rows, p.cols, cells.vth_v, cells.slope_n};
+        array::TileCells tc{p.rows, p.cols, cells.vth_v, cells.slope_n, {}};
         if (!noisy) return tc;
-        // The same read as operating_points' (same streams and key). The exact solver takes cells by
-        // V_th: the read circuit's current factor f enters as the equivalent shift −n V_T ln f
-        // (I ∝ e^{−V_th/(n V_T)} in weak inversion, where the cards read).
-        std::vector<float> rtn, factor;
-        device::sample_read_noise(card, cells, l.tile_streams(t), read_key, rtn, factor);
-        for (std::size_t i = 0; i < tc.vth_v.size(); ++i) {
-            tc.vth_v[i] += rtn[i];
-            tc.vth_v[i] -= static_cast<float>(tc.slope_n[i] * vt * std::log(std::max(static_cast<double>(factor[i]), 1e-30)));
-        }
+        // The same read as operating_points' (same streams and key): V_th + the RTN shift, and the
+        // read circuit's current factor, as the fast models take them.
+        std::vector<float> rtn;
+        device::sample_read_noise(card, cells, l.tile_streams(t), read_key, rtn, tc.current_factor);
+        for (std::size_t i = 0; i < tc.vth_v.size(); ++i) tc.vth_v[i] += rtn[i];
         return tc;
     };
 }

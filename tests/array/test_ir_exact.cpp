@@ -58,6 +58,42 @@ TEST_CASE("exact solver: current is conserved between cells, sense node and sour
     }
 }
 
+TEST_CASE("exact solver: a cell's current factor f scales its current, with and without wires", "[array][ir]") {
+    const auto& iv = test::nor40_card().iv;
+    const auto rd = test::read_25c();
+    TileCells t = test::random_tile(32, 6, 11);
+    const auto x = test::random_inputs(32, 0.6, false, 3);
+    // No wires: each column is Σ_i x_i f_i I_D,i.
+    t.current_factor.resize(t.vth_v.size());
+    for (std::size_t i = 0; i < t.current_factor.size(); ++i) t.current_factor[i] = 0.5f + static_cast<float>(i % 7) / 6.0f;
+    const auto got = solve_tile_exact(iv, t, x, rd, WireParams{0, 0});
+    for (int c = 0; c < t.cols; ++c) {
+        double want = 0;
+        for (int r = 0; r < t.rows; ++r)
+            if (x[r] > 0)
+                want += x[r] * t.current_factor[t.index(r, c)] *
+                        device::drain_current_a(iv, rd.vgs_v, rd.vds_v, t.vth_v[t.index(r, c)], t.slope_n[t.index(r, c)], rd.temperature_c);
+        REQUIRE(got[c] == Approx(want).epsilon(1e-12));
+    }
+    // With wires: f = k on every cell and resistances R/k carry the same node voltages as f = 1 and R
+    // (every drop R·ΣI is unchanged), so the currents are exactly k times those.
+    const double k = 2.5;
+    const WireParams w{3000.0, 5000.0}, w_k{3000.0 / k, 5000.0 / k};
+    t.current_factor.clear();
+    const auto one = solve_tile_exact(iv, t, x, rd, w, ExactOptions{1e-13, 60});
+    t.current_factor.assign(t.vth_v.size(), static_cast<float>(k));
+    const auto scaled = solve_tile_exact(iv, t, x, rd, w_k, ExactOptions{1e-13, 60});
+    const auto ideal = solve_tile_exact(iv, t, x, rd, WireParams{0, 0});
+    for (int c = 0; c < t.cols; ++c) {
+        REQUIRE(one[c] < 0.99 * ideal[c] / k);  // the drop matters (ideal is k × the f = 1 ideal)
+        REQUIRE(scaled[c] == Approx(k * one[c]).epsilon(1e-9));
+    }
+    t.current_factor.assign(3, 1.0f);
+    REQUIRE_THROWS_WITH(t.validate(), Catch::Contains("current factors"));
+    t.current_factor.assign(t.vth_v.size(), -0.1f);
+    REQUIRE_THROWS_WITH(t.validate(), Catch::Contains("current factor of row 0"));
+}
+
 TEST_CASE("exact solver: a single active cell matches the closed-form series solution", "[array][ir]") {
     // Strongly conducting cells (≈ 10 µA) so that the series drop is large (tens of mV).
     const auto& iv = test::nor40_card().iv;
@@ -238,7 +274,7 @@ TEST_CASE("exact solver: high-current columns converge (far cells lose more than
         REQUIRE(kcl_relative_residual(s, vth, n, on, rd, w) <= 1e-9);
         REQUIRE(s.cell_current_a[rows - 1] < 0.5 * s.cell_current_a[0]);
         // The same column through the tile solver, DC and with pulse inputs.
-        TileCells t{rows, 1, vth, n};
+        TileCells t{rows, 1, vth, n, {}};
         ExactStats st;
         const auto dc = solve_tile_exact(iv, t, std::vector<double>(rows, 1.0), rd, w, {}, &st);
         REQUIRE(dc[0] == Approx(s.bitline_current_a).epsilon(1e-9));

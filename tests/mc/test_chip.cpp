@@ -416,6 +416,21 @@ TEST_CASE("array path: the exact ladder solver runs in the engine and the fast m
     const auto noisy = node_products(f.model, analog, f.images.data(), 2, m);
     REQUIRE(max_rel_diff(noisy[0], exact[0]) > 0);
     REQUIRE(max_rel_diff(noisy[0], exact[0]) < 0.05);
+    {
+        // Without wires the exact solver reads the same noisy cells as the ideal path does: each
+        // conducts f·I_D at V_th + its RTN shift (not an approximation of the current factor).
+        mc::ArraySettings z = s;
+        z.analog.wires = {};
+        mc::ArraySettings none = z;
+        none.analog.ir = array::IrModel::none;
+        mc::ArrayMvm a(f.model, chip, f.card, verify, z, nullptr, false), b(f.model, chip, f.card, verify, none, nullptr, false);
+        a.begin_batch(4), b.begin_batch(4);
+        const auto pa = node_products(f.model, analog, f.images.data(), 2, a), pb = node_products(f.model, analog, f.images.data(), 2, b);
+        for (std::size_t l = 0; l < pa.size(); ++l) {
+            CAPTURE(l);
+            REQUIRE(max_rel_diff(pa[l], pb[l]) < 1e-5);
+        }
+    }
     std::size_t tiles = 0;
     for (const auto& l : chip.layers) tiles += l.tiles.size();
     REQUIRE(m.cells_built() == static_cast<int>(tiles));

@@ -27,8 +27,11 @@ struct TileCells {
     int cols = 0;
     std::vector<float> vth_v;    // V_th at the card's T_0
     std::vector<float> slope_n;  // subthreshold slope factor n
+    // One read's current factor f per cell (the read circuit's current noise, device::
+    // current_noise_factor): the cell conducts f·I_D(V_GS, V_DS). Empty: f = 1 for every cell.
+    std::vector<float> current_factor;
     std::size_t index(int row, int col) const { return static_cast<std::size_t>(col) * rows + row; }
-    void validate() const;       // sizes match rows·cols, n >= 1, V_th finite
+    void validate() const;       // sizes match rows·cols, n >= 1, V_th finite, f finite and >= 0
 };
 
 // Gate-voltage derivatives of the EKV current at one bias, for Newton's method and the fast model.
