@@ -167,8 +167,16 @@ void AnalogLayer::set_cells(const device::IvParams& iv, const device::ReadCondit
 
 void AnalogLayer::set_cells(const device::IvParams& iv, const device::ReadConditions& read, std::vector<TileCells> cells) {
     if (cells.size() != mapping_.tiles.size()) fail("AnalogLayer: cells for ", cells.size(), " tiles, the mapping has ", mapping_.tiles.size());
+    for (std::size_t t = 0; t < cells.size(); ++t) check_cells(static_cast<int>(t), cells[t]);
     auto all = std::make_shared<std::vector<TileCells>>(std::move(cells));
     set_cells(iv, read, [all](int t) { return std::move((*all)[static_cast<std::size_t>(t)]); });  // each tile taken once
+}
+
+void AnalogLayer::check_cells(int t, const TileCells& c) const {
+    c.validate();
+    const TilePlacement& p = mapping_.tiles[static_cast<std::size_t>(t)];
+    if (c.rows != p.rows || c.cols != p.cols)
+        fail("AnalogLayer: tile ", t, " cells are ", c.rows, " x ", c.cols, ", expected ", p.rows, " x ", p.cols);
 }
 
 int AnalogLayer::cells_built() const {
@@ -181,10 +189,7 @@ const TileCells& AnalogLayer::tile_cells(int t) const {
     LazyCells& slot = *cells_[static_cast<std::size_t>(t)];
     std::call_once(slot.once, [&] {
         TileCells c = cell_source_(t);
-        c.validate();
-        const TilePlacement& p = mapping_.tiles[static_cast<std::size_t>(t)];
-        if (c.rows != p.rows || c.cols != p.cols)
-            fail("AnalogLayer: tile ", t, " cells are ", c.rows, " x ", c.cols, ", expected ", p.rows, " x ", p.cols);
+        check_cells(t, c);
         slot.cells = std::move(c);
         slot.built.store(true, std::memory_order_release);
     });

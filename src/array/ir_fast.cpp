@@ -17,7 +17,12 @@ TileOperatingPoint operating_point(const device::IvParams& iv, const TileCells& 
                                    const device::ReadConditions& read, const WireParams& wires) {
     cells.validate();
     TileOperatingPoint op;
-    operating_point(iv, cells.rows, cells.cols, cells.vth_v, cells.slope_n, read, wires, op);
+    if (cells.current_factor.empty()) {
+        operating_point(iv, cells.rows, cells.cols, cells.vth_v, cells.slope_n, read, wires, op);
+    } else {  // the cells' current factors scale each current and its coefficients, as a noisy read's
+        const std::vector<float> no_shift(cells.vth_v.size(), 0.0f);
+        operating_point(iv, cells.rows, cells.cols, cells.vth_v, cells.slope_n, read, wires, op, no_shift, cells.current_factor);
+    }
     return op;
 }
 

@@ -78,6 +78,8 @@ TEST_CASE("analog layer: rejects mismatched tiles and bad codes", "[array][layer
     codes = {1, 2, 3, 0};
     REQUIRE_THROWS_WITH(exact.forward(codes.data(), 1, out.data()), Catch::Contains("needs the tiles' cells"));
     REQUIRE_THROWS_WITH(exact.set_cells({}, {}, std::vector<TileCells>{}), Catch::Contains("cells for 0 tiles, the mapping has 1"));
+    const TileCells wrong{3, 4, std::vector<float>(12, 0.5f), std::vector<float>(12, 1.5f), {}};
+    REQUIRE_THROWS_WITH(exact.set_cells({}, {}, std::vector<TileCells>{wrong}), Catch::Contains("cells are 3 x 4, expected 4 x 4"));
     exact.set_cells({}, {}, [](int) { return TileCells{3, 4, std::vector<float>(12, 0.5f), std::vector<float>(12, 1.5f), {}}; });
     REQUIRE_THROWS_WITH(exact.forward(codes.data(), 1, out.data()), Catch::Contains("cells are 3 x 4, expected 4 x 4"));
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "flashmc/array/ir_exact.hpp"
+#include "flashmc/array/ir_fast.hpp"
 #include "flashmc/core/parallel.hpp"
 #include "tile_fixture.hpp"
 
@@ -75,6 +76,17 @@ TEST_CASE("exact solver: a cell's current factor f scales its current, with and 
                         device::drain_current_a(iv, rd.vgs_v, rd.vds_v, t.vth_v[t.index(r, c)], t.slope_n[t.index(r, c)], rd.temperature_c);
         REQUIRE(got[c] == Approx(want).epsilon(1e-12));
     }
+    // The fast models' operating point takes the same factors: each current (and coefficient) times f.
+    TileCells plain = t;
+    plain.current_factor.clear();
+    const TileOperatingPoint op = operating_point(iv, t, rd, WireParams{1.0, 1.0}), op1 = operating_point(iv, plain, rd, WireParams{1.0, 1.0});
+    for (int r = 0; r < t.rows; ++r)
+        for (int c = 0; c < t.cols; ++c) {
+            const float f = t.current_factor[t.index(r, c)];
+            REQUIRE(op.current_a[op.index(r, c)] == op1.current_a[op.index(r, c)] * f);
+            REQUIRE(op.drop_slope[op.index(r, c)] == op1.drop_slope[op.index(r, c)] * f);
+            REQUIRE(op.drop_curvature_per_a[op.index(r, c)] == op1.drop_curvature_per_a[op.index(r, c)] * f);
+        }
     // With wires: f = k on every cell and resistances R/k carry the same node voltages as f = 1 and R
     // (every drop R·ΣI is unchanged), so the currents are exactly k times those.
     const double k = 2.5;

@@ -87,7 +87,9 @@ public:
     // fast models' range then runs the exact solver (without them auto stops there, as the others).
     // source(t) builds tile t's cells when the exact solver first reaches tile t (once per tile, also
     // under concurrent forward() calls), so a tile that never leaves the fast models' range costs
-    // neither the time nor the memory. The vector form hands every tile's cells at once.
+    // neither the time nor the memory. The source may be called concurrently for different tiles,
+    // must return the same cells whenever it is called for a tile, and is called again for a tile
+    // whose call threw. The vector form hands every tile's cells at once (checked here).
     using CellSource = std::function<TileCells(int tile)>;
     void set_cells(const device::IvParams& iv, const device::ReadConditions& read, CellSource source);
     void set_cells(const device::IvParams& iv, const device::ReadConditions& read, std::vector<TileCells> cells);
@@ -152,6 +154,7 @@ private:
     std::vector<std::vector<float>> sum_;   // per tile, with conversion noise: tile_sums
     // Tile t's cells for the exact solver, built by cell_source_ on first use.
     const TileCells& tile_cells(int t) const;
+    void check_cells(int t, const TileCells& c) const;  // valid, and shaped as tile t is placed
     struct LazyCells {
         std::once_flag once;
         std::atomic<bool> built{false};

@@ -40,7 +40,8 @@ struct TileOperatingPoint {
     std::size_t index(int row, int col) const { return static_cast<std::size_t>(row) * cols + col; }
 };
 
-// The operating point of real cells at the read bias and temperature, with the wires' coefficients.
+// The operating point of real cells at the read bias and temperature, with the wires' coefficients
+// (each cell's current and coefficients times its current factor, where the cells have them).
 TileOperatingPoint operating_point(const device::IvParams& iv, const TileCells& cells,
                                    const device::ReadConditions& read, const WireParams& wires);
 // The same into `op`, reusing its buffers, for cells given by V_th and slope (col-major as TileCells),

@@ -152,7 +152,9 @@ CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vec
 // Array path. Layer inputs are integer codes: unsigned activations (0 … 2^b − 1) or the signed
 // network input, applied as two reads (x⁺ then x⁻, each on the word lines as magnitudes) whose
 // digital results are subtracted. Call begin_batch() before each batch: it names the batch's images
-// for the conversion noise (array.read_window_s) and draws per-batch read noise.
+// for the conversion noise (array.read_window_s) and draws per-batch read noise. The chip and the
+// card must outlive the ArrayMvm unchanged: the exact solver reads their cells when it first needs
+// a tile.
 class ArrayMvm : public TrackedMvm {
 public:
     ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
