@@ -18,10 +18,11 @@ void AnalogParams::validate() const {
     wires.validate();
     adc.validate();
     check_range("read_window_s", read_window_s, Range{0, 1});
-    if (ir == IrModel::fast && wires.r_bl_ohm > kMaxBitlineToSourceRatio * wires.r_sl_ohm)
+    if (ir == IrModel::fast && fast.model != FastIrModel::automatic && wires.r_bl_ohm > kMaxBitlineToSourceRatio * wires.r_sl_ohm)
         fail("r_bl_ohm = ", wires.r_bl_ohm, " with r_sl_ohm = ", wires.r_sl_ohm, ": the fast IR-drop models are validated for r_bl_ohm <= ",
              kMaxBitlineToSourceRatio, " x r_sl_ohm (with bit-line-dominated wiring a subthreshold cell's drain dependence "
-             "makes them err by more than the drop, docs/array.md §8); use ir_model = \"exact\" for such wiring");
+             "makes them err by more than the drop, docs/array.md §8); use ir_model = \"auto\" (the exact solver for such "
+             "wiring) or \"exact\"");
 }
 
 namespace {
@@ -246,7 +247,9 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
             }
         }
     };
-    if (params_.ir == IrModel::exact) {
+    // auto on bit-line-dominated wiring, outside every fast model's validated wiring: exactly.
+    const bool bitline_dominated = params_.wires.r_bl_ohm > kMaxBitlineToSourceRatio * params_.wires.r_sl_ohm;
+    if (params_.ir == IrModel::exact || (params_.fast.model == FastIrModel::automatic && bitline_dominated)) {
         solve_exact();
         return;
     }

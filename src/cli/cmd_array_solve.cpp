@@ -86,13 +86,17 @@ int run(Args& a) {
     std::printf("  largest IR-drop loss (ideal - exact) / ideal: %.6g\n", worst_drop);
     // The drop a sweep checks against the model's validated range.
     const double limit = array::fast_model_max_drop(model);
-    const bool outside = drop > limit || first_order > array::kMaxFirstOrderDrop;
+    // Bit-line-dominated wiring is outside every fast model's validated wiring (docs/array.md §8).
+    const bool bitline_dominated = spec.wires.r_bl_ohm > array::kMaxBitlineToSourceRatio * spec.wires.r_sl_ohm;
+    const bool outside = drop > limit || first_order > array::kMaxFirstOrderDrop || bitline_dominated;
     std::printf("  largest drop of the fast model (ideal - fast) / ideal: %.6g (first order %.6g); the %s model is validated to %g "
                 "(first order %g)%s\n", drop, first_order, array::to_string(model), limit, array::kMaxFirstOrderDrop,
                 !outside ? ""
                 : model == array::FastIrModel::automatic
                     ? " -- OUTSIDE the fast models' range: a sweep solves this tile exactly here; the fast result below is not reliable"
-                    : " -- OUTSIDE its range: a sweep stops here; the fast result below is not reliable");
+                : bitline_dominated ? " -- OUTSIDE the fast models' validated wiring (r_BL > 3 r_SL): a sweep refuses it; the fast "
+                                      "result below is not reliable"
+                                    : " -- OUTSIDE its range: a sweep stops here; the fast result below is not reliable");
     std::printf("  largest relative error of the fast model (%s) |fast - exact| / exact: %.6g", array::to_string(model), worst_fast);
     if (worst_col >= 0) std::printf(" (column %d)", worst_col);
     std::printf("\n  wrote %s\n", out.c_str());

@@ -149,7 +149,9 @@ const ArrayKey* find_array_key(const std::string& key) {
     return nullptr;
 }
 
-void read_array(const TomlSection& t, const std::string& source, ArraySettings& a) {
+// Reads [array] into a; returns whether it names an ir_model.
+bool read_array(const TomlSection& t, const std::string& source, ArraySettings& a) {
+    const bool ir_given = t.has("ir_model");
     for (const auto& k : array_keys()) {
         if (!t.has(k.key)) continue;
         double v = k.get(a);
@@ -175,6 +177,7 @@ void read_array(const TomlSection& t, const std::string& source, ArraySettings& 
     s = a.read_noise == ReadNoise::off ? "off" : "per_batch";
     t.read("read_noise", s, {"off", "per_batch"});
     a.read_noise = s == "off" ? ReadNoise::off : ReadNoise::per_batch;
+    return ir_given;
 }
 
 SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides) {
@@ -232,7 +235,7 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     if (s.chip.reverify && s.chip.program == ProgramMode::open_loop)
         fail(s.source, ": [chip] reverify = true needs a verify programming mode (program = \"verify\" or \"statistical\"), not \"open-loop\"");
 
-    read_array(doc.section("array"), s.source, s.array);
+    const bool ir_given = read_array(doc.section("array"), s.source, s.array);
 
     auto axes = doc.section("axis");
     std::set<std::string> seen;
@@ -340,6 +343,11 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                  "\" must be device.<section>.<key> (a card parameter), chip.<key> (a run setting) or array.<key>");
         }
     }
+    // Wire resistance (in [array] or on an axis) without an ir_model: "auto", the IR-drop model that
+    // is within 1 % of the exact solver at any drop and wiring (docs/array.md §4).
+    bool wired = s.array.analog.wires.r_bl_ohm > 0 || s.array.analog.wires.r_sl_ohm > 0;
+    for (const auto& a : s.axes) wired = wired || a.parameter == "array.r_bl_ohm" || a.parameter == "array.r_sl_ohm";
+    if (wired && !ir_given) s.array.analog.ir = array::IrModel::fast, s.array.analog.fast.model = array::FastIrModel::automatic;
     for (long p = 0; p < s.points(); ++p) {
         const ArraySettings a = s.point_array(p);
         const auto& w = a.analog.wires;
@@ -348,10 +356,11 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                  ") need an IR-drop model: set array.ir_model to auto, linear, curvature, feedback or exact (it is \"none\")");
         if (a.analog.adc.bits == 1)
             fail(s.source, ": array.adc_bits = 1 (at point ", p, ") is not allowed: 0 (ideal ADC) or 2 to 24 bits");
-        if (a.analog.ir == array::IrModel::fast && w.r_bl_ohm > array::kMaxBitlineToSourceRatio * w.r_sl_ohm)
+        if (a.analog.ir == array::IrModel::fast && a.analog.fast.model != array::FastIrModel::automatic &&
+            w.r_bl_ohm > array::kMaxBitlineToSourceRatio * w.r_sl_ohm)
             fail(s.source, ": array.r_bl_ohm = ", w.r_bl_ohm, " with array.r_sl_ohm = ", w.r_sl_ohm, " (at point ", p,
                  "): the fast IR-drop models are validated for r_bl_ohm <= ", array::kMaxBitlineToSourceRatio,
-                 " x r_sl_ohm (docs/array.md §8); use array.ir_model = \"exact\" for bit-line-dominated wiring");
+                 " x r_sl_ohm (docs/array.md §8); use array.ir_model = \"auto\" (the exact solver for such wiring) or \"exact\"");
         try {
             (void)s.point_card(p);
         } catch (const Error& e) {

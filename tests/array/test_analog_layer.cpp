@@ -174,6 +174,33 @@ TEST_CASE("analog layer: a bit line outside the fast model's validated drop rang
     CHECK(auto_exact > 0);
 }
 
+TEST_CASE("analog layer: auto on bit-line-dominated wiring is the exact solver; the other fast models refuse it", "[array][layer][ir]") {
+    const auto& card = test::nor40_card();
+    const int rows = 64, cols = 8;
+    const TileCells cells = test::random_tile(rows, cols, 43, 0.02, 4);
+    const auto rd = test::read_25c();
+    AnalogParams p;
+    p.mapping.tile_rows = rows, p.mapping.tile_cols = cols;
+    p.encoding = InputEncoding::bit_serial;
+    p.ir = IrModel::fast;
+    p.wires = {200.0, 10.0};  // r_BL = 20 r_SL
+    const LayerMapping m = map_layer(rows, cols / 2, p.mapping);
+    const TileOperatingPoint op = operating_point(card.iv, cells, rd, p.wires);
+    p.fast.model = FastIrModel::feedback;
+    REQUIRE_THROWS_WITH(p.validate(), Catch::Contains("r_bl_ohm <= 3 x r_sl_ohm"));
+    p.fast.model = FastIrModel::automatic;
+    p.validate();
+    AnalogLayer layer(m, {op}, card.levels.unit_current_a, p, Streams(1));
+    const std::vector<float> codes(rows, 1.0f);
+    std::vector<float> delta;
+    REQUIRE_THROWS_WITH(layer.tile_difference_currents(0, codes.data(), 1, 0, delta), Catch::Contains("needs the tiles' cells"));
+    layer.set_cells(card.iv, rd, {cells});
+    layer.tile_difference_currents(0, codes.data(), 1, 0, delta);
+    const std::vector<double> ones(rows, 1.0);
+    const auto exact = solve_tile_exact(card.iv, cells, ones, rd, p.wires);
+    for (int a = 0; a < cols / 2; ++a) CHECK(delta[a] == static_cast<float>(exact[2 * a] - exact[2 * a + 1]));
+}
+
 TEST_CASE("analog layer: conversion noise has variance F·q·Σ/T per bit line, the reference column's shared", "[array][layer][noise]") {
     // One tile, 6 rows, 3 outputs, currents of a few nA; the same input vector at n positions, so
     // that each output's samples are n independent conversions of one signal.

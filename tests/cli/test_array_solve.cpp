@@ -117,4 +117,16 @@ TEST_CASE("flashmc array-solve flags a fast result outside the model's range for
         REQUIRE_THAT(r.output, std::string(model) == "auto" ? Catch::Contains("OUTSIDE the fast models' range: a sweep solves this tile exactly")
                                                             : Catch::Contains("OUTSIDE its range: a sweep stops here"));
     }
+    // Bit-line-dominated wiring: a sweep refuses it for every fast model but auto (which solves exactly).
+    write(dir / "bl.toml", "rows = 64\ncols = 2\nr_bl_ohm = 10.0\nr_sl_ohm = 1.0\nread_vgs_v = 1.6\nread_vds_v = 0.1\n"
+                           "temperature_c = 25.0\ndevice = \"" + test::source_dir() + "/devices/nor_cim_ua.toml\"\n"
+                           "vth_csv = \"vth.csv\"\ninputs_csv = \"in.csv\"\n");
+    for (const char* model : {"linear", "auto"}) {
+        CAPTURE(model);
+        const auto r = test::run_cli("array-solve --tile " + dir / "bl.toml --out " + dir / "c.csv --fast-model " + model);
+        INFO(r.output);
+        REQUIRE(r.code == 0);
+        REQUIRE_THAT(r.output, std::string(model) == "auto" ? Catch::Contains("a sweep solves this tile exactly")
+                                                            : Catch::Contains("validated wiring (r_BL > 3 r_SL): a sweep refuses it"));
+    }
 }

@@ -125,13 +125,26 @@ TEST_CASE("sweep files are validated strictly", "[mc][spec]") {
                  Catch::Contains("array.adc_bits = 4.5 is out of range [0, 24] or not an integer"));
     REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.wires\""}), Catch::Contains("not a numeric array setting; allowed: array.tile_rows"));
     // settings that would silently do nothing
-    REQUIRE_THAT(error_of({"array.r_bl_ohm=10.0"}), Catch::Contains("need an IR-drop model: set array.ir_model"));
-    REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.r_sl_ohm\"", "axis.read_t.values=[0.0, 5.0]"}),
+    REQUIRE_THAT(error_of({"array.r_bl_ohm=10.0", "array.ir_model=\"none\""}), Catch::Contains("need an IR-drop model: set array.ir_model"));
+    REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.r_sl_ohm\"", "axis.read_t.values=[0.0, 5.0]", "array.ir_model=\"none\""}),
                  Catch::Contains("array.r_sl_ohm = 5 (at point 1) need an IR-drop model"));
+    // Wires without an ir_model (in [array] or on an axis): auto; otherwise the model given.
+    const auto ir_of = [&](const std::vector<std::string>& o) {
+        const mc::SweepSpec r = parse(o);
+        return r.array.analog.ir == array::IrModel::fast ? std::string(array::to_string(r.array.analog.fast.model))
+                                                         : std::string(r.array.analog.ir == array::IrModel::none ? "none" : "exact");
+    };
+    REQUIRE(ir_of({}) == "none");
+    REQUIRE(ir_of({"array.r_sl_ohm=2.0"}) == "auto");
+    REQUIRE(ir_of({"axis.read_t.parameter=\"array.r_sl_ohm\"", "axis.read_t.values=[0.0, 5.0]"}) == "auto");
+    REQUIRE(ir_of({"array.r_sl_ohm=2.0", "array.ir_model=\"linear\""}) == "linear");
     REQUIRE(error_of({"array.r_bl_ohm=10.0", "array.r_sl_ohm=10.0", "array.ir_model=\"linear\""}).empty());
-    // Outside the fast models' validated wiring (bit-line dominated): refused at load; exact takes it.
-    REQUIRE_THAT(error_of({"array.r_bl_ohm=10.0", "array.ir_model=\"auto\""}),
+    // Outside the fast models' validated wiring (bit-line dominated): refused at load; auto and exact
+    // take it (auto with the exact solver).
+    REQUIRE_THAT(error_of({"array.r_bl_ohm=10.0", "array.ir_model=\"feedback\""}),
                  Catch::Contains("validated for r_bl_ohm <= 3 x r_sl_ohm") && Catch::Contains("exact"));
+    REQUIRE(error_of({"array.r_bl_ohm=10.0", "array.ir_model=\"auto\""}).empty());
+    REQUIRE(error_of({"array.r_bl_ohm=10.0"}).empty());
     REQUIRE(error_of({"array.r_bl_ohm=10.0", "array.ir_model=\"exact\""}).empty());
     REQUIRE_THAT(error_of({"array.adc_bits=1"}), Catch::Contains("array.adc_bits = 1 (at point 0) is not allowed: 0 (ideal ADC) or 2 to 24"));
     REQUIRE_THAT(error_of({"axis.read_t.parameter=\"array.calibration_images\"", "axis.read_t.values=[10.0, 20.0]"}),
