@@ -4,10 +4,14 @@ digital W4A4 accuracy) with 95 % CIs against the swept axis, one line per networ
 markdown table.
 
 Usage: python3 scripts/compare_networks.py EXPERIMENT [EXPERIMENT ...] [-o results/networks]
+       python3 scripts/compare_networks.py --summary
 Reads results/EXPERIMENT.h5 (ResNet-20, the shipped model) and results/<network>/EXPERIMENT.h5 for
 alexnet, vgg16 and resnet18 where present (scripts/run-experiments.sh --model NAME). Files of one
 experiment must share its axes. With two axes, one column of panels per value of the first.
-Writes OUT/EXPERIMENT.png and prints the table. Needs python3-h5py and python3-matplotlib.
+Writes OUT/EXPERIMENT.png and prints the table. --summary prints one table instead: each
+non-ideality at its reference points (SUMMARY below), every network's drop with its 95 % CI, the
+most robust network and whether its drop's CI is apart from the runner-up's (no figure).
+Needs python3-h5py and python3-matplotlib.
 """
 import argparse
 import os
@@ -22,6 +26,21 @@ import numpy as np  # noqa: E402
 
 NETWORKS = [("ResNet-20", "results/{}.h5"), ("AlexNet", "results/alexnet/{}.h5"),
             ("VGG16", "results/vgg16/{}.h5"), ("ResNet-18", "results/resnet18/{}.h5")]
+
+
+# --summary: (experiment, {axis parameter: value}, description) per row.
+SUMMARY = [
+    ("vth_variation", {"device.variation.sigma_vth_v": 0.01}, "σ_Vth 10 mV, open loop"),
+    ("vth_variation", {"device.variation.sigma_vth_v": 0.015}, "σ_Vth 15 mV, open loop"),
+    ("ispp_step", {"device.program.step_v": 0.01}, "ISPP fine step 10 mV"),
+    ("ispp_step", {"device.program.step_v": 0.02}, "ISPP fine step 20 mV"),
+    ("retention", {"chip.retention_temperature_c": 25, "chip.retention_time_s": 31536000}, "retention 1 y at 25 °C"),
+    ("retention", {"chip.retention_temperature_c": 85, "chip.retention_time_s": 86400}, "retention 1 d at 85 °C"),
+    ("read_noise", {"device.read_noise.rtn_amplitude_mean_v": 0.01}, "RTN mean step 10 mV"),
+    ("read_temperature", {"chip.read_temperature_c": 85}, "read at 85 °C (verified at 25 °C)"),
+    ("read_temperature", {"chip.read_temperature_c": -15}, "read at −15 °C"),
+    ("adc_bits", {"array.adc_bits": 4}, "4-bit ADCs"),
+]
 
 
 def text(v):
@@ -105,11 +124,55 @@ def compare(exp, out_dir):
     print()
 
 
+def point_index(r, where, exp):
+    """The index of the point whose axis values match `where` (each axis named there, by parameter)."""
+    idx = []
+    for param, vals in zip(r["params"], r["values"]):
+        if param not in where:
+            sys.exit(f"compare_networks: {exp}'s axis {param} is not named in its summary point {where}")
+        hit = np.flatnonzero(np.isclose(vals.astype(float), where[param], rtol=1e-9, atol=0))
+        if len(hit) != 1:
+            return None
+        idx.append(int(hit[0]))
+    return tuple(idx)
+
+
+def summary():
+    """One row per reference point: each network's drop (95 % CI), the most robust network."""
+    labels = [label for label, _ in NETWORKS]
+    print("| non-ideality | " + " | ".join(f"{label} drop (95% CI)" for label in labels) + " | most robust |")
+    print("| --- |" + " ---: |" * len(labels) + " --- |")
+    for exp, where, desc in SUMMARY:
+        cells, drops = [], []
+        for label, pattern in NETWORKS:
+            path = pattern.format(exp)
+            r = load(path) if os.path.exists(path) else None
+            idx = point_index(r, where, exp) if r else None
+            if idx is None:
+                cells.append("—")
+                continue
+            d, lo, hi = r["drop"][idx], r["drop_ci_lo"][idx], r["drop_ci_hi"][idx]
+            cells.append(f"{d:.1f} ({lo:.1f}–{hi:.1f})")
+            drops.append((d, lo, hi, label))
+        best = ""
+        if len(drops) >= 2:
+            drops.sort()
+            (d0, lo0, hi0, l0), (d1, lo1, hi1, l1) = drops[0], drops[1]
+            best = f"{l0} ({'CI apart from' if hi0 < lo1 else 'CI overlaps'} {l1}'s)"
+        print(f"| {desc} | " + " | ".join(cells) + f" | {best} |")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("experiments", nargs="+")
+    ap.add_argument("experiments", nargs="*")
     ap.add_argument("-o", "--out", default="results/networks", help="output folder (default results/networks)")
+    ap.add_argument("--summary", action="store_true", help="one table of every network's drop at reference points")
     a = ap.parse_args()
+    if a.summary:
+        summary()
+    elif not a.experiments:
+        ap.error("name an experiment, or --summary")
     for exp in a.experiments:
         compare(exp, a.out)
 
