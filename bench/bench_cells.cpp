@@ -1,6 +1,7 @@
 // Cells programmed per second: the statistical model on a ResNet-18's worth of cells (22 M; target
 // ≤ 2 s on 2 threads) and the pulse-level ISPP-verify model on a smaller batch, plus the other
-// batch stages of a chip's life. Usage: bench_cells [device card] [cells] [pulse-level cells]
+// batch stages of a chip's life and the draws of a noisy read (sample_read_noise, three reads).
+// Usage: bench_cells [device card] [cells] [pulse-level cells]
 // (defaults: devices/nor40_cim.toml, 22000000, 200000). Threads: OMP_NUM_THREADS (default 2).
 #include <chrono>
 #include <cstdio>
@@ -64,6 +65,10 @@ int run(int argc, char** argv) {
     timed("age_cells", n, [&] { age_cells(card, 3.15e7, 55.0, cells); });
     std::vector<float> current;
     timed("read_currents_a (noisy)", n, [&] { read_currents_a(card, cells, read_conditions(card, 25.0), Noise::on, streams, 1, current); });
+    // A noisy read's draws alone, as every per-batch read of a sweep makes them (buffers reused).
+    std::vector<float> rtn_shift, current_factor;
+    for (std::uint64_t read = 2; read < 5; ++read)
+        timed("sample_read_noise", n, [&] { sample_read_noise(card, cells, streams, read, rtn_shift, current_factor); });
 
     CellArray small = sample_cells(card, n_pulse, 0, streams);
     erase_cells(card, streams, small);
