@@ -9,7 +9,8 @@
 #
 #   scripts/train-seed-nets.sh               run in the foreground
 #   scripts/train-seed-nets.sh --background  detached, nice 19, log beside the checkpoints; refuses a second copy
-#   scripts/train-seed-nets.sh --status      one line per stage: done / running / paused / stopped / pending
+#   scripts/train-seed-nets.sh --status      one line per stage: done / replaced / running / paused / stopped / pending
+#                                            (replaced: its warm restart NAME_r<k> is done and its model may go)
 #   scripts/train-seed-nets.sh --pause       SIGSTOP the running campaign (quiet cores for benchmarks)
 #   scripts/train-seed-nets.sh --continue    SIGCONT it
 #
@@ -44,6 +45,16 @@ running_pid() {
   cat "$pidfile"
 }
 
+# Whether a later stage NAME_r<k> (a warm restart, scripts/seed-nets.plan) has its model: then NAME's
+# own model may leave results/models (the budget) and NAME counts as done.
+replaced() {
+  local other
+  while read -r other _; do
+    [[ "$other" =~ ^$1_r[0-9]+$ ]] && [ -f "$models/$other.h5" ] && return 0
+  done < <(stages)
+  return 1
+}
+
 # Rows of a per-epoch log (epoch,lr,train_loss,train_accuracy,test_accuracy,seconds) after its header.
 log_rows() { [ -f "$1" ] && tail -n +2 "$1" || true; }
 
@@ -63,6 +74,8 @@ status() {
     rem=""
     if [ -f "$models/$name.h5" ]; then
       st=done
+    elif replaced "$name"; then
+      st=replaced
     elif [ $first_open -eq 1 ]; then
       first_open=0
       if [ -n "$pid" ]; then
@@ -96,7 +109,7 @@ run_stages() {
   local extra=()
   read -r -a extra <<< "${FLASHMC_TRAIN_ARGS:-}"
   while read -r name from quant epochs lr schedule warmup seed; do
-    [ -f "$models/$name.h5" ] && continue
+    { [ -f "$models/$name.h5" ] || replaced "$name"; } && continue
     local args=(--epochs "$epochs" --lr "$lr" --schedule "$schedule" --seed "$seed" --batch 128 --momentum 0.9
                 --weight-decay 5e-4 --label-smoothing 0.1 --threads "$threads" --checkpoint-every 100 --resume
                 --out "$dir/$name.h5" --log "$dir/$name.csv" --checkpoint "$dir/$name.ckpt.h5")

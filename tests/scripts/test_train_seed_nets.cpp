@@ -1,7 +1,8 @@
 // scripts/train-seed-nets.sh on the tiny model: a campaign stopped inside its first stage and
 // again inside its second epoch, then run to its end, gives the same models as an uninterrupted
 // one; finished stages are skipped; --status names each stage's state; results/models gets the
-// compact forms, and a stage starts from the full file beside the checkpoints while it is there.
+// compact forms, and a stage starts from the full file beside the checkpoints while it is there;
+// a stage whose warm restart (NAME_r<k>) is done counts as replaced.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -29,7 +30,8 @@ TEST_CASE("train-seed-nets.sh: resumable stage by stage, same models as an unint
         std::ofstream plan(dir / "plan");
         plan << "# test plan\n"
                 "tiny_fp32  tiny       -     2  0.05  onecycle  -    1\n"
-                "tiny_w4a4  tiny_fp32  w4a4  1  0.01  cosine    0.5  2\n";
+                "tiny_w4a4  tiny_fp32  w4a4  1  0.01  cosine    0.5  2\n"
+                "tiny_fp32_r2  tiny_fp32  -  1  0.01  cosine    -    3\n";
     }
     auto campaign = [&](const std::string& name, const std::string& extra, const std::string& option = "") {
         return test::run_shell("FLASHMC_CAMPAIGN_PLAN=" + dir / "plan" + " FLASHMC_MODELS_DIR=" + dir / (name + "-models") +
@@ -100,4 +102,14 @@ TEST_CASE("train-seed-nets.sh: resumable stage by stage, same models as an unint
     INFO(fresh.output);
     REQUIRE(fresh.code == 0);
     REQUIRE_THAT(fresh.output, Catch::Contains("--init " + dir / "b-models/tiny_fp32.h5"));
+    // Once its warm restart tiny_fp32_r2 is done, tiny_fp32's model may leave results/models: the
+    // stage counts as replaced and is not trained again.
+    std::filesystem::remove(dir / "b-models/tiny_fp32.h5");
+    auto replaced = campaign("b", "", "--status");
+    INFO(replaced.output);
+    REQUIRE_THAT(replaced.output, Catch::Matches("(.|\n)*tiny_fp32 +replaced(.|\n)*tiny_fp32_r2 +done +1/1(.|\n)*"));
+    auto after = campaign("b", "");
+    INFO(after.output);
+    REQUIRE(after.code == 0);
+    REQUIRE_THAT(after.output, !Catch::Contains("stage tiny_fp32:"));
 }
