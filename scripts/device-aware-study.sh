@@ -4,7 +4,7 @@
 # line gain-offset calibration; then the table (scripts/device_aware_table.py).
 #   scripts/device-aware-study.sh [--model NET] [--train [--init FULL.h5]]
 # NET: resnet20 (default), alexnet, vgg16, resnet18: the model measured as "shipped" is
-# results/models/NET_w4a4.h5. --train: fine-tune the mix6 model first (the five conditions and an
+# results/models/NET_w4a4.h5, or NET_w4a4_r<k>.h5 where the campaign's warm restart replaced it. --train: fine-tune the mix6 model first (the five conditions and an
 # ideal chip, 3 epochs; ~35 min on 2 cores for ResNet-20) from FULL.h5, a W4A4 file with its float
 # graph (default: the shipped file, which is one for ResNet-20; the paper's networks ship deployable
 # files, so give the full file the campaign trained, or one re-trained by its recipe, and measure
@@ -26,7 +26,10 @@ while [ $# -gt 0 ]; do
         *) echo "usage: $0 [--model resnet20|alexnet|vgg16|resnet18] [--train [--init FULL.h5]]" >&2; exit 2 ;;
     esac
 done
-shipped=results/models/${net}_w4a4.h5
+# The network's W4A4 model: its latest warm-restart stage's (NET_w4a4_r<k>, scripts/seed-nets.plan)
+# where the campaign has one, else NET_w4a4.
+shipped=$(ls results/models/${net}_w4a4_r[0-9]*.h5 2>/dev/null | sort -V | tail -n 1 || true)
+shipped=${shipped:-results/models/${net}_w4a4.h5}
 [ -f "$shipped" ] || { echo "device-aware-study: no $shipped" >&2; exit 2; }
 init=${init:-$shipped}
 outdir=results/device_aware
