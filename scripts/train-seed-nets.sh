@@ -67,7 +67,7 @@ status() {
   printf '%-16s %-8s %-11s %-10s %-12s %s\n' stage state epochs "last test" "s/epoch" remaining
   while read -r name from quant epochs lr schedule warmup seed; do
     local csv=$dir/$name.csv st done_ep acc spe rem
-    [ -f "$models/$name.csv" ] && [ -f "$models/$name.h5" ] && csv=$models/$name.csv
+    if [ -f "$models/$name.csv" ] && { [ -f "$models/$name.h5" ] || replaced "$name"; }; then csv=$models/$name.csv; fi
     done_ep=$(log_rows "$csv" | wc -l)
     acc=$(log_rows "$csv" | tail -n 1 | awk -F, '{ if (NF >= 6) printf "%.2f%%", 100 * $5 }')
     spe=$(log_rows "$csv" | awk -F, '{ s += $6; n++ } END { if (n) printf "%.0f", s / n }')
