@@ -40,6 +40,8 @@ SUMMARY = [
     ("read_temperature", {"chip.read_temperature_c": 85}, "read at 85 °C (verified at 25 °C)"),
     ("read_temperature", {"chip.read_temperature_c": -15}, "read at −15 °C"),
     ("adc_bits", {"array.adc_bits": 4}, "4-bit ADCs"),
+    ("worst_case", {"chip.pe_cycles": 0}, "worst case (10 y at 85 °C, hot read, RTN, ADCs, wires), fresh"),
+    ("worst_case", {"chip.pe_cycles": 10000}, "worst case after 10,000 P/E cycles"),
 ]
 
 
