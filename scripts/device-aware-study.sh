@@ -4,8 +4,9 @@
 # line gain-offset calibration; then the table (scripts/device_aware_table.py).
 #   scripts/device-aware-study.sh [--model NET] [--train [--init FULL.h5]]
 # NET: resnet20 (default), alexnet, vgg16, resnet18: the model measured as "shipped" is
-# results/models/NET_w4a4.h5, or NET_w4a4_r<k>.h5 where the campaign's warm restart replaced it. --train: fine-tune the mix6 model first (the five conditions and an
-# ideal chip, 3 epochs; ~35 min on 2 cores for ResNet-20) from FULL.h5, a W4A4 file with its float
+# results/models/NET_w4a4.h5, or NET_w4a4_r<k>.h5 where the campaign's warm restart replaced it.
+# --train: fine-tune the mix6 model first (the five conditions and an ideal chip, 3 epochs; ~35 min
+# on 2 cores for ResNet-20) from FULL.h5, a W4A4 file with its float
 # graph (default: the shipped file, which is one for ResNet-20; the paper's networks ship deployable
 # files, so give the full file the campaign trained, or one re-trained by its recipe, and measure
 # that file's deployable form as the shipped model). Models: shipped; mix6 (NET_w4a4_da_mix6.h5);
