@@ -264,8 +264,9 @@ void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho,
                 for (int c = 0; c < cols; ++c) B[c] += xi * ci[c];
             }
             for (int c = 0; c < cols; ++c) o[c] = B[c];
-            if (options.model == FastIrModel::curvature) {
-                // Pass 1: P_i = T_i + (i+1)(B − A_i), D = ρ_i P_i; charge loss x_i D (h − q D).
+            // The curvature model's charge loss, subtracted from `target`, with the running sums A and
+            // T from zero: P_i = T_i + (i+1)(B − A_i), D = ρ_i P_i; charge loss x_i D (h − q D).
+            const auto curvature_pass = [&](float* __restrict__ target) {
                 for (int i = 0; i < rows; ++i) {
                     const float xi = xv[i];
                     if (xi == 0.0f) continue;
@@ -278,27 +279,19 @@ void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho,
                         const float b = xi * ci[c];
                         A[c] += b, T[c] += w * b;
                         const float d = ri * (T[c] + w * (B[c] - A[c]));
-                        o[c] -= xi * d * (hi[c] - qi[c] * d);
+                        target[c] -= xi * d * (hi[c] - qi[c] * d);
                     }
                 }
+            };
+            if (options.model == FastIrModel::curvature) {
+                curvature_pass(o);
                 for (int c = 0; c < cols; ++c)
                     if (B[c] > 0.0f) worst = std::max(worst, (B[c] - o[c]) / B[c]);
                 continue;
             }
             // Feedback: the curvature-model charge B1 first, then the drop from those currents.
             for (int c = 0; c < cols; ++c) B1[c] = B[c];
-            for (int i = 0; i < rows; ++i) {
-                const float xi = xv[i];
-                if (xi == 0.0f) continue;
-                const float w = static_cast<float>(i + 1), ri = rv ? rv[i] : 1.0f;
-                const std::size_t k = static_cast<std::size_t>(i) * cols;
-                for (int c = 0; c < cols; ++c) {
-                    const float b = xi * cur[k + c];
-                    A[c] += b, T[c] += w * b;
-                    const float d = ri * (T[c] + w * (B[c] - A[c]));
-                    B1[c] -= xi * d * (hs[k + c] - qs[k + c] * d);
-                }
-            }
+            curvature_pass(B1);
             for (int c = 0; c < cols; ++c) A[c] = 0.0f, T[c] = 0.0f, A1[c] = 0.0f, T1[c] = 0.0f;
             for (int i = 0; i < rows; ++i) {
                 const float xi = xv[i];

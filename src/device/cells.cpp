@@ -39,6 +39,13 @@ inline double normal_below(double mu, double sigma, double max_v, double phi_cut
 }
 double normal_cdf(double a) { return 0.5 * std::erfc(-a / std::sqrt(2.0)); }
 
+// An erase or an open-loop program leaves no pulse counts, no verify failures and no retention age.
+void clear_history(CellArray& cells) {
+    std::fill(cells.pulses.begin(), cells.pulses.end(), 0);
+    std::fill(cells.program_failed.begin(), cells.program_failed.end(), 0);
+    cells.retention_equivalent_s = 0.0;
+}
+
 void check_program_inputs(const LevelTargets& targets, std::span<const std::uint8_t> levels, const CellArray& cells,
                           const char* what) {
     if (levels.size() != cells.size())
@@ -394,9 +401,7 @@ void erase_cells(const Card& card, const Streams& streams, CellArray& cells) {
         const double depth = draw_exponential(h, 2, over_mean);
         vth_v[i] = static_cast<float>(draw_uniform(h, 1) < over_fraction ? v - depth : v);
     }
-    std::fill(cells.pulses.begin(), cells.pulses.end(), 0);
-    std::fill(cells.program_failed.begin(), cells.program_failed.end(), 0);
-    cells.retention_equivalent_s = 0.0;
+    clear_history(cells);
 }
 
 void program_verify(const Card& card, const LevelTargets& targets, std::span<const std::uint8_t> levels,
@@ -479,9 +484,7 @@ void program_open_loop(const Card& card, const LevelTargets& targets, std::span<
         const double noise = injection_sigma_v(placed, cpp_f, fano) * draw_normal(h, 1);
         vth_v[i] = static_cast<float>(vn + offset_v[i] + shift + placed + noise);
     }
-    std::fill(cells.pulses.begin(), cells.pulses.end(), 0);
-    std::fill(cells.program_failed.begin(), cells.program_failed.end(), 0);
-    cells.retention_equivalent_s = 0.0;
+    clear_history(cells);
 }
 
 void program_statistical(const Card& card, const LevelTargets& targets, std::span<const std::uint8_t> levels,
