@@ -12,7 +12,10 @@
 # that file's deployable form as the shipped model). Models: shipped; mix6 (NET_w4a4_da_mix6.h5);
 # for ResNet-20 also tuned (resnet20_w4a4_da.h5: the five conditions, 2 epochs).
 # Results: results/device_aware/ (ResNet-20) or results/NET/device_aware/ (the paper's networks),
-# <condition>_<shipped|tuned|mix6>_<none|gain-offset>.h5
+# <condition>_<shipped|tuned|mix6>_<none|gain-offset>.h5 and, for the refresh intervals,
+# retention_<shipped|tuned|mix6>_<none|gain-offset>.h5 (experiments/retention.toml, 8 chips a point).
+# With --init FILE other than the shipped model, "shipped" is FILE's deployable form,
+# results/models/NET_w4a4_da_base.h5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flashmc=${FLASHMC:-build/release/flashmc}
@@ -33,6 +36,13 @@ shipped=$(ls results/models/${net}_w4a4_r[0-9]*.h5 2>/dev/null | sort -V | tail 
 shipped=${shipped:-results/models/${net}_w4a4.h5}
 [ -f "$shipped" ] || { echo "device-aware-study: no $shipped" >&2; exit 2; }
 init=${init:-$shipped}
+# Fine-tuned from another full file than the shipped one (the paper's networks): the baseline is
+# that file's deployable form, so that both models start from the same weights.
+if [ "$init" != "$shipped" ]; then
+    base=results/models/${net}_w4a4_da_base.h5
+    [ -f "$base" ] || "$flashmc" convert "$init" "$base" --deployable
+    shipped=$base
+fi
 outdir=results/device_aware
 [ "$net" = resnet20 ] || outdir=results/$net/device_aware
 conditions=(vth10 ispp10 retention_1d_85c rtn10 read_85c)
@@ -57,6 +67,18 @@ for c in "${conditions[@]}"; do
             "$flashmc" sweep "experiments/device_aware/$c.toml" --quiet --resume --out "$out" --set "model.file=\"$file\"" \
                 --set "chip.column_calibration=\"$cal\""
         done
+    done
+done
+# Refresh intervals (90 % yield of 85 % accuracy, 25/85/125 °C): the whole retention grid, 8 chips a
+# point, for every model with and without the calibration.
+for model in shipped tuned mix6; do
+    file=$shipped
+    [ "$model" = tuned ] && file=results/models/${net}_w4a4_da.h5
+    [ "$model" = mix6 ] && file=results/models/${net}_w4a4_da_mix6.h5
+    [ -f "$file" ] || continue
+    for cal in none gain-offset; do
+        "$flashmc" sweep experiments/retention.toml --quiet --resume --out "$outdir/retention_${model}_${cal}.h5" \
+            --set "model.file=\"$file\"" --set "chip.column_calibration=\"$cal\"" --set adaptive.max_trials=8
     done
 done
 /usr/bin/python3 scripts/device_aware_table.py "$outdir" mix6

@@ -7,7 +7,8 @@ the same stream keys), from results/device_aware/<condition>_<shipped|tuned>_<no
 Per condition and calibration: each model's accuracy on the chips (mean, 95% t interval), its digital
 accuracy on the same images, the drop (digital - chips, paired per chip), the paired gain of the
 tuned model over the shipped one (mean of per-chip differences, 95% t interval), and the share of
-the shipped model's drop the fine-tuning recovers, gain / drop (shipped, no calibration). Usage:
+the shipped model's drop the fine-tuning recovers, gain / drop (shipped, no calibration); then the
+refresh intervals of the retention_<model>_<calibration>.h5 files present. Usage:
     /usr/bin/python3 scripts/device_aware_table.py [DIR [NAME]]   (Debian's python3-h5py, python3-scipy)
 NAME: the fine-tuned model's file label (default "tuned"; e.g. "mix6", "specialist").
 """
@@ -69,6 +70,55 @@ def main():
     if digital:
         s_dig, t_dig = next(iter(digital.values()))
         print(f"\nDigital accuracy on these 1,000 images: shipped {100 * s_dig:.2f}%, tuned {100 * t_dig:.2f}%.")
+    refresh_table(d, name)
+
+
+def duration(s):
+    """As `flashmc inspect` prints a retention time."""
+    day, year = 86400.0, 365 * 86400.0
+    if s >= year:
+        return f"{s / year:.3g} yr"
+    if s >= day:
+        return f"{s / day:.3g} d"
+    if s >= 3600:
+        return f"{s / 3600:.3g} h"
+    return f"{s:.3g} s"
+
+
+def refresh_table(d, name, target=0.9):
+    """Refresh intervals at a `target` yield per read temperature, from the /refresh groups that
+    `flashmc sweep` writes into retention_<model>_<none|gain-offset>.h5 (median and 95% interval of
+    the Bayesian bootstrap over the chips; "<"/">" where the interval leaves the time axis)."""
+    rows = []
+    for model in ("shipped", name):
+        for cal in ("none", "gain-offset"):
+            path = os.path.join(d, f"retention_{model}_{cal}.h5")
+            if not os.path.exists(path):
+                continue
+            with h5py.File(path, "r") as f:
+                times = f["axes/time"][...]
+                first, last = times[times > 0].min(), times.max()
+                r = f["refresh"]
+                cells = {}
+                for i, y in enumerate(r["yield_target"][...]):
+                    if abs(y - target) > 1e-9:
+                        continue
+                    def bound(t):
+                        return f"< {duration(first)}" if t == 0 else f"> {duration(last)}" if np.isinf(t) else duration(t)
+                    cens = int(r["censoring"][i])
+                    est = (f"< {duration(first)}" if cens < 0 else f"> {duration(last)}" if cens > 0
+                           else duration(r["time_s"][i]))
+                    cells[float(r["group"][i][0])] = f"{est} ({bound(r['ci_lo_s'][i])} … {bound(r['ci_hi_s'][i])})"
+                chips = int(f["done"][...].sum(axis=1).min())
+            rows.append((model, cal, chips, cells))
+    if not rows:
+        return
+    temps = sorted({t for *_, cells in rows for t in cells})
+    print(f"\nRefresh interval at a {100 * target:.0f}% yield of the spec accuracy (median, 95% interval):\n")
+    print("| model | calibration | chips a point | " + " | ".join(f"{t:g} °C" for t in temps) + " |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in temps) + " |")
+    for model, cal, chips, cells in rows:
+        print(f"| {model} | {cal} | {chips} | " + " | ".join(cells.get(t, "—") for t in temps) + " |")
 
 
 if __name__ == "__main__":
