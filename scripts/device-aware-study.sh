@@ -36,9 +36,10 @@ shipped=$(ls results/models/${net}_w4a4_r[0-9]*.h5 2>/dev/null | sort -V | tail 
 shipped=${shipped:-results/models/${net}_w4a4.h5}
 [ -f "$shipped" ] || { echo "device-aware-study: no $shipped" >&2; exit 2; }
 init=${init:-$shipped}
-# Fine-tuned from another full file than the shipped one (the paper's networks): the baseline is
-# that file's deployable form, so that both models start from the same weights.
-if [ "$init" != "$shipped" ]; then
+# Fine-tuned from a full file other than the shipped model's own (the campaign writes the shipped
+# model as the deployable form of its full file of the same name): the baseline is that file's
+# deployable form, so that both models start from the same weights.
+if [ "$(basename "$init")" != "$(basename "$shipped")" ]; then
     base=results/models/${net}_w4a4_da_base.h5
     [ -f "$base" ] || "$flashmc" convert "$init" "$base" --deployable
     shipped=$base
