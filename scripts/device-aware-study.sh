@@ -47,10 +47,15 @@ fi
 outdir=results/device_aware
 [ "$net" = resnet20 ] || outdir=results/$net/device_aware
 conditions=(vth10 ispp10 retention_1d_85c rtn10 read_85c)
-if [ $train = 1 ]; then
+# A finished model is kept: re-writing it (even with the same weights) changes the file's checksum,
+# which the sweeps below record, so their --resume would refuse the files already written.
+mix6=results/models/${net}_w4a4_da_mix6.h5
+if [ $train = 1 ] && [ -f "$mix6" ]; then
+    echo "device-aware-study: $mix6 exists; not re-trained (remove it to train again)"
+elif [ $train = 1 ]; then
     args=()
     for c in "${conditions[@]}" ideal; do args+=(--device-aware "experiments/device_aware/$c.toml"); done
-    out=results/models/${net}_w4a4_da_mix6.h5
+    out=$mix6
     "$flashmc" train --init "$init" "${args[@]}" --epochs 3 --lr 0.001 --schedule cosine \
         --warmup-epochs 0.2 --seed 4 --threads 2 --checkpoint-every 50 --resume --out "$out" --log "${out%.h5}.csv"
 fi
