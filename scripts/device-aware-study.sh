@@ -53,11 +53,14 @@ mix6=results/models/${net}_w4a4_da_mix6.h5
 if [ $train = 1 ] && [ -f "$mix6" ]; then
     echo "device-aware-study: $mix6 exists; not re-trained (remove it to train again)"
 elif [ $train = 1 ]; then
+    # The full file (float graph, for further training) stays beside the checkpoints; the study
+    # measures, and results/models/ ships, its deployable form.
+    full=${FLASHMC_CHECKPOINT_DIR:-$HOME/.cache/flashmc/checkpoints}/${net}_w4a4_da_mix6_full.h5
     args=()
     for c in "${conditions[@]}" ideal; do args+=(--device-aware "experiments/device_aware/$c.toml"); done
-    out=$mix6
     "$flashmc" train --init "$init" "${args[@]}" --epochs 3 --lr 0.001 --schedule cosine \
-        --warmup-epochs 0.2 --seed 4 --threads 2 --checkpoint-every 50 --resume --out "$out" --log "${out%.h5}.csv"
+        --warmup-epochs 0.2 --seed 4 --threads 2 --checkpoint-every 50 --resume --out "$full" --log "${mix6%.h5}.csv"
+    "$flashmc" convert "$full" "$mix6" --deployable
 fi
 mkdir -p "$outdir"
 for c in "${conditions[@]}"; do

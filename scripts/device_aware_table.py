@@ -96,6 +96,9 @@ def refresh_table(d, name, target=0.9):
             if not os.path.exists(path):
                 continue
             with h5py.File(path, "r") as f:
+                if "refresh" not in f:  # written when the sweep completes
+                    rows.append((model, cal, "incomplete", {}))
+                    continue
                 times = f["axes/time"][...]
                 first, last = times[times > 0].min(), times.max()
                 r = f["refresh"]
