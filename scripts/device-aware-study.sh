@@ -62,12 +62,18 @@ elif [ $train = 1 ]; then
         --warmup-epochs 0.2 --seed 4 --threads 2 --checkpoint-every 50 --resume --out "$full" --log "${mix6%.h5}.csv"
     "$flashmc" convert "$full" "$mix6" --deployable
 fi
+# The file of each measured model: shipped, tuned (ResNet-20's first mixture) or mix6.
+model_file() {
+    case "$1" in
+        shipped) echo "$shipped" ;;
+        tuned) echo "results/models/${net}_w4a4_da.h5" ;;
+        mix6) echo "$mix6" ;;
+    esac
+}
 mkdir -p "$outdir"
 for c in "${conditions[@]}"; do
     for model in shipped tuned mix6; do
-        file=$shipped
-        [ "$model" = tuned ] && file=results/models/${net}_w4a4_da.h5
-        [ "$model" = mix6 ] && file=results/models/${net}_w4a4_da_mix6.h5
+        file=$(model_file "$model")
         [ -f "$file" ] || continue
         for cal in none gain-offset; do
             # The calibration runs on the static path only; read noise needs the array path.
@@ -81,9 +87,7 @@ done
 # Refresh intervals (90 % yield of 85 % accuracy, 25/85/125 °C): the whole retention grid, 8 chips a
 # point, for every model with and without the calibration.
 for model in shipped tuned mix6; do
-    file=$shipped
-    [ "$model" = tuned ] && file=results/models/${net}_w4a4_da.h5
-    [ "$model" = mix6 ] && file=results/models/${net}_w4a4_da_mix6.h5
+    file=$(model_file "$model")
     [ -f "$file" ] || continue
     for cal in none gain-offset; do
         "$flashmc" sweep experiments/retention.toml --quiet --resume --out "$outdir/retention_${model}_${cal}.h5" \
