@@ -108,7 +108,8 @@ int run(Args& a) {
     if (level < 0 || level > card.levels.max_level())
         fail("cells: --level ", level, " is out of range [0, ", card.levels.max_level(), "] for ", card.levels.weight_bits,
              "-bit weights");
-    if (count < 1 || count > 1000000000L) fail("cells: --count ", count, " is out of range [1, 1e9]");
+    // About 140 bytes of memory per cell (measured): 1e8 cells take 14 GB.
+    if (count < 1 || count > 100000000L) fail("cells: --count ", count, " is out of range [1, 1e8] (about 140 bytes of memory per cell)");
     if (!(cycles >= 0 && cycles <= 1e7)) fail("cells: --cycles ", cycles, " is out of range [0, 1e7]");
     if (!(age_s >= 0)) fail("cells: --age-s must be >= 0, got ", age_s);
     if (!(reads >= 0 && reads <= 1e16)) fail("cells: --reads ", reads, " is out of range [0, 1e16]");

@@ -59,6 +59,7 @@ int run(Args& a) {
     o.threads = a.threads();
     o.resume = a.flag("resume");
     o.checkpoint_interval_s = a.number("checkpoint-s", 30.0);
+    if (!(o.checkpoint_interval_s >= 0)) fail("sweep: --checkpoint-s expects a number >= 0, got ", o.checkpoint_interval_s);
     o.stop_after_units = a.integer("stop-after-units", -1);  // testing: stop as if killed
     o.progress = !a.flag("quiet");
     const std::string shard = a.str("shard", "");

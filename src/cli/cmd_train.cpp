@@ -71,9 +71,12 @@ int run(Args& a) {
     c.momentum = a.number("momentum", c.momentum);
     c.weight_decay = a.number("weight-decay", c.weight_decay);
     c.label_smoothing = a.number("label-smoothing", c.label_smoothing);
-    c.seed = static_cast<std::uint64_t>(a.integer("seed", 1));
-    c.train_limit = static_cast<std::size_t>(a.integer("train-limit", 0));
-    c.test_limit = static_cast<std::size_t>(a.integer("test-limit", 0));
+    const long seed = a.integer("seed", 1), train_limit = a.integer("train-limit", 0), test_limit = a.integer("test-limit", 0);
+    if (seed < 0 || train_limit < 0 || test_limit < 0)
+        fail("train: --seed, --train-limit and --test-limit expect integers >= 0, got ", seed, ", ", train_limit, ", ", test_limit);
+    c.seed = static_cast<std::uint64_t>(seed);
+    c.train_limit = static_cast<std::size_t>(train_limit);
+    c.test_limit = static_cast<std::size_t>(test_limit);
     c.data_dir = a.str("data", "");
     c.out = a.required("out");
     c.log_csv = a.str("log", std::filesystem::path(c.out).replace_extension(".csv").string());
@@ -90,8 +93,8 @@ int run(Args& a) {
     a.threads();
     a.finish();
     if (c.epochs < 1 || c.batch < 1 || c.lr <= 0 || c.momentum < 0 || c.momentum >= 1 || c.weight_decay < 0 ||
-        c.label_smoothing < 0 || c.label_smoothing >= 1)
-        fail("train: --epochs and --batch must be positive, --lr > 0, 0 <= --momentum < 1, --weight-decay >= 0, 0 <= --label-smoothing < 1");
+        c.label_smoothing < 0 || c.label_smoothing >= 1 || c.warmup_epochs < 0)
+        fail("train: --epochs and --batch must be positive, --lr > 0, 0 <= --momentum < 1, --weight-decay >= 0, 0 <= --label-smoothing < 1, --warmup-epochs >= 0");
     if (c.init_path.empty() && !c.quant.empty())
         std::fprintf(stderr, "train: note: quantization-aware training from scratch; the paper's method fine-tunes an FP32 model (--init)\n");
     for (const auto& s : a.positional()) fail("train: unexpected argument '", s, "'");

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -99,10 +100,11 @@ double Args::number(const std::string& name, double fallback) {
     try {
         std::size_t pos = 0;
         double v = std::stod(s, &pos);
-        if (pos != s.size()) throw std::invalid_argument(s);
+        // No option means anything by NaN or infinity (a NaN --checkpoint-s would never checkpoint).
+        if (pos != s.size() || !std::isfinite(v)) throw std::invalid_argument(s);
         return v;
     } catch (const std::exception&) {
-        fail(command_, ": option --", name, " expects a number, got '", abbreviate(s), "'");
+        fail(command_, ": option --", name, " expects a finite number, got '", abbreviate(s), "'");
     }
 }
 

@@ -635,13 +635,25 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
             skip = stop || failed;
             if (skip) continue;
             const long u = pending[i], p = u / r.capacity, t = u % r.capacity;
+            // No exception may leave the critical section (OpenMP would terminate the program):
+            // a failed unit or a failed checkpoint (disk full) is recorded and rethrown below.
+            std::optional<UnitResult> res;
+            std::optional<std::string> error;
             try {
-                const UnitResult res = evaluate_unit(ctx, p, t);
-#pragma omp critical(flashmc_sweep_store)
-                finish_unit(u, res);
+                res = evaluate_unit(ctx, p, t);
             } catch (const std::exception& e) {
+                error = e.what();
+            }
 #pragma omp critical(flashmc_sweep_store)
-                if (!failed) failed = true, failure = Error(e.what());
+            {
+                if (res) {
+                    try {
+                        finish_unit(u, *res);
+                    } catch (const std::exception& e) {
+                        error = e.what();
+                    }
+                }
+                if (error && !failed) failed = true, failure = Error(*error);
             }
         }
         if (failed) {

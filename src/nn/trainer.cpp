@@ -84,7 +84,12 @@ struct State {
 // device-aware tables' fingerprint ("" without).
 std::string identity(const TrainConfig& c, const std::string& tables) {
     std::ostringstream os;
-    os << "model=" << c.model << " init=" << c.init_path << " quant=" << c.quant;
+    // The architecture: --model's from scratch, the --init file's otherwise (--model is ignored then).
+    if (c.init_path.empty())
+        os << "model=" << c.model;
+    else
+        os << "init=" << c.init_path;
+    os << " quant=" << c.quant;
     for (const auto& [name, bits] : c.layer_bits) os << "," << name << "=" << bits;
     os << " epochs=" << c.epochs
        << " batch=" << c.batch << " lr=" << c.lr << " schedule=" << c.schedule << " wd=" << c.weight_decay

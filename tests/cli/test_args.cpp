@@ -1,6 +1,10 @@
 // The command line: unknown help topics and stray arguments fail, an empty option value is an error
-// (never the default), and messages abbreviate the values they echo.
+// (never the default), messages abbreviate the values they echo, and NaN, infinity and values out
+// of an option's domain are refused with the option named.
 #include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
 
 #include "../test_util.hpp"
 
@@ -37,4 +41,24 @@ TEST_CASE("flashmc: error messages abbreviate long values", "[cli][args]") {
     auto u = run_cli("models --" + huge);
     REQUIRE(u.code == 1);
     REQUIRE(u.output.size() < 400);
+}
+
+TEST_CASE("flashmc: numbers and counts out of their domain are refused with the option named", "[cli][args]") {
+    // NaN and infinity mean nothing for any option (a NaN --checkpoint-s would never checkpoint).
+    for (const char* args : {"sweep x.toml --checkpoint-s nan", "sweep x.toml --checkpoint-s inf", "train --out x.h5 --lr nan",
+                             "train --out x.h5 --lr inf", "train --out x.h5 --momentum -nan", "check x.toml --checkpoint-s nan"}) {
+        INFO(args);
+        auto r = run_cli(args);
+        REQUIRE(r.code == (std::string(args).starts_with("check") ? 4 : 1));  // check: exit 4 on any error
+        REQUIRE_THAT(r.output, Catch::Contains("expects a finite number"));
+    }
+    const std::string card = flashmc::test::source_dir() + "/devices/nor40_cim.toml";
+    for (const std::string& args : std::vector<std::string>{"sweep x.toml --checkpoint-s -1", "train --out x.h5 --seed -1", "train --out x.h5 --train-limit -5",
+                                                             "train --out x.h5 --warmup-epochs -1", "cells --device " + card + " --level 1 --count 1000000000"}) {
+        INFO(args);
+        auto r = run_cli(args);
+        REQUIRE(r.code == 1);
+        const std::string option = args.substr(args.rfind("--"), args.rfind(' ') - args.rfind("--"));
+        REQUIRE_THAT(r.output, Catch::Contains(option) && !Catch::Contains("internal error"));
+    }
 }

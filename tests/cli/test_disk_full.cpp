@@ -138,6 +138,30 @@ TEST_CASE("every writer refuses a full disk cleanly and keeps the previous file"
         }
     }
 
+    // A checkpoint refused in the middle of a run: with room for one copy of the file but not two,
+    // the first write passes and the second (the new file beside the old, then the rename) fails.
+    // That write happens inside the OpenMP critical section that stores the units, which no
+    // exception may leave: the run must stop with the error (exit 1), not abort; the file keeps the
+    // first checkpoint, and --resume with room again completes the sweep.
+    {
+        require_ok("sweep " + spec + " --threads 2 --out " + dir / "whole.h5");
+        const auto whole = static_cast<long>(fs::file_size(dir / "whole.h5"));
+        SmallTmpfs small(dir / "small2", 1 << 20);
+        if (small.mounted()) {
+            const std::string out = small.dir + "/mid.h5";
+            fill(small.dir + "/filler", whole * 3 / 2);
+            const auto r = test::run_shell(std::string(FLASHMC_BINARY) + " sweep " + spec + " --threads 2 --out " + out);
+            INFO(r.output);
+            REQUIRE(r.code == 1);
+            REQUIRE(count(r.output, "error:") == 1);
+            REQUIRE_THAT(r.output, Catch::Contains(out + ": cannot") && !Catch::Contains("terminate"));
+            REQUIRE(!mc::read_results(out).complete());
+            fs::remove(small.dir + "/filler");
+            require_ok("sweep " + spec + " --threads 2 --resume --out " + out);
+            REQUIRE(mc::read_results(out).complete());
+        }
+    }
+
     // kill -9 mid-write leaves `.NAME.tmp.<pid>.<n>` (pid 999999999 never runs) and, from earlier
     // versions, `NAME.tmp.<pid>.<n>`: the next run removes them and resumes from the last good file.
     for (const char* f : {"/.a.h5.tmp.999999999.0", "/a.h5.tmp.999999999.1", "/.fp.ckpt.tmp.999999999.0", "/.fp.csv.tmp.999999999.2"})
