@@ -255,6 +255,8 @@ SweepResults read_results(const std::string& path) {
             fail(path, ": axis '", abbreviate(n), "' has ", d.size() == 1 ? std::to_string(d[0]) : "a non-list of", " values for ", r.points, " points");
         grid *= static_cast<long>(d[0]);
         a.values = axes.read_shaped<double>(n, d);
+        for (double v : a.values)
+            if (!std::isfinite(v)) fail(path, ": axis '", abbreviate(n), "' holds the value ", v, ", expected a finite number");
         r.axes.push_back(std::move(a));
     }
     if (grid != r.points) fail(path, ": the axes make ", grid, " points, the file says ", r.points);
@@ -274,16 +276,30 @@ SweepResults read_results(const std::string& path) {
     r.layer_nodes = layers.read_shaped<std::int32_t>("nodes", {L});
     r.layer_error = layers.read_shaped<double>("rms_error", {P, T, L});
     // Values the statistics index or sort by.
+    const auto is_class = [](int c) { return c >= 0 && c < static_cast<int>(Cifar10::kClasses); };
     for (std::size_t i = 0; i < r.labels.size(); ++i)
-        if (r.labels[i] >= Cifar10::kClasses || r.ideal_predictions[i] < 0)
+        if (!is_class(r.labels[i]) || !is_class(r.ideal_predictions[i]))
             fail(path, ": image ", i, ": label ", int(r.labels[i]), " or ideal prediction ", int(r.ideal_predictions[i]), " out of range");
+    for (double v : r.point_values)
+        if (!std::isfinite(v)) fail(path, ": dataset 'point_values' holds ", v, ", expected finite axis values");
     for (std::size_t u = 0; u < r.done.size(); ++u) {
         if (r.done[u] > 1) fail(path, ": dataset 'done' holds ", int(r.done[u]), " for unit ", u, ", expected 0 or 1");
         if (!r.done[u]) continue;
-        if (!(r.accuracy[u] >= 0 && r.accuracy[u] <= 1)) fail(path, ": unit ", u, " is done with accuracy ", r.accuracy[u]);
-        for (std::size_t i = 0; i < N; ++i)
-            if (r.predictions[u * N + i] < 0) fail(path, ": unit ", u, " is done but image ", i, " has no prediction");
+        long hits = 0;
+        for (std::size_t i = 0; i < N; ++i) {
+            const int c = r.predictions[u * N + i];
+            if (c < 0) fail(path, ": unit ", u, " is done but image ", i, " has no prediction");
+            if (!is_class(c)) fail(path, ": unit ", u, ", image ", i, ": prediction ", c, " is not a class (0-9)");
+            hits += c == r.labels[i];
+        }
+        // The accuracy a sweep stores is hits / images of the unit's own predictions.
+        if (!(std::fabs(r.accuracy[u] - static_cast<double>(hits) / static_cast<double>(N)) <= 0.5 / static_cast<double>(N)))
+            fail(path, ": unit ", u, " is done with accuracy ", r.accuracy[u], " but its predictions give ", hits, " of ", N);
     }
+    // The summary attributes must agree with the datasets they summarize.
+    if (root.attr_int("units_done") != r.units_done() || root.attr_int("complete") != static_cast<std::int64_t>(r.complete()))
+        fail(path, ": attributes units_done = ", root.attr_int("units_done"), " and complete = ", root.attr_int("complete"), " disagree with the file's ",
+             r.units_done(), " units done (complete: ", r.complete() ? 1 : 0, ")");
     return r;
 }
 

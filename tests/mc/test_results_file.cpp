@@ -66,6 +66,26 @@ TEST_CASE("a sweep result file with bad attributes or datasets is refused with o
                      g.write("accuracy", acc, {2, 2});
                  }),
                  Catch::Contains("unit 1 is done with accuracy nan"));
+    // Content a sweep never writes (a forged or re-stamped file): a prediction that is no class, an
+    // accuracy its predictions do not give, summary attributes that disagree, a NaN axis value.
+    REQUIRE_THAT(read_error(dir, [](const h5::Group& g) { replace(g, "predictions", std::vector<std::int8_t>(20, 100), {4, 5}); }),
+                 Catch::Contains("unit 0, image 0: prediction 100 is not a class"));
+    REQUIRE_THAT(read_error(dir, [](const h5::Group& g) {
+                     auto acc = g.read<double>("accuracy");
+                     acc[0] = acc[0] > 0.5 ? 0.0 : 1.0;
+                     replace(g, "accuracy", acc, {2, 2});
+                 }),
+                 Catch::Contains("unit 0 is done with accuracy") && Catch::Contains("but its predictions give"));
+    REQUIRE_THAT(read_error(dir, [](const h5::Group& g) { g.set_attr("complete", 7); }), Catch::Contains("disagree with the file's 3 units done"));
+    REQUIRE_THAT(read_error(dir, [](const h5::Group& g) { g.set_attr("units_done", 999); }), Catch::Contains("units_done = 999"));
+    REQUIRE_THAT(read_error(dir, [](const h5::Group& g) {
+                     const h5::Group axes = g.open("axes");
+                     const std::string name = axes.attr_string("names");
+                     auto v = axes.read<double>(name);
+                     v[0] = NAN;
+                     replace(axes, name, v, {v.size()});
+                 }),
+                 Catch::Contains("holds the value nan, expected a finite number"));
     REQUIRE_THAT(read_error(dir, [](const h5::Group& g) { g.open("layers").set_attr("names", std::string("fc,extra")); }),
                  Catch::Contains("dataset 'stream_keys' has shape [2, 2, 1], expected [2, 2, 2]"));
 }
