@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include <toml++/toml.h>
 
@@ -155,9 +156,15 @@ void TomlDocument::set(const std::string& assignment) {
     toml::table parsed;
     try {
         parsed = toml::parse("v = " + value);
-    } catch (const toml::parse_error&) {
+    } catch (const toml::parse_error& e) {
+        // Text that is not TOML is taken as a string (--set chip.program=verify, --set model.file=a/b.h5),
+        // except what was meant as an array, a table or a quoted string but does not parse: [1, 2
+        const bool meant_toml = std::string_view("[{\"'").find(value.front()) != std::string_view::npos;
+        const bool control = std::any_of(value.begin(), value.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+        if (meant_toml || control)
+            fail(impl_->source, " (--set ", abbreviate(assignment), "): the value does not parse as TOML: ", e.description());
         parsed = toml::table{};
-        parsed.insert("v", value);  // a bare word: a string
+        parsed.insert("v", value);
     }
     toml::table* cur = &impl_->table;
     for (std::size_t i = 0; i + 1 < parts.size(); ++i) {

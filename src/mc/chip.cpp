@@ -29,7 +29,10 @@ std::vector<int> analog_nodes(const nn::QuantModel& model, const std::vector<std
     for (const auto& name : names) {
         bool found = false;
         for (std::size_t i = 0; i < model.nodes.size(); ++i)
-            if (model.nodes[i].is_mvm() && model.nodes[i].name == name) chosen[i] = found = true;
+            if (model.nodes[i].is_mvm() && model.nodes[i].name == name) {
+                if (chosen[i]) fail("model.analog_layers: '", name, "' is listed twice");
+                chosen[i] = found = true;
+            }
         if (!found) fail("model.analog_layers: '", name, "' is not a conv/FC layer of the model; valid: ", valid);
     }
     for (std::size_t i = 0; i < chosen.size(); ++i)

@@ -188,6 +188,8 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
 
     auto sw = doc.section("sweep");
     sw.read("name", s.name);
+    for (unsigned char c : s.name)
+        if (c < 0x20 || c == 0x7f) fail(s.source, ": sweep.name must not hold control characters (newline, NUL, ...), got code ", int(c));
     long seed = 1;
     sw.read("seed", seed, Range{0, 9007199254740992.0});
     s.seed = static_cast<std::uint64_t>(seed);

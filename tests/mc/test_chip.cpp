@@ -60,6 +60,7 @@ TEST_CASE("a chip with exact effective weights reproduces the digital model bit 
     for (double e : mvm.rms_relative_error()) REQUIRE(e == 0.0);
     REQUIRE_THROWS_WITH(mc::analog_nodes(f.model, {"conv9"}), Catch::Contains("valid: conv1"));
     REQUIRE(mc::analog_nodes(f.model, {"fc", "conv1"}) == std::vector<int>{analog.front(), analog.back()});
+    REQUIRE_THROWS_WITH(mc::analog_nodes(f.model, {"fc", "fc"}), Catch::Contains("'fc' is listed twice"));
 }
 
 TEST_CASE("sampled chips: effective weights near the codes, deterministic, keyed by trial", "[mc][chip]") {

@@ -43,6 +43,7 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE(s.chip.read_reference == mc::ReadReference::tracking);
     REQUIRE(parse({"chip.read_reference=\"fixed\""}).chip.read_reference == mc::ReadReference::fixed);
     REQUIRE_THAT(error_of({"chip.read_reference=\"trimmed\""}), Catch::Contains("not one of: tracking, fixed"));
+    REQUIRE_THAT(error_of({"sweep.name=\"a\\nb\""}), Catch::Contains("sweep.name must not hold control characters"));
     REQUIRE(s.chip.column_calibration == mc::ColumnCalibration::none);
     REQUIRE(parse({"chip.column_calibration=\"gain-offset\""}).chip.column_calibration == mc::ColumnCalibration::gain_offset);
     REQUIRE_THAT(error_of({"chip.column_calibration=\"gain\""}), Catch::Contains("not one of: none, gain-offset"));
