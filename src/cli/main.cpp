@@ -100,7 +100,7 @@ double Args::number(const std::string& name, double fallback) {
     try {
         std::size_t pos = 0;
         double v = std::stod(s, &pos);
-        // No option means anything by NaN or infinity (a NaN --checkpoint-s would never checkpoint).
+        // NaN and infinity mean nothing to any option (a NaN --checkpoint-s would never checkpoint).
         if (pos != s.size() || !std::isfinite(v)) throw std::invalid_argument(s);
         return v;
     } catch (const std::exception&) {
