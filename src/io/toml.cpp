@@ -158,8 +158,11 @@ void TomlDocument::set(const std::string& assignment) {
         parsed = toml::parse("v = " + value);
     } catch (const toml::parse_error& e) {
         // Text that is not TOML is taken as a string (--set chip.program=verify, --set model.file=a/b.h5),
-        // except what was meant as an array, a table or a quoted string but does not parse: [1, 2
-        const bool meant_toml = std::string_view("[{\"'").find(value.front()) != std::string_view::npos;
+        // except what was meant as an array, a table, a quoted string or a number but does not parse:
+        // [1, 2 or 18446744073709551615 (not representable in 64 bits)
+        const bool numeric = value.find_first_not_of("0123456789+-._eE") == std::string::npos &&
+                             value.find_first_of("0123456789") != std::string::npos;
+        const bool meant_toml = numeric || std::string_view("[{\"'").find(value.front()) != std::string_view::npos;
         const bool control = std::any_of(value.begin(), value.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
         if (meant_toml || control)
             fail(impl_->source, " (--set ", abbreviate(assignment), "): the value does not parse as TOML: ", e.description());

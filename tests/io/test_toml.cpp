@@ -115,12 +115,14 @@ TEST_CASE("strict TOML overrides are validated like file values and named in err
     REQUIRE_THROWS_WITH(d3.set("title.x=1"), Catch::Contains("'title' is a value, not a table"));
     REQUIRE_THROWS_WITH(d3.set("=1"), Catch::Contains("not of the form section.key=value"));
     REQUIRE_THROWS_WITH(d3.set("a..b=1"), Catch::Contains("not of the form section.key=value"));
-    // Text that is not TOML is a string (a path too), unless it was meant as an array, a table or a
-    // quoted string and does not parse, or holds control characters.
+    // Text that is not TOML is a string (a path too), unless it was meant as an array, a table, a
+    // quoted string or a number and does not parse, or holds control characters.
     auto d4 = TomlDocument::from_string(kText, "s.toml");
     d4.set("variation.mode=a/b-c.h5");
     REQUIRE_THROWS_WITH(read_all(d4), Catch::Contains("'variation.mode' = \"a/b-c.h5\" is not one of"));  // read as a string
-    for (const char* typo : {"variation.mode=[1, 2", "variation.mode={x = 1", "variation.mode=\"open", "variation.mode='open"})
+    d4.set("variation.mode=2024-model_1.h5");  // starts like a number, but is a name: a string
+    for (const char* typo : {"variation.mode=[1, 2", "variation.mode={x = 1", "variation.mode=\"open", "variation.mode='open",
+                             "variation.seed=18446744073709551615", "variation.sigma_vth_v=1..5", "variation.sigma_vth_v=1e"})
         REQUIRE_THROWS_WITH(d4.set(typo), Catch::Contains("the value does not parse as TOML"));
     REQUIRE_THROWS_WITH(d4.set(std::string("variation.mode=a") + '\x01' + "b"), Catch::Contains("the value does not parse as TOML"));
 }
