@@ -76,8 +76,6 @@ for c in "${conditions[@]}"; do
         file=$(model_file "$model")
         [ -f "$file" ] || continue
         for cal in none gain-offset; do
-            # The calibration runs on the static path only; read noise needs the array path.
-            [ "$c" = rtn10 ] && [ "$cal" = gain-offset ] && continue
             out=$outdir/${c}_${model}_${cal}.h5
             "$flashmc" sweep "experiments/device_aware/$c.toml" --quiet --resume --out "$out" --set "model.file=\"$file\"" \
                 --set "chip.column_calibration=\"$cal\""

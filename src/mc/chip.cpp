@@ -150,7 +150,7 @@ double read_unit_current_a(const device::Card& card, const ChipSettings& chip, c
     return (reference_a(top) - off) / top;
 }
 
-void calibrate_bit_line(std::span<double> m, std::span<const std::uint8_t> levels) {
+BitLineTrim fit_bit_line(std::span<const double> m, std::span<const std::uint8_t> levels) {
     if (m.size() != levels.size() || m.empty()) fail("calibrate_bit_line: ", m.size(), " currents, ", levels.size(), " levels");
     double t_a = 0, s_a = 0, t_b = 0, s_b = 0, n_b = 0;
     const double n_a = static_cast<double>(m.size());
@@ -158,11 +158,17 @@ void calibrate_bit_line(std::span<double> m, std::span<const std::uint8_t> level
     const double mean = t_a / n_a;
     for (std::size_t r = 0; r < m.size(); ++r)
         if (levels[r] > mean) t_b += levels[r], s_b += m[r], n_b += 1;
-    if (n_b == 0) return;  // every level equal: gain and offset cannot be told apart
+    if (n_b == 0) return {};  // every level equal: gain and offset cannot be told apart
     const double det = t_a * n_b - t_b * n_a;  // < 0: B's mean level is above A's
     const double g = (s_a * n_b - s_b * n_a) / det, o = (t_a * s_b - t_b * s_a) / det;
-    if (!(g > 0) || !std::isfinite(o)) return;
-    for (double& v : m) v = (v - o) / g;
+    if (!(g > 0) || !std::isfinite(o)) return {};
+    return {g, o, true};
+}
+
+void calibrate_bit_line(std::span<double> m, std::span<const std::uint8_t> levels) {
+    const BitLineTrim t = fit_bit_line(m, levels);
+    if (!t.fitted) return;
+    for (double& v : m) v = (v - t.offset) / t.gain;
 }
 
 FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip, device::Noise noise,
@@ -362,9 +368,11 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
                    const ArraySettings& array, const CalibrationInputs* calibration, bool track_error)
     : TrackedMvm(model, chip_nodes(chip), track_error), chip_(chip), card_(card),
       read_(device::read_conditions(card, settings.read_temperature_c)), array_(array) {
-    if (settings.column_calibration != ColumnCalibration::none)
-        fail("chip.column_calibration = \"gain-offset\" is modelled on the static path only (an ideal [array]: no IR drop, "
-             "ideal ADC, no read noise); the array path's ADCs calibrate with array.adc_range = \"calibration\"");
+    if (settings.column_calibration != ColumnCalibration::none && (array.analog.ir != array::IrModel::none || array.analog.adc.bits != 0))
+        fail("chip.column_calibration = \"gain-offset\" needs bit-line sums read exactly (docs/array.md §5.1): no IR drop "
+             "(array.r_bl_ohm = array.r_sl_ohm = 0) and an ideal ADC (array.adc_bits = 0), with or without read noise; "
+             "the array path's ADCs calibrate their range with array.adc_range = \"calibration\"");
+    const bool trim = settings.column_calibration != ColumnCalibration::none;
     for (std::size_t s = 0; s < chip.layers.size(); ++s) {
         const LayerCells& l = chip.layers[s];
         names_.push_back(model.nodes[static_cast<std::size_t>(l.node)].name);
@@ -374,10 +382,20 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
         array::AnalogParams p = array.analog;
         p.mapping = l.mapping.params;
         p.input_bits = bits_for(max_code_.back());
+        const double unit_a = read_unit_current_a(card, settings, l.mapping.params);
+        unit_a_.push_back(unit_a);
         std::vector<array::TileOperatingPoint> ops;
         operating_points(s, false, 0, ops);
-        layers_.emplace_back(l.mapping, std::move(ops), read_unit_current_a(card, settings, l.mapping.params), p, Streams(l.key),
-                             card.read_noise.shot_noise_factor);
+        trims_.emplace_back();
+        if (trim) {
+            // The calibration reads: with per-batch read noise a read of its own (key 0; a batch's
+            // read is keyed by its first image + 1), whose trims every later read keeps.
+            std::vector<array::TileOperatingPoint> cal;
+            if (array.read_noise != ReadNoise::off) operating_points(s, true, kCalibrationReadKey, cal);
+            trims_.back() = fit_trims(s, array.read_noise != ReadNoise::off ? cal : ops);
+            apply_trims(s, ops);
+        }
+        layers_.emplace_back(l.mapping, std::move(ops), unit_a, p, Streams(l.key), card.read_noise.shot_noise_factor);
         noise_hash_.push_back(hash_keys(l.key, {array::kConversionNoiseKey}));
         if (array::uses_exact_solver(p)) layers_.back().set_cells(card.iv, read_, cell_source(s, false, 0));
         pack(s);
@@ -404,10 +422,44 @@ void ArrayMvm::begin_batch(std::uint64_t first_image) {
     for (std::size_t s = 0; s < layers_.size(); ++s) {
         std::vector<array::TileOperatingPoint> ops = layers_[s].release_operating_points();  // refilled in place
         operating_points(s, true, first_image + 1, ops);
+        apply_trims(s, ops);
         layers_[s].set_operating_points(std::move(ops));
         if (exact) layers_[s].set_cells(card_.iv, read_, cell_source(s, true, first_image + 1));
         pack(s);
     }
+}
+
+std::vector<BitLineTrim> ArrayMvm::fit_trims(std::size_t slot, const std::vector<array::TileOperatingPoint>& ops) const {
+    const LayerCells& l = chip_.layers[slot];
+    std::vector<BitLineTrim> trims;
+    std::vector<double> m;
+    for (std::size_t t = 0; t < ops.size(); ++t) {
+        const array::TileOperatingPoint& op = ops[t];
+        m.resize(static_cast<std::size_t>(op.rows));
+        for (int c = 0; c < op.cols; ++c) {
+            // In weight units, as effective_weights reads them; the levels are column-major.
+            for (int r = 0; r < op.rows; ++r) m[static_cast<std::size_t>(r)] = static_cast<double>(op.current_a[op.index(r, c)]) / unit_a_[slot];
+            const std::size_t at = static_cast<std::size_t>(c) * static_cast<std::size_t>(op.rows);
+            trims.push_back(fit_bit_line(m, std::span<const std::uint8_t>(l.levels[t]).subspan(at, static_cast<std::size_t>(op.rows))));
+        }
+    }
+    return trims;
+}
+
+void ArrayMvm::apply_trims(std::size_t slot, std::vector<array::TileOperatingPoint>& ops) const {
+    const std::vector<BitLineTrim>& trims = trims_[slot];
+    if (trims.empty()) return;
+    const double unit = unit_a_[slot];
+    std::size_t k = 0;
+    for (array::TileOperatingPoint& op : ops)
+        for (int c = 0; c < op.cols; ++c, ++k) {
+            const BitLineTrim& t = trims[k];
+            if (!t.fitted) continue;
+            for (int r = 0; r < op.rows; ++r) {
+                float& i = op.current_a[op.index(r, c)];
+                i = static_cast<float>((static_cast<double>(i) / unit - t.offset) / t.gain * unit);
+            }
+        }
 }
 
 int ArrayMvm::cells_built() const {

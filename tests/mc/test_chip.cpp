@@ -619,11 +619,70 @@ TEST_CASE("column calibration on a chip: read at 85 °C against a fixed referenc
     const double raw = rms_error(hot), cal = rms_error(calibrated);
     INFO("RMS weight error, raw " << raw << ", calibrated " << cal);
     REQUIRE(cal < 0.5 * raw);
-    // The array path does not model it, and says so.
+    // The array path trims its bit lines only where it reads their sums exactly, and says so.
     mc::ArraySettings arr;
     arr.analog.adc.bits = 8;
     REQUIRE_THROWS_WITH(mc::ArrayMvm(f.model, chip, f.card, calibrated, arr, nullptr, false),
-                        Catch::Contains("column_calibration = \"gain-offset\" is modelled on the static path only"));
+                        Catch::Contains("column_calibration = \"gain-offset\" needs bit-line sums read exactly"));
+    arr.analog.adc.bits = 0;
+    arr.analog.ir = array::IrModel::fast;
+    arr.analog.wires = {1.0, 1.0};
+    REQUIRE_THROWS_WITH(mc::ArrayMvm(f.model, chip, f.card, calibrated, arr, nullptr, false),
+                        Catch::Contains("no IR drop"));
+}
+
+TEST_CASE("column calibration on the array path: the static path's trims without read noise, a calibration read's with it", "[mc][chip][array]") {
+    Fixture f;
+    const auto analog = mc::analog_nodes(f.model, {});
+    mc::ChipSettings hot;
+    hot.read_temperature_c = 85.0;
+    hot.read_reference = mc::ReadReference::fixed;  // a common gain per bit line for the trims to take out
+    mc::ChipSettings calibrated = hot;
+    calibrated.column_calibration = mc::ColumnCalibration::gain_offset;
+    // Without read noise: the same trims and products as the static path (several row and column tiles).
+    for (const char* mapping : {"differential", "offset"}) {
+        CAPTURE(mapping);
+        const mc::ArraySettings arr = small_tiles(mapping, "pulse_width");
+        const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, hot, arr.analog.mapping, 3, 0, 0);
+        const auto a = node_products(f.model, analog, f.images.data(), 8, mc::StaticMvm(f.model, chip, f.card, calibrated, false));
+        const auto b = node_products(f.model, analog, f.images.data(), 8, mc::ArrayMvm(f.model, chip, f.card, calibrated, arr, nullptr, false));
+        const auto raw = node_products(f.model, analog, f.images.data(), 8, mc::ArrayMvm(f.model, chip, f.card, hot, arr, nullptr, false));
+        for (std::size_t l = 0; l < a.size(); ++l) {
+            REQUIRE(max_rel_diff(b[l], a[l]) < 1e-5);
+            REQUIRE(max_rel_diff(raw[l], a[l]) > 1e-3);  // the trims did something
+        }
+    }
+    // With per-batch read noise: every read keeps the trims of one calibration read, so the hot
+    // read's common gain goes and the read-to-read noise stays; the same batch reads the same.
+    mc::ArraySettings noisy;
+    noisy.analog.mapping.tile_rows = 32;
+    noisy.read_noise = mc::ReadNoise::per_batch;
+    const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, hot, noisy.analog.mapping, 3, 0, 0);
+    std::vector<FloatVec> codes;
+    for (int node : analog) {
+        const auto& c = f.model.nodes[static_cast<std::size_t>(node)].codes;
+        codes.emplace_back(c.begin(), c.end());
+    }
+    const auto digital = node_products(f.model, analog, f.images.data(), 8, mc::StaticMvm(f.model, analog, codes, false));
+    auto rms_error = [&](const std::vector<Tensor>& p) {
+        double e2 = 0, d2 = 0;
+        for (std::size_t l = 0; l < p.size(); ++l)
+            for (std::size_t i = 0; i < p[l].size(); ++i)
+                e2 += std::pow(p[l].data[i] - digital[l].data[i], 2), d2 += std::pow(digital[l].data[i], 2);
+        return std::sqrt(e2 / d2);
+    };
+    mc::ArrayMvm raw(f.model, chip, f.card, hot, noisy, nullptr, false), cal(f.model, chip, f.card, calibrated, noisy, nullptr, false);
+    raw.begin_batch(50), cal.begin_batch(50);
+    const auto pr = node_products(f.model, analog, f.images.data(), 8, raw);
+    const auto pc = node_products(f.model, analog, f.images.data(), 8, cal);
+    INFO("RMS product error, raw " << rms_error(pr) << ", calibrated " << rms_error(pc));
+    REQUIRE(rms_error(pc) < 0.5 * rms_error(pr));
+    cal.begin_batch(100);
+    const auto pc1 = node_products(f.model, analog, f.images.data(), 8, cal);
+    cal.begin_batch(50);
+    const auto pc0 = node_products(f.model, analog, f.images.data(), 8, cal);
+    REQUIRE(pc0[0].data == pc[0].data);
+    REQUIRE(pc1[0].data != pc[0].data);
 }
 
 TEST_CASE("read disturb on a chip: cells and the tracking reference move together, composed with the bake", "[mc][chip]") {

@@ -99,6 +99,12 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
 // Where all of its levels are equal (B empty) or the fit is not a positive gain, the bit line is
 // left as read. Assumes exact calibration reads: the static path's noise-free read, no ADC error.
 void calibrate_bit_line(std::span<double> m, std::span<const std::uint8_t> levels);
+// The fit alone: m_r ≈ gain·k_r + offset; fitted = false where the bit line stays as read.
+struct BitLineTrim {
+    double gain = 1, offset = 0;
+    bool fitted = false;
+};
+BitLineTrim fit_bit_line(std::span<const double> m, std::span<const std::uint8_t> levels);
 
 // The MvmOverride part shared by both paths: which nodes are analog, and with track_error the
 // per-layer Σ(a − d)² and Σ d² over every product, a = analog and d = digital accumulator (bias
@@ -152,11 +158,15 @@ CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vec
 // Array path. Layer inputs are integer codes: unsigned activations (0 … 2^b − 1) or the signed
 // network input, applied as two reads (x⁺ then x⁻, each on the word lines as magnitudes) whose
 // digital results are subtracted. Call begin_batch() before each batch: it names the batch's images
-// for the conversion noise (array.read_window_s) and draws per-batch read noise. The chip and the
+// for the conversion noise (array.read_window_s) and draws per-batch read noise. With
+// chip.column_calibration (no IR drop, ideal ADC only) every read's bit lines are trimmed by the
+// fit of a calibration read: the noise-free read, or with per-batch read noise a noisy read of its
+// own (kCalibrationReadKey), as a macro calibrates once at a read condition and keeps the trims. The chip and the
 // card must outlive the ArrayMvm unchanged: the exact solver reads their cells when it first needs
 // a tile.
 class ArrayMvm : public TrackedMvm {
 public:
+    static constexpr std::uint64_t kCalibrationReadKey = 0;
     ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
              const ArraySettings& array, const CalibrationInputs* calibration, bool track_error);
     // The next batch starts at test image first_image (the key of its conversion noise); with per-
@@ -176,6 +186,10 @@ private:
     // tile's difference currents: computed by nn::panel_gemm on the image's conv panel (no per-
     // vector patches), with the weights packed per tile by pack() after every new read.
     void pack(std::size_t slot);
+    // chip.column_calibration: each bit line's fit on a calibration read (tiles in order, columns in
+    // order), and its trim m ← (m − offset)/gain applied to a read's currents, in weight units.
+    std::vector<BitLineTrim> fit_trims(std::size_t slot, const std::vector<array::TileOperatingPoint>& ops) const;
+    void apply_trims(std::size_t slot, std::vector<array::TileOperatingPoint>& ops) const;
     void analog_panel(std::size_t slot, const nn::QNode& q, const Tensor& x, Tensor& acc) const;
     const Chip& chip_;
     const device::Card& card_;
@@ -189,6 +203,8 @@ private:
     std::vector<std::vector<FloatVec>> packed_;  // IrModel::none: per analog node and tile, ΔI·(DAC scale) [adc][row] packed
     std::vector<std::vector<FloatVec>> packed_sums_;  // with conversion noise: the tiles' sums·(DAC scale), packed alike
     std::vector<std::uint64_t> noise_hash_;      // per analog node: hash_keys(layer key, {kConversionNoiseKey})
+    std::vector<double> unit_a_;                 // per analog node: read_unit_current_a
+    std::vector<std::vector<BitLineTrim>> trims_;  // per analog node: empty without chip.column_calibration
     std::uint64_t first_image_ = 0;
     mutable FloatVec image_, plane_, panel_, delta_, sums_;
     mutable std::vector<float> rtn_, factor_;  // one tile's noisy read (sample_read_noise)
