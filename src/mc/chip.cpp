@@ -179,7 +179,7 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
     const bool diff = m.params.mapping == array::WeightMapping::differential;
     FloatVec w(static_cast<std::size_t>(m.outputs) * static_cast<std::size_t>(m.inputs));
     std::vector<float> current;
-    std::vector<double> units;
+    std::vector<double> units, cal;
     for (std::size_t t = 0; t < m.tiles.size(); ++t) {
         const array::TilePlacement& p = m.tiles[t];
         device::read_currents_a(card, layer.tiles[t], read, noise, layer.tile_streams(static_cast<int>(t)), read_key, current);
@@ -187,11 +187,24 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
         // (I⁺), 2a+1 (I⁻); offset: output a on column a against the reference column cols − 1.
         units.assign(current.begin(), current.end());
         for (double& v : units) v *= inv_unit;
-        if (chip.column_calibration == ColumnCalibration::gain_offset)
+        if (chip.column_calibration == ColumnCalibration::gain_offset) {
+            // Noise-free: the trims are fitted on this read. With read noise, on a calibration read
+            // of its own and kept for this one, as the array path does (ArrayMvm).
+            if (noise == device::Noise::on) {
+                device::read_currents_a(card, layer.tiles[t], read, noise, layer.tile_streams(static_cast<int>(t)), kCalibrationReadKey,
+                                        current);
+                cal.assign(current.begin(), current.end());
+                for (double& v : cal) v *= inv_unit;
+            }
+            const std::vector<double>& fit_on = noise == device::Noise::on ? cal : units;
             for (int c = 0; c < p.cols; ++c) {
                 const std::size_t at = static_cast<std::size_t>(c) * p.rows, rows = static_cast<std::size_t>(p.rows);
-                calibrate_bit_line(std::span<double>(units).subspan(at, rows), std::span<const std::uint8_t>(layer.levels[t]).subspan(at, rows));
+                const BitLineTrim trim = fit_bit_line(std::span<const double>(fit_on).subspan(at, rows),
+                                                      std::span<const std::uint8_t>(layer.levels[t]).subspan(at, rows));
+                if (trim.fitted)
+                    for (std::size_t r = 0; r < rows; ++r) units[at + r] = (units[at + r] - trim.offset) / trim.gain;
             }
+        }
         auto cell = [&](int col, int row) { return units[static_cast<std::size_t>(col) * p.rows + row]; };
         for (int a = 0; a < p.outputs; ++a)
             for (int r = 0; r < p.rows; ++r) {

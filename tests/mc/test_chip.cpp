@@ -683,6 +683,12 @@ TEST_CASE("column calibration on the array path: the static path's trims without
     const auto pc0 = node_products(f.model, analog, f.images.data(), 8, cal);
     REQUIRE(pc0[0].data == pc[0].data);
     REQUIRE(pc1[0].data != pc[0].data);
+    // The static path's noisy effective weights (the device-aware training tables) trim a read
+    // the same way: the batch at image 50 is the read keyed 51.
+    std::vector<FloatVec> noisy_weights;
+    for (const auto& l : chip.layers) noisy_weights.push_back(mc::effective_weights(l, f.card, calibrated, device::Noise::on, 51));
+    const auto ps = node_products(f.model, analog, f.images.data(), 8, mc::StaticMvm(f.model, analog, noisy_weights, false));
+    for (std::size_t l = 0; l < ps.size(); ++l) REQUIRE(max_rel_diff(ps[l], pc[l]) < 1e-5);
 }
 
 TEST_CASE("read disturb on a chip: cells and the tracking reference move together, composed with the bake", "[mc][chip]") {

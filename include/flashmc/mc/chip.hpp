@@ -80,11 +80,16 @@ Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, co
 // the median charge loss β_median (times the chip's cycling wear) by the chip's retention bake.
 double read_unit_current_a(const device::Card& card, const ChipSettings& chip, const array::MappingParams& mapping);
 
+// The read key of the calibration read with read noise (chip.column_calibration): a macro
+// calibrates once at a read condition and keeps the trims for every later read, whose keys are
+// ≥ 1 (the array path: a batch's first image + 1).
+inline constexpr std::uint64_t kCalibrationReadKey = 0;
+
 // Effective weights [out_c][K] of one layer: one read of its cells, in units of
 // read_unit_current_a(card, chip, layer.mapping.params); with chip.column_calibration, each bit
-// line calibrated first (calibrate_bit_line). The read is noise-free, or with Noise::on one read
-// with fresh read noise keyed by read_key (device::read_currents_a; the calibration then sees the
-// noisy read, as a macro calibrating on that read would).
+// line trimmed first (calibrate_bit_line). The read is noise-free, or with Noise::on one read
+// with fresh read noise keyed by read_key ≥ 1 (device::read_currents_a); the trims are then fitted
+// on the calibration read (kCalibrationReadKey), as on the array path.
 FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip,
                            device::Noise noise = device::Noise::off, std::uint64_t read_key = 0);
 
@@ -166,7 +171,6 @@ CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vec
 // a tile.
 class ArrayMvm : public TrackedMvm {
 public:
-    static constexpr std::uint64_t kCalibrationReadKey = 0;
     ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::Card& card, const ChipSettings& settings,
              const ArraySettings& array, const CalibrationInputs* calibration, bool track_error);
     // The next batch starts at test image first_image (the key of its conversion noise); with per-
