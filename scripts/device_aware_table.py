@@ -77,7 +77,9 @@ def remedies_table(d, name):
     share seed, points and trials, and the calibration acts at read time on the chip it is given):
     the paired gain of calibration alone (shipped, gain-offset), fine-tuning alone (tuned, none) and
     both (tuned, gain-offset), and the share of the shipped model's uncalibrated drop each recovers
-    (gain / drop, the interval the gain's 95% t interval over that drop)."""
+    (gain / drop, the interval the gain's 95% t interval over that drop). Where two files hold
+    different numbers of chips, gain and drop are taken over the first chips common to both; the
+    drop column is over all of the shipped file's chips."""
     remedies = [("calibration", "shipped", "gain-offset"), ("fine-tuning", name, "none"), ("both", name, "gain-offset")]
     rows = []
     for key, label in CONDITIONS:
@@ -94,19 +96,20 @@ def remedies_table(d, name):
             if not os.path.exists(path):
                 cells.append("n/a")
                 continue
-            with h5py.File(path, "r") as f:
-                if not np.array_equal(f["stream_keys"][...], keys):
-                    sys.exit(f"{path}: not the chips of {base_path} (stream keys differ)")
             t, _ = load(path)
-            n = min(len(s), len(t))
+            n = min(len(s), len(t))  # the first n chips of both (a file with more trials adds chips)
+            with h5py.File(path, "r") as f:
+                if not np.array_equal(f["stream_keys"][:, :n], keys[:, :n]):
+                    sys.exit(f"{path}: not the chips of {base_path} (stream keys differ)")
             g, h = interval(t[:n] - s[:n])
-            share = f"{100 * g / drop:.0f}% ({100 * (g - h) / drop:.0f}–{100 * (g + h) / drop:.0f}%)" if drop > 0 else "—"
+            dn = interval(s_dig - s[:n])[0]  # the drop on the same chips as the gain
+            share = f"{100 * g / dn:.0f}% ({100 * (g - h) / dn:.0f}–{100 * (g + h) / dn:.0f}%)" if dn > 0 else "—"
             cells.append(f"{fmt(g, h)}: {share}")
         rows.append(f"| {label} | {drop:.2f} | " + " | ".join(cells) + " |")
     if not rows:
         return
     print("\nEach remedy against the shipped model read without calibration (paired gain in points on the same "
-          "chips: share of that drop recovered, with the gain's 95% interval):\n")
+          "chips, the first n of each pair of files: share of that drop recovered, with the gain's 95% interval):\n")
     print("| condition | shipped drop, no calibration | " + " | ".join(r[0] for r in remedies) + " |")
     print("| --- | ---: | --- | --- | --- |")
     print("\n".join(rows))
