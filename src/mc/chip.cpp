@@ -165,6 +165,27 @@ BitLineTrim fit_bit_line(std::span<const double> m, std::span<const std::uint8_t
     return {g, o, true};
 }
 
+std::vector<BitLineTrim> fit_tile_trims(std::span<const double> m, std::span<const std::uint8_t> levels, int rows, int cols,
+                                        ColumnCalibration mode) {
+    std::vector<BitLineTrim> trims;
+    if (mode == ColumnCalibration::none) return trims;
+    const std::size_t r = static_cast<std::size_t>(rows);
+    for (int c = 0; c < cols; ++c) trims.push_back(fit_bit_line(m.subspan(static_cast<std::size_t>(c) * r, r), levels.subspan(static_cast<std::size_t>(c) * r, r)));
+    if (mode != ColumnCalibration::gain_offset_guarded) return trims;
+    std::vector<double> g, o;
+    for (const BitLineTrim& t : trims)
+        if (t.fitted) g.push_back(t.gain), o.push_back(t.offset);
+    if (g.empty()) return trims;
+    // Lower median: an actual bit line's fit, the same on every platform.
+    const std::size_t mid = (g.size() - 1) / 2;
+    std::nth_element(g.begin(), g.begin() + static_cast<std::ptrdiff_t>(mid), g.end());
+    std::nth_element(o.begin(), o.begin() + static_cast<std::ptrdiff_t>(mid), o.end());
+    const BitLineTrim tile{g[mid], o[mid], true};
+    for (BitLineTrim& t : trims)
+        if (!t.fitted || t.gain > kGuardGainRatio * tile.gain || t.gain * kGuardGainRatio < tile.gain) t = tile;
+    return trims;
+}
+
 void calibrate_bit_line(std::span<double> m, std::span<const std::uint8_t> levels) {
     const BitLineTrim t = fit_bit_line(m, levels);
     if (!t.fitted) return;
@@ -187,7 +208,7 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
         // (I⁺), 2a+1 (I⁻); offset: output a on column a against the reference column cols − 1.
         units.assign(current.begin(), current.end());
         for (double& v : units) v *= inv_unit;
-        if (chip.column_calibration == ColumnCalibration::gain_offset) {
+        if (chip.column_calibration != ColumnCalibration::none) {
             // Noise-free: the trims are fitted on this read. With read noise, on a calibration read
             // of its own and kept for this one, as the array path does (ArrayMvm).
             if (noise == device::Noise::on) {
@@ -196,11 +217,11 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
                 cal.assign(current.begin(), current.end());
                 for (double& v : cal) v *= inv_unit;
             }
-            const std::vector<double>& fit_on = noise == device::Noise::on ? cal : units;
+            const std::vector<BitLineTrim> trims =
+                fit_tile_trims(noise == device::Noise::on ? cal : units, layer.levels[t], p.rows, p.cols, chip.column_calibration);
             for (int c = 0; c < p.cols; ++c) {
                 const std::size_t at = static_cast<std::size_t>(c) * p.rows, rows = static_cast<std::size_t>(p.rows);
-                const BitLineTrim trim = fit_bit_line(std::span<const double>(fit_on).subspan(at, rows),
-                                                      std::span<const std::uint8_t>(layer.levels[t]).subspan(at, rows));
+                const BitLineTrim& trim = trims[static_cast<std::size_t>(c)];
                 if (trim.fitted)
                     for (std::size_t r = 0; r < rows; ++r) units[at + r] = (units[at + r] - trim.offset) / trim.gain;
             }
@@ -386,6 +407,7 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
              "(array.r_bl_ohm = array.r_sl_ohm = 0) and an ideal ADC (array.adc_bits = 0), with or without read noise; "
              "the array path's ADCs calibrate their range with array.adc_range = \"calibration\"");
     const bool trim = settings.column_calibration != ColumnCalibration::none;
+    calibration_ = settings.column_calibration;
     for (std::size_t s = 0; s < chip.layers.size(); ++s) {
         const LayerCells& l = chip.layers[s];
         names_.push_back(model.nodes[static_cast<std::size_t>(l.node)].name);
@@ -448,13 +470,14 @@ std::vector<BitLineTrim> ArrayMvm::fit_trims(std::size_t slot, const std::vector
     std::vector<double> m;
     for (std::size_t t = 0; t < ops.size(); ++t) {
         const array::TileOperatingPoint& op = ops[t];
-        m.resize(static_cast<std::size_t>(op.rows));
-        for (int c = 0; c < op.cols; ++c) {
-            // In weight units, as effective_weights reads them; the levels are column-major.
-            for (int r = 0; r < op.rows; ++r) m[static_cast<std::size_t>(r)] = static_cast<double>(op.current_a[op.index(r, c)]) / unit_a_[slot];
-            const std::size_t at = static_cast<std::size_t>(c) * static_cast<std::size_t>(op.rows);
-            trims.push_back(fit_bit_line(m, std::span<const std::uint8_t>(l.levels[t]).subspan(at, static_cast<std::size_t>(op.rows))));
-        }
+        // Column-major, in weight units, as effective_weights reads them (the levels' order).
+        m.resize(static_cast<std::size_t>(op.rows) * static_cast<std::size_t>(op.cols));
+        for (int c = 0; c < op.cols; ++c)
+            for (int r = 0; r < op.rows; ++r)
+                m[static_cast<std::size_t>(c) * static_cast<std::size_t>(op.rows) + static_cast<std::size_t>(r)] =
+                    static_cast<double>(op.current_a[op.index(r, c)]) / unit_a_[slot];
+        const std::vector<BitLineTrim> tile = fit_tile_trims(m, l.levels[t], op.rows, op.cols, calibration_);
+        trims.insert(trims.end(), tile.begin(), tile.end());
     }
     return trims;
 }

@@ -225,8 +225,10 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     chip.read("read_reference", reference, {"tracking", "fixed"});
     s.chip.read_reference = reference == "fixed" ? ReadReference::fixed : ReadReference::tracking;
     std::string calibration = "none";
-    chip.read("column_calibration", calibration, {"none", "gain-offset"});
-    s.chip.column_calibration = calibration == "gain-offset" ? ColumnCalibration::gain_offset : ColumnCalibration::none;
+    chip.read("column_calibration", calibration, {"none", "gain-offset", "gain-offset-guarded"});
+    s.chip.column_calibration = calibration == "gain-offset"           ? ColumnCalibration::gain_offset
+                                : calibration == "gain-offset-guarded" ? ColumnCalibration::gain_offset_guarded
+                                                                       : ColumnCalibration::none;
     std::string off = "compensated";
     chip.read("off_current", off, {"compensated", "ignored"});
     s.chip.off_current = device::parse_off_current(off);

@@ -596,6 +596,46 @@ TEST_CASE("column calibration: a bit line's common gain and offset go exactly, p
     REQUIRE(fm == before);
 }
 
+TEST_CASE("guarded column calibration: a bit line whose fit an outlier cell pulls takes the tile's median trim", "[mc][chip]") {
+    // 16 bit lines of 64 cells, m = 1.05·k + 0.02 (a common gain and offset) plus per-cell noise;
+    // bit line 5 holds one cell of the retention tail reading 40 weight units at level 1.
+    constexpr int rows = 64, cols = 16;
+    Stream r = Streams(42).at({1});
+    std::vector<std::uint8_t> k(rows * cols);
+    std::vector<double> m(k.size());
+    for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::uint8_t>(r.below(8)), m[i] = 1.05 * k[i] + 0.02 + 0.01 * r.normal();
+    const std::size_t bad = 5 * rows + 7;
+    k[bad] = 1, m[bad] = 40.0;
+    const auto own = mc::fit_tile_trims(m, k, rows, cols, mc::ColumnCalibration::gain_offset);
+    const auto guarded = mc::fit_tile_trims(m, k, rows, cols, mc::ColumnCalibration::gain_offset_guarded);
+    REQUIRE(mc::fit_tile_trims(m, k, rows, cols, mc::ColumnCalibration::none).empty());
+    REQUIRE(own.size() == cols);
+    INFO("bit line 5's own fit: gain " << own[5].gain << ", offset " << own[5].offset);
+    REQUIRE(own[5].fitted);
+    REQUIRE(own[5].gain < 1.05 / mc::kGuardGainRatio);  // pulled far off: the trim would scale every cell of the line
+    for (int c = 0; c < cols; ++c) {
+        REQUIRE(guarded[c].fitted);
+        if (c == 5) continue;
+        REQUIRE(own[c].gain == Approx(1.05).margin(0.01));
+        REQUIRE(guarded[c].gain == own[c].gain);  // plausible fits are kept as they are
+        REQUIRE(guarded[c].offset == own[c].offset);
+    }
+    // Bit line 5 takes the median of the others' fits: its other cells come out at their levels.
+    REQUIRE(guarded[5].gain == Approx(1.05).margin(0.01));
+    REQUIRE(std::abs(guarded[5].offset - 0.02) < 0.02);
+    double own2 = 0, guarded2 = 0;
+    for (int i = 0; i < rows; ++i) {
+        const std::size_t at = 5 * rows + static_cast<std::size_t>(i);
+        if (at == bad) continue;
+        REQUIRE(std::abs((m[at] - guarded[5].offset) / guarded[5].gain - k[at]) < 0.1);
+        own2 += std::pow((m[at] - own[5].offset) / own[5].gain - k[at], 2);
+        guarded2 += std::pow((m[at] - guarded[5].offset) / guarded[5].gain - k[at], 2);
+    }
+    INFO("RMS level error of bit line 5's other cells: own fit " << std::sqrt(own2 / (rows - 1)) << ", guarded " << std::sqrt(guarded2 / (rows - 1)));
+    REQUIRE(std::sqrt(own2 / (rows - 1)) > 0.5);  // what the line's own fit does to them
+    REQUIRE(std::sqrt(guarded2 / (rows - 1)) < 0.05);
+}
+
 TEST_CASE("column calibration on a chip: read at 85 °C against a fixed reference, the calibrated weights are closer to the codes", "[mc][chip]") {
     Fixture f;
     const auto analog = mc::analog_nodes(f.model, {});

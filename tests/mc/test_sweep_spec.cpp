@@ -46,7 +46,8 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE_THAT(error_of({"sweep.name=\"a\\nb\""}), Catch::Contains("sweep.name must not hold control characters"));
     REQUIRE(s.chip.column_calibration == mc::ColumnCalibration::none);
     REQUIRE(parse({"chip.column_calibration=\"gain-offset\""}).chip.column_calibration == mc::ColumnCalibration::gain_offset);
-    REQUIRE_THAT(error_of({"chip.column_calibration=\"gain\""}), Catch::Contains("not one of: none, gain-offset"));
+    REQUIRE(parse({"chip.column_calibration=\"gain-offset-guarded\""}).chip.column_calibration == mc::ColumnCalibration::gain_offset_guarded);
+    REQUIRE_THAT(error_of({"chip.column_calibration=\"gain\""}), Catch::Contains("not one of: none, gain-offset, gain-offset-guarded"));
     REQUIRE(s.chip.program_order == device::ProgramOrder::cell);
     REQUIRE_FALSE(s.chip.reverify);
     REQUIRE(parse({"chip.program_order=\"row\"", "chip.reverify=true"}).chip.program_order == device::ProgramOrder::row);

@@ -110,6 +110,14 @@ struct BitLineTrim {
     bool fitted = false;
 };
 BitLineTrim fit_bit_line(std::span<const double> m, std::span<const std::uint8_t> levels);
+// The trims of one tile's bit lines from their calibration currents m and levels (column-major,
+// rows × cols, weight units). gain-offset: each bit line's own fit. gain-offset-guarded: the
+// controller compares every fit with the tile's (lower) median gain and offset, and a bit line
+// whose fit is missing or whose gain departs from the median by more than kGuardGainRatio (a cell
+// of the heavy retention tail, a defect, pulling the two sums) takes the tile's median trim.
+inline constexpr double kGuardGainRatio = 1.5;
+std::vector<BitLineTrim> fit_tile_trims(std::span<const double> m, std::span<const std::uint8_t> levels, int rows, int cols,
+                                        ColumnCalibration mode);
 
 // The MvmOverride part shared by both paths: which nodes are analog, and with track_error the
 // per-layer Σ(a − d)² and Σ d² over every product, a = analog and d = digital accumulator (bias
@@ -209,6 +217,7 @@ private:
     std::vector<std::uint64_t> noise_hash_;      // per analog node: hash_keys(layer key, {kConversionNoiseKey})
     std::vector<double> unit_a_;                 // per analog node: read_unit_current_a
     std::vector<std::vector<BitLineTrim>> trims_;  // per analog node: empty without chip.column_calibration
+    ColumnCalibration calibration_ = ColumnCalibration::none;
     std::uint64_t first_image_ = 0;
     mutable FloatVec image_, plane_, panel_, delta_, sums_;
     mutable std::vector<float> rtn_, factor_;  // one tile's noisy read (sample_read_noise)

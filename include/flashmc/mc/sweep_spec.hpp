@@ -36,9 +36,11 @@ const char* program_mode_name(ProgramMode m);
 // fixed: I_unit trimmed at verify; tracking: I_unit follows a reference cell read with the array.
 enum class ReadReference { tracking, fixed };
 
-// Read-side compensation beyond the reference cell (mc/chip.hpp, calibrate_bit_line): none, or a
-// per-bit-line gain and offset calibrated from two calibration reads at the read conditions.
-enum class ColumnCalibration { none, gain_offset };
+// Read-side compensation beyond the reference cell (mc/chip.hpp, fit_tile_trims): none, or a
+// per-bit-line gain and offset calibrated from two calibration reads at the read conditions, each
+// bit line's own fit (gain-offset) or with outlying fits replaced by the tile's median
+// (gain-offset-guarded).
+enum class ColumnCalibration { none, gain_offset, gain_offset_guarded };
 
 // The run settings of one chip (the [chip] table, possibly changed by axes).
 struct ChipSettings {
