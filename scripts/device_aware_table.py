@@ -81,6 +81,9 @@ def remedies_table(d, name):
     different numbers of chips, gain and drop are taken over the first chips common to both; the
     drop column is over all of the shipped file's chips."""
     remedies = [("calibration", "shipped", "gain-offset"), ("fine-tuning", name, "none"), ("both", name, "gain-offset")]
+    # The guarded calibration (chip.column_calibration = "gain-offset-guarded"), where it was run.
+    if any(f.endswith("_gain-offset-guarded.h5") for f in os.listdir(d)):
+        remedies += [("guarded calibration", "shipped", "gain-offset-guarded"), ("both, guarded", name, "gain-offset-guarded")]
     rows = []
     for key, label in CONDITIONS:
         base_path = os.path.join(d, f"{key}_shipped_none.h5")
@@ -111,7 +114,7 @@ def remedies_table(d, name):
     print("\nEach remedy against the shipped model read without calibration (paired gain in points on the same "
           "chips, the first n of each pair of files: share of that drop recovered, with the gain's 95% interval):\n")
     print("| condition | shipped drop, no calibration | " + " | ".join(r[0] for r in remedies) + " |")
-    print("| --- | ---: | --- | --- | --- |")
+    print("| --- | ---: |" + " --- |" * len(remedies))
     print("\n".join(rows))
 
 

@@ -182,7 +182,7 @@ std::vector<BitLineTrim> fit_tile_trims(std::span<const double> m, std::span<con
     std::nth_element(o.begin(), o.begin() + static_cast<std::ptrdiff_t>(mid), o.end());
     const BitLineTrim tile{g[mid], o[mid], true};
     for (BitLineTrim& t : trims)
-        if (!t.fitted || t.gain > kGuardGainRatio * tile.gain || t.gain * kGuardGainRatio < tile.gain) t = tile;
+        if (!t.fitted || t.gain * kGuardGainRatio < tile.gain) t = tile;
     return trims;
 }
 

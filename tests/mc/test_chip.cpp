@@ -620,6 +620,17 @@ TEST_CASE("guarded column calibration: a bit line whose fit an outlier cell pull
         REQUIRE(guarded[c].gain == own[c].gain);  // plausible fits are kept as they are
         REQUIRE(guarded[c].offset == own[c].offset);
     }
+    // A fit pulled above the median (an outlier cell at a high level, in both sums) is kept: it
+    // shrinks the outlier with the rest of the line.
+    std::vector<double> m2 = m;
+    std::vector<std::uint8_t> k2 = k;
+    const std::size_t high = 9 * rows + 3;
+    k2[bad] = 1, m2[bad] = 1.05 + 0.02;
+    k2[high] = 7, m2[high] = 200.0;
+    const auto own_high = mc::fit_tile_trims(m2, k2, rows, cols, mc::ColumnCalibration::gain_offset);
+    const auto guarded_high = mc::fit_tile_trims(m2, k2, rows, cols, mc::ColumnCalibration::gain_offset_guarded);
+    REQUIRE(own_high[9].gain > 1.05 * mc::kGuardGainRatio);
+    REQUIRE(guarded_high[9].gain == own_high[9].gain);
     // Bit line 5 takes the median of the others' fits: its other cells come out at their levels.
     REQUIRE(guarded[5].gain == Approx(1.05).margin(0.01));
     REQUIRE(std::abs(guarded[5].offset - 0.02) < 0.02);

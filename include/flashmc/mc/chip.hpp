@@ -113,8 +113,10 @@ BitLineTrim fit_bit_line(std::span<const double> m, std::span<const std::uint8_t
 // The trims of one tile's bit lines from their calibration currents m and levels (column-major,
 // rows × cols, weight units). gain-offset: each bit line's own fit. gain-offset-guarded: the
 // controller compares every fit with the tile's (lower) median gain and offset, and a bit line
-// whose fit is missing or whose gain departs from the median by more than kGuardGainRatio (a cell
-// of the heavy retention tail, a defect, pulling the two sums) takes the tile's median trim.
+// whose fit is missing or whose gain is below the median by more than kGuardGainRatio takes the
+// tile's median trim: such a fit (a cell of the heavy retention tail at a low level pulling the
+// two sums) would divide every cell of the line by a small gain, multiplying their errors. A fit
+// pulled above the median is kept: it shrinks the outlier cell with the rest, limiting its harm.
 inline constexpr double kGuardGainRatio = 1.5;
 std::vector<BitLineTrim> fit_tile_trims(std::span<const double> m, std::span<const std::uint8_t> levels, int rows, int cols,
                                         ColumnCalibration mode);

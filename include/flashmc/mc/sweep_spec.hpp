@@ -38,8 +38,8 @@ enum class ReadReference { tracking, fixed };
 
 // Read-side compensation beyond the reference cell (mc/chip.hpp, fit_tile_trims): none, or a
 // per-bit-line gain and offset calibrated from two calibration reads at the read conditions, each
-// bit line's own fit (gain-offset) or with outlying fits replaced by the tile's median
-// (gain-offset-guarded).
+// bit line's own fit (gain-offset) or with fits far below the tile's median gain replaced by
+// the tile's median (gain-offset-guarded).
 enum class ColumnCalibration { none, gain_offset, gain_offset_guarded };
 
 // The run settings of one chip (the [chip] table, possibly changed by axes).
