@@ -162,6 +162,9 @@ def refresh_table(d, name, target=0.9):
     if not rows:
         return
     temps = sorted({t for *_, cells in rows for t in cells})
+    if not temps:
+        print("\nRefresh intervals: no retention sweep complete yet (" + ", ".join(f"{m} {c}" for m, c, *_ in rows) + ").")
+        return
     print(f"\nRefresh interval at a {100 * target:.0f}% yield of the spec accuracy (median, 95% interval):\n")
     print("| model | calibration | chips a point | " + " | ".join(f"{t:g} °C" for t in temps) + " |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in temps) + " |")
