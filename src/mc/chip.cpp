@@ -151,7 +151,7 @@ double read_unit_current_a(const device::Card& card, const ChipSettings& chip, c
 }
 
 BitLineTrim fit_bit_line(std::span<const double> m, std::span<const std::uint8_t> levels) {
-    if (m.size() != levels.size() || m.empty()) fail("calibrate_bit_line: ", m.size(), " currents, ", levels.size(), " levels");
+    if (m.size() != levels.size() || m.empty()) fail("fit_bit_line: ", m.size(), " currents, ", levels.size(), " levels");
     double t_a = 0, s_a = 0, t_b = 0, s_b = 0, n_b = 0;
     const double n_a = static_cast<double>(m.size());
     for (std::size_t r = 0; r < m.size(); ++r) t_a += levels[r], s_a += m[r];
@@ -186,12 +186,6 @@ std::vector<BitLineTrim> fit_tile_trims(std::span<const double> m, std::span<con
     return trims;
 }
 
-void calibrate_bit_line(std::span<double> m, std::span<const std::uint8_t> levels) {
-    const BitLineTrim t = fit_bit_line(m, levels);
-    if (!t.fitted) return;
-    for (double& v : m) v = (v - t.offset) / t.gain;
-}
-
 FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip, device::Noise noise,
                            std::uint64_t read_key) {
     const array::LayerMapping& m = layer.mapping;
@@ -221,9 +215,7 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
                 fit_tile_trims(noise == device::Noise::on ? cal : units, layer.levels[t], p.rows, p.cols, chip.column_calibration);
             for (int c = 0; c < p.cols; ++c) {
                 const std::size_t at = static_cast<std::size_t>(c) * p.rows, rows = static_cast<std::size_t>(p.rows);
-                const BitLineTrim& trim = trims[static_cast<std::size_t>(c)];
-                if (trim.fitted)
-                    for (std::size_t r = 0; r < rows; ++r) units[at + r] = (units[at + r] - trim.offset) / trim.gain;
+                for (std::size_t r = 0; r < rows; ++r) units[at + r] = trims[static_cast<std::size_t>(c)].trim(units[at + r]);
             }
         }
         auto cell = [&](int col, int row) { return units[static_cast<std::size_t>(col) * p.rows + row]; };
@@ -493,7 +485,7 @@ void ArrayMvm::apply_trims(std::size_t slot, std::vector<array::TileOperatingPoi
             if (!t.fitted) continue;
             for (int r = 0; r < op.rows; ++r) {
                 float& i = op.current_a[op.index(r, c)];
-                i = static_cast<float>((static_cast<double>(i) / unit - t.offset) / t.gain * unit);
+                i = static_cast<float>(t.trim(static_cast<double>(i) / unit) * unit);
             }
         }
 }

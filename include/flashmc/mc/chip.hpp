@@ -87,7 +87,7 @@ inline constexpr std::uint64_t kCalibrationReadKey = 0;
 
 // Effective weights [out_c][K] of one layer: one read of its cells, in units of
 // read_unit_current_a(card, chip, layer.mapping.params); with chip.column_calibration, each bit
-// line trimmed first (calibrate_bit_line). The read is noise-free, or with Noise::on one read
+// line trimmed first (fit_tile_trims). The read is noise-free, or with Noise::on one read
 // with fresh read noise keyed by read_key ≥ 1 (device::read_currents_a); the trims are then fitted
 // on the calibration read (kCalibrationReadKey), as on the array path.
 FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip,
@@ -102,12 +102,12 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
 // it trims the bit line digitally: m_r ← (m_r − o)/g. A gain and offset common to the bit line's
 // cells (temperature, median drift, a column's mean offset) go exactly; per-cell errors remain.
 // Where all of its levels are equal (B empty) or the fit is not a positive gain, the bit line is
-// left as read. Assumes exact calibration reads: the static path's noise-free read, no ADC error.
-void calibrate_bit_line(std::span<double> m, std::span<const std::uint8_t> levels);
-// The fit alone: m_r ≈ gain·k_r + offset; fitted = false where the bit line stays as read.
+// left as read. Assumes exact calibration reads (no ADC error on them).
+// The fit m_r ≈ gain·k_r + offset; fitted = false where the bit line stays as read.
 struct BitLineTrim {
     double gain = 1, offset = 0;
     bool fitted = false;
+    double trim(double m) const { return fitted ? (m - offset) / gain : m; }  // m ← (m − o)/g
 };
 BitLineTrim fit_bit_line(std::span<const double> m, std::span<const std::uint8_t> levels);
 // The trims of one tile's bit lines from their calibration currents m and levels (column-major,
