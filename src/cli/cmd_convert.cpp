@@ -11,8 +11,9 @@ namespace {
 const char* kUsage = R"(flashmc convert IN.h5 OUT.h5 [--half | --scaled | --deployable]
 
 Rewrites a model file in a compact form (docs/model-format.md §3). Every dataset of 4 KiB or more
-is stored compressed (shuffle + deflate), whatever the options, so that a plain `convert IN OUT`
-compresses a file written before compression. IN must hold the float graph (/model).
+is stored compressed (deflate, after shuffle for floats and lossless bit packing for integers:
+4-bit weight codes in 4 bits), whatever the options, so that a plain `convert IN OUT` compresses a
+file written before compression. IN must hold the float graph (/model).
   --half         store the float graph's datasets as IEEE half precision (binary16), each value
                  rounded to the nearest half (ties to even): half the size; the float graph then
                  computes with the rounded weights (`flashmc eval` on it measures the change)

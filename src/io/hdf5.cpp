@@ -115,8 +115,9 @@ Handle half_type() {
 }
 
 // Creates dataset `name` of `type` (in memory and in the file) and writes `data`; compressed from
-// kCompressMinBytes on (see there): shuffled and deflated, or, for decimal_scale >= 0 (float data),
-// scale-offset with that D, then deflated.
+// kCompressMinBytes on (see there): integers packed by the scale-offset filter (lossless, the bits
+// each chunk's range needs), floats shuffled, or scale-offset with D = decimal_scale where it is
+// >= 0; then deflated.
 void create_dataset(const Group& g, const std::string& name, hid_t type, const void* data, const Dims& dims,
                     int decimal_scale = -1) {
     const std::string what = "dataset '" + name + "'";
@@ -130,7 +131,10 @@ void create_dataset(const Group& g, const std::string& name, hid_t type, const v
         const hsize_t row_bytes = total / dims[0] * value_bytes;
         chunk[0] = std::clamp<hsize_t>(kChunkBytes / row_bytes, 1, dims[0]);
         check_status(H5Pset_chunk(plist.id(), static_cast<int>(chunk.size()), chunk.data()), g.where(), "cannot chunk " + what);
-        if (decimal_scale >= 0)
+        if (H5Tget_class(type) == H5T_INTEGER)
+            check_status(H5Pset_scaleoffset(plist.id(), H5Z_SO_INT, H5Z_SO_INT_MINBITS_DEFAULT), g.where(),
+                         "cannot set the scale-offset filter of " + what);
+        else if (decimal_scale >= 0)
             check_status(H5Pset_scaleoffset(plist.id(), H5Z_SO_FLOAT_DSCALE, decimal_scale), g.where(),
                          "cannot set the scale-offset filter of " + what);
         else

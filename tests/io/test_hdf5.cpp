@@ -329,14 +329,28 @@ TEST_CASE("scaled storage: tensors round to a decimal step of at most max/256 th
     REQUIRE(g.read<float>("zeros") == zeros);
 }
 
-TEST_CASE("datasets from 4 KiB on are chunked, shuffled and deflated, and a corrupted chunk is an Error", "[io][hdf5]") {
+TEST_CASE("datasets from 4 KiB on are chunked, shuffled (floats) or packed (integers) and deflated, and a corrupted chunk is an Error", "[io][hdf5]") {
     test::TempDir dir("h5deflate");
     std::vector<float> weights(300 * 100);  // compressible
     for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<float>((i / 7) % 50) * 0.25f;
     const std::vector<std::int32_t> small(1023, 7);  // 4092 bytes: contiguous
+    // 4-bit weight codes, uniform in [-7, 7] (no deflate gain to speak of: the packing does the work),
+    // and integers over the whole range of their type, which the packing must keep exact.
+    Stream r = Streams(11).at({1});
+    std::vector<std::int8_t> codes(64 * 1024);
+    for (auto& c : codes) c = static_cast<std::int8_t>(static_cast<int>(r.below(15)) - 7);
+    std::vector<std::int64_t> wide(600);
+    for (auto& v : wide) v = static_cast<std::int64_t>(r());
+    wide[0] = std::numeric_limits<std::int64_t>::min();
+    wide[1] = std::numeric_limits<std::int64_t>::max();
+    std::vector<std::int32_t> negative(2000, -5);
+    negative[3] = -1000000;
     auto write = [&](const h5::Group& g) {
         g.write("weights", weights.data(), {300, 100});
         g.write("small", small);
+        g.write("codes", codes.data(), {64, 1024});
+        g.write("wide", wide);
+        g.write("negative", negative);
     };
     {
         h5::AtomicWrite w(dir / "c.h5");
@@ -346,7 +360,11 @@ TEST_CASE("datasets from 4 KiB on are chunked, shuffled and deflated, and a corr
     const auto root = h5::open_read(dir / "c.h5");
     REQUIRE(root.read_shaped<float>("weights", {300, 100}) == weights);
     REQUIRE(root.read<std::int32_t>("small") == small);
-    REQUIRE(std::filesystem::file_size(dir / "c.h5") < weights.size() * sizeof(float) / 4);
+    auto stored_bytes = [&](const char* name) {
+        h5::Handle ds(H5Dopen2(root.id(), name, H5P_DEFAULT));
+        return static_cast<std::size_t>(H5Dget_storage_size(ds.id()));
+    };
+    REQUIRE(stored_bytes("weights") < weights.size() * sizeof(float) / 4);
     auto layout = [&](const char* name) {
         h5::Handle ds(H5Dopen2(root.id(), name, H5P_DEFAULT));
         h5::Handle plist(H5Dget_create_plist(ds.id()));
@@ -360,6 +378,14 @@ TEST_CASE("datasets from 4 KiB on are chunked, shuffled and deflated, and a corr
     };
     REQUIRE(layout("weights") == std::make_pair(H5D_CHUNKED, std::vector<int>{H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE}));
     REQUIRE(layout("small") == std::make_pair(H5D_CONTIGUOUS, std::vector<int>{}));
+    for (const char* name : {"codes", "wide", "negative"})
+        REQUIRE(layout(name) == std::make_pair(H5D_CHUNKED, std::vector<int>{H5Z_FILTER_SCALEOFFSET, H5Z_FILTER_DEFLATE}));
+    REQUIRE(root.read_shaped<std::int8_t>("codes", {64, 1024}) == codes);
+    REQUIRE(root.read<std::int64_t>("wide") == wide);
+    REQUIRE(root.read<std::int32_t>("negative") == negative);
+    // 15 equally likely codes: log2(15) = 3.91 bits of information, stored in 4 bits (plus a few
+    // bytes a chunk).
+    REQUIRE(stored_bytes("codes") <= codes.size() / 2 + 256);
 
     // A file without flashmc's integrity block (which would catch the damage first), its
     // compressed chunk overwritten in the middle: the read fails with an Error naming the dataset.
