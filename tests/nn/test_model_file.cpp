@@ -178,6 +178,22 @@ TEST_CASE("the committed model files load with every check on", "[nn][model-file
     }
 }
 
+TEST_CASE("the paper's networks' committed model files fit their 80 MB budget", "[nn][model-file]") {
+    // Issue 15 §3: every file of AlexNet, VGG16 and ResNet-18 in results/models together <= 80 MB.
+    std::uintmax_t bytes = 0;
+    int files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(test::source_dir() + "/results/models")) {
+        const std::string name = e.path().filename().string();
+        for (const char* net : {"alexnet", "vgg16", "resnet18"})
+            if (name.rfind(net, 0) == 0) {
+                bytes += e.file_size();
+                ++files;
+            }
+    }
+    INFO(files << " files, " << bytes << " bytes");
+    REQUIRE(bytes <= 80'000'000);
+}
+
 namespace {
 // The tiny FP32 network with batch-norm statistics away from their defaults.
 nn::ModelFile tiny_fp32() {
