@@ -114,12 +114,17 @@ Handle half_type() {
     return t;
 }
 
+// How create_dataset prepares a compressed dataset for deflate.
+struct Prefilter {
+    bool pack_integers = false;  // scale-offset, integers (lossless)
+    int decimal_scale = -1;      // >= 0: scale-offset, float D-scaling with this D
+};
+
 // Creates dataset `name` of `type` (in memory and in the file) and writes `data`; compressed from
-// kCompressMinBytes on (see there): integers packed by the scale-offset filter (lossless, the bits
-// each chunk's range needs), floats shuffled, or scale-offset with D = decimal_scale where it is
-// >= 0; then deflated.
+// kCompressMinBytes on (see there): byte-shuffled, or packed by the scale-offset filter as `pre`
+// says; then deflated.
 void create_dataset(const Group& g, const std::string& name, hid_t type, const void* data, const Dims& dims,
-                    int decimal_scale = -1) {
+                    Prefilter pre = {}) {
     const std::string what = "dataset '" + name + "'";
     Handle space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), g.where(), "bad shape for " + what));
     Handle plist(check(H5Pcreate(H5P_DATASET_CREATE), g.where(), "cannot create a property list"));
@@ -131,11 +136,11 @@ void create_dataset(const Group& g, const std::string& name, hid_t type, const v
         const hsize_t row_bytes = total / dims[0] * value_bytes;
         chunk[0] = std::clamp<hsize_t>(kChunkBytes / row_bytes, 1, dims[0]);
         check_status(H5Pset_chunk(plist.id(), static_cast<int>(chunk.size()), chunk.data()), g.where(), "cannot chunk " + what);
-        if (H5Tget_class(type) == H5T_INTEGER)
+        if (pre.pack_integers)
             check_status(H5Pset_scaleoffset(plist.id(), H5Z_SO_INT, H5Z_SO_INT_MINBITS_DEFAULT), g.where(),
                          "cannot set the scale-offset filter of " + what);
-        else if (decimal_scale >= 0)
-            check_status(H5Pset_scaleoffset(plist.id(), H5Z_SO_FLOAT_DSCALE, decimal_scale), g.where(),
+        else if (pre.decimal_scale >= 0)
+            check_status(H5Pset_scaleoffset(plist.id(), H5Z_SO_FLOAT_DSCALE, pre.decimal_scale), g.where(),
                          "cannot set the scale-offset filter of " + what);
         else
             check_status(H5Pset_shuffle(plist.id()), g.where(), "cannot set the shuffle filter of " + what);
@@ -163,7 +168,7 @@ void Group::write(const std::string& name, const T* data, const Dims& dims) cons
             // The smallest D >= 0 with 10^-D <= max|x| / kScaledSteps.
             int d = 0;
             while (max_abs > 0 && std::pow(10.0, -d) > max_abs / kScaledSteps) ++d;
-            create_dataset(*this, name, native_type<float>(), data, dims, d);
+            create_dataset(*this, name, native_type<float>(), data, dims, {.decimal_scale = d});
             return;
         }
         if (float_storage_ != FloatStorage::Float32) {
@@ -178,7 +183,21 @@ void Group::write(const std::string& name, const T* data, const Dims& dims) cons
             return;
         }
     }
-    create_dataset(*this, name, native_type<T>(), data, dims);
+    Prefilter pre;
+    if constexpr (std::is_integral_v<T>) {
+        // Packed where max − min needs at most one bit less than the type: the packing gains
+        // nothing on wider ranges, HDF5 1.14.5–1.14.6 cannot read back a chunk packed at the type's
+        // full width (HDFGroup/hdf5 #5861), and HDF5 computes max − min in the type itself, which
+        // overflows for a signed range beyond its maximum (#6517). Others are shuffled.
+        hsize_t total = 1;
+        for (auto d : dims) total *= d;
+        if (total > 0) {
+            const auto [lo, hi] = std::minmax_element(data, data + total);
+            const std::uint64_t range = static_cast<std::uint64_t>(*hi) - static_cast<std::uint64_t>(*lo);
+            pre.pack_integers = range < (std::uint64_t{1} << (8 * sizeof(T) - 1)) - 1;
+        }
+    }
+    create_dataset(*this, name, native_type<T>(), data, dims, pre);
 }
 
 namespace {

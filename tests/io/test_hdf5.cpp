@@ -335,7 +335,7 @@ TEST_CASE("datasets from 4 KiB on are chunked, shuffled (floats) or packed (inte
     for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<float>((i / 7) % 50) * 0.25f;
     const std::vector<std::int32_t> small(1023, 7);  // 4092 bytes: contiguous
     // 4-bit weight codes, uniform in [-7, 7] (no deflate gain to speak of: the packing does the work),
-    // and integers over the whole range of their type, which the packing must keep exact.
+    // packed; integers over (nearly) the whole range of their type, shuffled instead (see write()).
     Stream r = Streams(11).at({1});
     std::vector<std::int8_t> codes(64 * 1024);
     for (auto& c : codes) c = static_cast<std::int8_t>(static_cast<int>(r.below(15)) - 7);
@@ -345,12 +345,18 @@ TEST_CASE("datasets from 4 KiB on are chunked, shuffled (floats) or packed (inte
     wide[1] = std::numeric_limits<std::int64_t>::max();
     std::vector<std::int32_t> negative(2000, -5);
     negative[3] = -1000000;
+    std::vector<std::int8_t> codes8(8192, 3);  // 8-bit codes: range 254, one bit short of packing
+    codes8[5] = -127, codes8[9] = 127;
+    std::vector<std::int16_t> half_range(4096, 0);  // range 2^15 - 2: the widest range packed
+    half_range[1] = -16383, half_range[2] = 16383;
     auto write = [&](const h5::Group& g) {
         g.write("weights", weights.data(), {300, 100});
         g.write("small", small);
         g.write("codes", codes.data(), {64, 1024});
         g.write("wide", wide);
         g.write("negative", negative);
+        g.write("codes8", codes8);
+        g.write("half_range", half_range);
     };
     {
         h5::AtomicWrite w(dir / "c.h5");
@@ -378,11 +384,15 @@ TEST_CASE("datasets from 4 KiB on are chunked, shuffled (floats) or packed (inte
     };
     REQUIRE(layout("weights") == std::make_pair(H5D_CHUNKED, std::vector<int>{H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE}));
     REQUIRE(layout("small") == std::make_pair(H5D_CONTIGUOUS, std::vector<int>{}));
-    for (const char* name : {"codes", "wide", "negative"})
+    for (const char* name : {"codes", "negative", "half_range"})
         REQUIRE(layout(name) == std::make_pair(H5D_CHUNKED, std::vector<int>{H5Z_FILTER_SCALEOFFSET, H5Z_FILTER_DEFLATE}));
+    for (const char* name : {"wide", "codes8"})
+        REQUIRE(layout(name) == std::make_pair(H5D_CHUNKED, std::vector<int>{H5Z_FILTER_SHUFFLE, H5Z_FILTER_DEFLATE}));
     REQUIRE(root.read_shaped<std::int8_t>("codes", {64, 1024}) == codes);
     REQUIRE(root.read<std::int64_t>("wide") == wide);
     REQUIRE(root.read<std::int32_t>("negative") == negative);
+    REQUIRE(root.read<std::int8_t>("codes8") == codes8);
+    REQUIRE(root.read<std::int16_t>("half_range") == half_range);
     // 15 equally likely codes: log2(15) = 3.91 bits of information, stored in 4 bits (plus a few
     // bytes a chunk).
     REQUIRE(stored_bytes("codes") <= codes.size() / 2 + 256);

@@ -27,9 +27,10 @@ template <class T> hid_t native_type();
 
 // Datasets of at least this many bytes are stored in chunks of whole rows (first axis, at most
 // kChunkBytes a chunk unless one row is larger), then deflated at level kDeflateLevel: floats
-// byte-shuffled first, integers packed first by HDF5's scale-offset filter (lossless: each value
-// minus its chunk's minimum, in the bits the chunk's range needs; 4-bit weight codes in 4 bits,
-// 14% smaller than shuffle + deflate on the shipped models' codes). Below 4 KiB a chunk index costs
+// byte-shuffled first, integers whose range needs at least one bit less than their type packed
+// first by HDF5's scale-offset filter (lossless: each value minus its chunk's minimum, in the bits
+// the chunk's range needs; 4-bit weight codes in 4 bits, 14% smaller than shuffle + deflate on the
+// shipped models' codes), other integers shuffled (see write()). Below 4 KiB a chunk index costs
 // about what compression saves; on the AlexNet model files level 4 comes within 2% of level 9's
 // size (float32, binary16 and int8 codes) in at most 60% of its time. HDF5 readers (h5py, h5dump)
 // decompress them without being told.
