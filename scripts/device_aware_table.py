@@ -31,8 +31,11 @@ def load(path):
 
 
 def interval(x):
-    """Mean and 95% t half-width, in points."""
-    x = 100 * np.asarray(x)
+    """Mean and 95% t half-width, in points, of the finite values (a unit not run is NaN)."""
+    x = 100 * np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return float("nan"), float("nan")
     h = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else float("nan")
     return x.mean(), h
 

@@ -22,18 +22,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
 
-from device_aware_table import CONDITIONS  # noqa: E402
-
-
-def interval(x):
-    """Mean and 95% t half-width of the chips' accuracies, in %."""
-    x = 100 * np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) < 2:
-        return (x.mean() if len(x) else np.nan), np.nan
-    return x.mean(), stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+from device_aware_table import CONDITIONS, interval  # noqa: E402
 
 
 def main():
