@@ -13,6 +13,7 @@ refresh intervals of the retention_<model>_<calibration>.h5 files present. Usage
 NAME: the fine-tuned model's file label (default "tuned"; e.g. "mix6", "specialist").
 """
 import os
+import re
 import sys
 
 import h5py
@@ -87,6 +88,10 @@ def remedies_table(d, name):
     # The guarded calibration (chip.column_calibration = "gain-offset-guarded"), where it was run.
     if any(f.endswith("_gain-offset-guarded.h5") for f in os.listdir(d)):
         remedies += [("guarded calibration", "shipped", "gain-offset-guarded"), ("both, guarded", name, "gain-offset-guarded")]
+    # The calibration averaged over K noisy calibration reads (chip.calibration_reads = K), where run:
+    # <condition>_<model>_gain-offset-<K>reads.h5.
+    for k in sorted({int(m.group(1)) for m in (re.search(r"_gain-offset-(\d+)reads\.h5$", f) for f in os.listdir(d)) if m}):
+        remedies += [(f"calibration, {k} reads", "shipped", f"gain-offset-{k}reads"), (f"both, {k} reads", name, f"gain-offset-{k}reads")]
     rows = []
     for key, label in CONDITIONS:
         base_path = os.path.join(d, f"{key}_shipped_none.h5")

@@ -203,13 +203,17 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
         units.assign(current.begin(), current.end());
         for (double& v : units) v *= inv_unit;
         if (chip.column_calibration != ColumnCalibration::none) {
-            // Noise-free: the trims are fitted on this read. With read noise, on a calibration read
-            // of its own and kept for this one, as the array path does (ArrayMvm).
+            // Noise-free: the trims are fitted on this read. With read noise, on the mean of
+            // chip.calibration_reads calibration reads of their own, kept for this one, as the array
+            // path does (ArrayMvm).
             if (noise == device::Noise::on) {
-                device::read_currents_a(card, layer.tiles[t], read, noise, layer.tile_streams(static_cast<int>(t)), kCalibrationReadKey,
-                                        current);
-                cal.assign(current.begin(), current.end());
-                for (double& v : cal) v *= inv_unit;
+                cal.assign(current.size(), 0.0);
+                for (int k = 0; k < chip.calibration_reads; ++k) {
+                    device::read_currents_a(card, layer.tiles[t], read, noise, layer.tile_streams(static_cast<int>(t)),
+                                            calibration_read_key(k), current);
+                    for (std::size_t i = 0; i < cal.size(); ++i) cal[i] += current[i];
+                }
+                for (double& v : cal) v = v / chip.calibration_reads * inv_unit;
             }
             const std::vector<BitLineTrim> trims =
                 fit_tile_trims(noise == device::Noise::on ? cal : units, layer.levels[t], p.rows, p.cols, chip.column_calibration);
@@ -400,6 +404,7 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
              "the array path's ADCs calibrate their range with array.adc_range = \"calibration\"");
     const bool trim = settings.column_calibration != ColumnCalibration::none;
     calibration_ = settings.column_calibration;
+    calibration_reads_ = settings.calibration_reads;
     for (std::size_t s = 0; s < chip.layers.size(); ++s) {
         const LayerCells& l = chip.layers[s];
         names_.push_back(model.nodes[static_cast<std::size_t>(l.node)].name);
@@ -415,11 +420,7 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
         operating_points(s, false, 0, ops);
         trims_.emplace_back();
         if (trim) {
-            // The calibration reads: with per-batch read noise a read of its own (key 0; a batch's
-            // read is keyed by its first image + 1), whose trims every later read keeps.
-            std::vector<array::TileOperatingPoint> cal;
-            if (array.read_noise != ReadNoise::off) operating_points(s, true, kCalibrationReadKey, cal);
-            trims_.back() = fit_trims(s, array.read_noise != ReadNoise::off ? cal : ops);
+            trims_.back() = fit_trims(s, ops);
             apply_trims(s, ops);
         }
         layers_.emplace_back(l.mapping, std::move(ops), unit_a, p, Streams(l.key), card.read_noise.shot_noise_factor);
@@ -458,17 +459,32 @@ void ArrayMvm::begin_batch(std::uint64_t first_image) {
 
 std::vector<BitLineTrim> ArrayMvm::fit_trims(std::size_t slot, const std::vector<array::TileOperatingPoint>& ops) const {
     const LayerCells& l = chip_.layers[slot];
+    // Each tile's calibration currents, summed over the reads, column-major (the levels' order, as
+    // effective_weights reads them): the noise-free read, or with per-batch read noise reads of
+    // their own (calibration_read_key; a batch's read is keyed by its first image + 1), whose
+    // trims every later read keeps.
+    const bool noisy = array_.read_noise != ReadNoise::off;
+    const int reads = noisy ? calibration_reads_ : 1;
+    std::vector<std::vector<double>> sum(ops.size());
+    std::vector<array::TileOperatingPoint> cal;
+    for (int k = 0; k < reads; ++k) {
+        if (noisy) operating_points(slot, true, calibration_read_key(k), cal);
+        const std::vector<array::TileOperatingPoint>& read = noisy ? cal : ops;
+        for (std::size_t t = 0; t < read.size(); ++t) {
+            const array::TileOperatingPoint& op = read[t];
+            std::vector<double>& m = sum[t];
+            m.resize(static_cast<std::size_t>(op.rows) * static_cast<std::size_t>(op.cols), 0.0);
+            for (int c = 0; c < op.cols; ++c)
+                for (int r = 0; r < op.rows; ++r)
+                    m[static_cast<std::size_t>(c) * static_cast<std::size_t>(op.rows) + static_cast<std::size_t>(r)] +=
+                        static_cast<double>(op.current_a[op.index(r, c)]);
+        }
+    }
     std::vector<BitLineTrim> trims;
-    std::vector<double> m;
     for (std::size_t t = 0; t < ops.size(); ++t) {
-        const array::TileOperatingPoint& op = ops[t];
-        // Column-major, in weight units, as effective_weights reads them (the levels' order).
-        m.resize(static_cast<std::size_t>(op.rows) * static_cast<std::size_t>(op.cols));
-        for (int c = 0; c < op.cols; ++c)
-            for (int r = 0; r < op.rows; ++r)
-                m[static_cast<std::size_t>(c) * static_cast<std::size_t>(op.rows) + static_cast<std::size_t>(r)] =
-                    static_cast<double>(op.current_a[op.index(r, c)]) / unit_a_[slot];
-        const std::vector<BitLineTrim> tile = fit_tile_trims(m, l.levels[t], op.rows, op.cols, calibration_);
+        std::vector<double>& m = sum[t];
+        for (double& v : m) v = v / reads / unit_a_[slot];  // the mean read, in weight units
+        const std::vector<BitLineTrim> tile = fit_tile_trims(m, l.levels[t], ops[t].rows, ops[t].cols, calibration_);
         trims.insert(trims.end(), tile.begin(), tile.end());
     }
     return trims;

@@ -229,6 +229,10 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     s.chip.column_calibration = calibration == "gain-offset"           ? ColumnCalibration::gain_offset
                                 : calibration == "gain-offset-guarded" ? ColumnCalibration::gain_offset_guarded
                                                                        : ColumnCalibration::none;
+    chip.read("calibration_reads", s.chip.calibration_reads, Range{1, 64});
+    if (s.chip.calibration_reads > 1 && s.chip.column_calibration == ColumnCalibration::none)
+        fail(s.source, ": [chip] calibration_reads = ", s.chip.calibration_reads,
+             " needs chip.column_calibration = \"gain-offset\" or \"gain-offset-guarded\" (the reads it averages are the calibration's)");
     std::string off = "compensated";
     chip.read("off_current", off, {"compensated", "ignored"});
     s.chip.off_current = device::parse_off_current(off);

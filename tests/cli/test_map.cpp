@@ -58,7 +58,8 @@ TEST_CASE("flashmc map reports tiles, cells and utilization per layer", "[cli][a
     REQUIRE(rep.tiles > 3);  // 128-row tiles and a reference column need more tiles than the default
     // The cost of per-bit-line calibration: every bit line used, of every tile, twice.
     long bit_lines = 0;
-    for (const auto& q : nn::load_model_file(dir / "q.h5").quantized->nodes) {
+    const nn::ModelFile q_file = nn::load_model_file(dir / "q.h5");  // kept alive over the loop
+    for (const auto& q : q_file.quantized->nodes) {
         if (!q.is_mvm()) continue;
         array::MappingParams lp;
         lp.weight_bits = q.weight_bits;
@@ -69,6 +70,12 @@ TEST_CASE("flashmc map reports tiles, cells and utilization per layer", "[cli][a
     REQUIRE(cal.code == 0);
     REQUIRE_THAT(cal.output, Catch::Contains("column calibration (gain-offset): " + std::to_string(bit_lines) + " bit lines; 0 extra cells, " +
                                              std::to_string(2 * bit_lines) + " calibration reads"));
+    auto cal16 = test::run_cli("map --model " + dir / "q.h5 --column-calibration --calibration-reads 16");
+    REQUIRE(cal16.code == 0);
+    REQUIRE_THAT(cal16.output, Catch::Contains(std::to_string(32 * bit_lines) + " calibration reads and " + std::to_string(2 * bit_lines) +
+                                               " trim registers"));
+    REQUIRE(test::run_cli("map --model " + dir / "q.h5 --calibration-reads 16").code == 1);
+    REQUIRE(test::run_cli("map --model " + dir / "q.h5 --column-calibration --calibration-reads 0").code == 1);
     auto bad = test::run_cli("map --model " + dir / "q.h5 --mapping diagonal");
     REQUIRE(bad.code == 1);
     REQUIRE_THAT(bad.output, Catch::Contains("diagonal"));

@@ -747,6 +747,74 @@ TEST_CASE("column calibration on the array path: the static path's trims without
     for (std::size_t l = 0; l < ps.size(); ++l) REQUIRE(max_rel_diff(ps[l], pc[l]) < 1e-5);
 }
 
+TEST_CASE("column calibration over K noisy calibration reads: the fit of their mean, its noise variance down by K", "[mc][chip][array]") {
+    Fixture f;
+    f.card.read_noise.rtn_amplitude_mean_v = 0.01;  // RTN as experiments/device_aware/rtn10.toml
+    const auto analog = mc::analog_nodes(f.model, {});
+    mc::ChipSettings calibrated;
+    calibrated.read_temperature_c = 85.0;
+    calibrated.read_reference = mc::ReadReference::fixed;
+    calibrated.column_calibration = mc::ColumnCalibration::gain_offset;
+    mc::ChipSettings averaged = calibrated;
+    averaged.calibration_reads = 4;
+    mc::ArraySettings noisy;
+    noisy.analog.mapping.tile_rows = 32;
+    noisy.read_noise = mc::ReadNoise::per_batch;
+    const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, calibrated, noisy.analog.mapping, 3, 0, 0);
+    // Both paths average the same reads: the array path's batch at image 50 is the static path's
+    // read keyed 51; one calibration read trims differently from four.
+    mc::ArrayMvm arr(f.model, chip, f.card, averaged, noisy, nullptr, false);
+    arr.begin_batch(50);
+    const auto pa = node_products(f.model, analog, f.images.data(), 8, arr);
+    std::vector<FloatVec> w4, w1;
+    for (const auto& l : chip.layers) {
+        w4.push_back(mc::effective_weights(l, f.card, averaged, device::Noise::on, 51));
+        w1.push_back(mc::effective_weights(l, f.card, calibrated, device::Noise::on, 51));
+    }
+    const auto ps = node_products(f.model, analog, f.images.data(), 8, mc::StaticMvm(f.model, analog, w4, false));
+    for (std::size_t l = 0; l < ps.size(); ++l) REQUIRE(max_rel_diff(ps[l], pa[l]) < 1e-5);
+    REQUIRE(w4 != w1);
+    // The fit is linear in the two calibration sums, so averaging K independent reads divides the
+    // variance of each bit line's fitted gain by K: pooled over a tile's bit lines, sets of 16 reads
+    // against single reads. Degrees of freedom ≥ 15·255 and 15·1023: the ratio's relative standard
+    // error is ≈ 0.025 for equal bit lines, about twice that for this tile's unequal ones (the
+    // pooled sum weighs the noisiest most); the bounds are ±5 of the latter.
+    const mc::LayerCells& layer = chip.layers[0];
+    const array::TilePlacement& p = layer.mapping.tiles[0];
+    const device::ReadConditions read = device::read_conditions(f.card, 85.0);
+    std::vector<float> current;
+    auto gain_variance = [&](int k_reads, int sets) {
+        std::vector<double> sum(static_cast<std::size_t>(p.cols), 0.0), sum2(sum.size(), 0.0);
+        std::vector<int> fits(sum.size(), 0);
+        std::vector<double> m;
+        for (int j = 0; j < sets; ++j) {
+            m.assign(layer.tiles[0].size(), 0.0);
+            for (int k = 0; k < k_reads; ++k) {
+                device::read_currents_a(f.card, layer.tiles[0], read, device::Noise::on, layer.tile_streams(0),
+                                        1000 + static_cast<std::uint64_t>(j * k_reads + k), current);
+                for (std::size_t i = 0; i < m.size(); ++i) m[i] += current[i] * 1e6 / k_reads;  // µA
+            }
+            const auto trims = mc::fit_tile_trims(m, layer.levels[0], p.rows, p.cols, mc::ColumnCalibration::gain_offset);
+            for (std::size_t c = 0; c < trims.size(); ++c)
+                if (trims[c].fitted) sum[c] += trims[c].gain, sum2[c] += trims[c].gain * trims[c].gain, ++fits[c];
+        }
+        double ss = 0;
+        long df = 0;
+        for (std::size_t c = 0; c < sum.size(); ++c) {
+            if (fits[c] != sets) continue;  // a bit line fitted in every set only
+            ss += sum2[c] - sum[c] * sum[c] / sets;
+            df += sets - 1;
+        }
+        REQUIRE(df >= 15 * (sets - 1));
+        return ss / static_cast<double>(df);
+    };
+    const double v1 = gain_variance(1, 1024), v16 = gain_variance(16, 256);
+    INFO("gain variance: 1 read " << v1 << ", 16 reads " << v16);
+    REQUIRE(v1 > 0);
+    REQUIRE(16 * v16 / v1 > 0.75);
+    REQUIRE(16 * v16 / v1 < 1.33);
+}
+
 TEST_CASE("read disturb on a chip: cells and the tracking reference move together, composed with the bake", "[mc][chip]") {
     Fixture f;
     f.card.read_disturb.reference_shift_v = 0.1;  // a strong intrinsic disturb, so that every cell moves

@@ -48,6 +48,11 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE(parse({"chip.column_calibration=\"gain-offset\""}).chip.column_calibration == mc::ColumnCalibration::gain_offset);
     REQUIRE(parse({"chip.column_calibration=\"gain-offset-guarded\""}).chip.column_calibration == mc::ColumnCalibration::gain_offset_guarded);
     REQUIRE_THAT(error_of({"chip.column_calibration=\"gain\""}), Catch::Contains("not one of: none, gain-offset, gain-offset-guarded"));
+    REQUIRE(s.chip.calibration_reads == 1);
+    REQUIRE(parse({"chip.column_calibration=\"gain-offset\"", "chip.calibration_reads=16"}).chip.calibration_reads == 16);
+    REQUIRE_THAT(error_of({"chip.calibration_reads=16"}), Catch::Contains("calibration_reads = 16 needs chip.column_calibration"));
+    for (const char* bad : {"chip.calibration_reads=0", "chip.calibration_reads=65", "chip.calibration_reads=2.5"})
+        REQUIRE_THAT(error_of({"chip.column_calibration=\"gain-offset\"", bad}), Catch::Contains("calibration_reads"));
     REQUIRE(s.chip.program_order == device::ProgramOrder::cell);
     REQUIRE_FALSE(s.chip.reverify);
     REQUIRE(parse({"chip.program_order=\"row\"", "chip.reverify=true"}).chip.program_order == device::ProgramOrder::row);

@@ -84,12 +84,15 @@ double read_unit_current_a(const device::Card& card, const ChipSettings& chip, c
 // calibrates once at a read condition and keeps the trims for every later read, whose keys are
 // ≥ 1 (the array path: a batch's first image + 1).
 inline constexpr std::uint64_t kCalibrationReadKey = 0;
+// With chip.calibration_reads = K > 1 the controller averages K noisy calibration reads before the
+// fit: read k = 0 is kCalibrationReadKey, read k ≥ 1 is keyed 2^64 − k, far from any batch's key.
+inline std::uint64_t calibration_read_key(int k) { return k == 0 ? kCalibrationReadKey : ~std::uint64_t{0} - static_cast<std::uint64_t>(k - 1); }
 
 // Effective weights [out_c][K] of one layer: one read of its cells, in units of
 // read_unit_current_a(card, chip, layer.mapping.params); with chip.column_calibration, each bit
 // line trimmed first (fit_tile_trims). The read is noise-free, or with Noise::on one read
 // with fresh read noise keyed by read_key ≥ 1 (device::read_currents_a); the trims are then fitted
-// on the calibration read (kCalibrationReadKey), as on the array path.
+// on the mean of chip.calibration_reads calibration reads (calibration_read_key), as on the array path.
 FloatVec effective_weights(const LayerCells& layer, const device::Card& card, const ChipSettings& chip,
                            device::Noise noise = device::Noise::off, std::uint64_t read_key = 0);
 
@@ -200,8 +203,10 @@ private:
     // tile's difference currents: computed by nn::panel_gemm on the image's conv panel (no per-
     // vector patches), with the weights packed per tile by pack() after every new read.
     void pack(std::size_t slot);
-    // chip.column_calibration: each bit line's fit on a calibration read (tiles in order, columns in
-    // order), and its trim m ← (m − offset)/gain applied to a read's currents, in weight units.
+    // chip.column_calibration: each bit line's fit (tiles in order, columns in order) on the
+    // noise-free read `ops` or, with per-batch read noise, on the mean of chip.calibration_reads
+    // noisy calibration reads; and its trim m ← (m − offset)/gain applied to a read's currents, in
+    // weight units.
     std::vector<BitLineTrim> fit_trims(std::size_t slot, const std::vector<array::TileOperatingPoint>& ops) const;
     void apply_trims(std::size_t slot, std::vector<array::TileOperatingPoint>& ops) const;
     void analog_panel(std::size_t slot, const nn::QNode& q, const Tensor& x, Tensor& acc) const;
@@ -220,6 +225,7 @@ private:
     std::vector<double> unit_a_;                 // per analog node: read_unit_current_a
     std::vector<std::vector<BitLineTrim>> trims_;  // per analog node: empty without chip.column_calibration
     ColumnCalibration calibration_ = ColumnCalibration::none;
+    int calibration_reads_ = 1;
     std::uint64_t first_image_ = 0;
     mutable FloatVec image_, plane_, panel_, delta_, sums_;
     mutable std::vector<float> rtn_, factor_;  // one tile's noisy read (sample_read_noise)

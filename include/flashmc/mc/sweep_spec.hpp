@@ -10,7 +10,7 @@
 //   [device]  card, set = ["section.key=value", ...]
 //   [chip]    program (verify | open-loop | statistical), pe_cycles, verify_temperature_c,
 //             retention_time_s, retention_temperature_c, reads, read_temperature_c, read_reference,
-//             column_calibration, off_current, program_order (cell | row), reverify
+//             column_calibration, calibration_reads, off_current, program_order (cell | row), reverify
 //   [array]   tile_rows, tile_cols, mapping, encoding, r_bl_ohm, r_sl_ohm, ir_model, adc_bits,
 //             adc_range, adc_margin, adc_gain_sigma_rel, adc_offset_sigma_lsb,
 //             adc_sense_offset_sigma_a, read_noise, read_window_s, calibration_images
@@ -53,6 +53,7 @@ struct ChipSettings {
     double read_temperature_c = 25;
     ReadReference read_reference = ReadReference::tracking;
     ColumnCalibration column_calibration = ColumnCalibration::none;
+    int calibration_reads = 1;            // with read noise: noisy calibration reads averaged per fit
     device::OffCurrent off_current = device::OffCurrent::compensated;  // level targets from I_off (device/levels.hpp)
     device::ProgramOrder program_order = device::ProgramOrder::cell;  // program disturb (device/cells.hpp)
     bool reverify = false;                // a final verify pass tops up cells lowered by program disturb
