@@ -208,12 +208,13 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
             // path does (ArrayMvm).
             if (noise == device::Noise::on) {
                 cal.assign(current.size(), 0.0);
-                for (int k = 0; k < chip.calibration_reads; ++k) {
+                const int reads = static_cast<int>(chip.calibration_reads);
+                for (int k = 0; k < reads; ++k) {
                     device::read_currents_a(card, layer.tiles[t], read, noise, layer.tile_streams(static_cast<int>(t)),
                                             calibration_read_key(k), current);
                     for (std::size_t i = 0; i < cal.size(); ++i) cal[i] += current[i];
                 }
-                for (double& v : cal) v = v / chip.calibration_reads * inv_unit;
+                for (double& v : cal) v = v / reads * inv_unit;
             }
             const std::vector<BitLineTrim> trims =
                 fit_tile_trims(noise == device::Noise::on ? cal : units, layer.levels[t], p.rows, p.cols, chip.column_calibration);
@@ -404,7 +405,7 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
              "the array path's ADCs calibrate their range with array.adc_range = \"calibration\"");
     const bool trim = settings.column_calibration != ColumnCalibration::none;
     calibration_ = settings.column_calibration;
-    calibration_reads_ = settings.calibration_reads;
+    calibration_reads_ = static_cast<int>(settings.calibration_reads);
     for (std::size_t s = 0; s < chip.layers.size(); ++s) {
         const LayerCells& l = chip.layers[s];
         names_.push_back(model.nodes[static_cast<std::size_t>(l.node)].name);

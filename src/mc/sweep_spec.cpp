@@ -28,6 +28,7 @@ const std::vector<ChipKey>& chip_keys() {
         {"retention_temperature_c", &ChipSettings::retention_temperature_c, -60, 300},
         {"read_temperature_c", &ChipSettings::read_temperature_c, -60, 200},
         {"reads", &ChipSettings::reads, 0, 1e16},
+        {"calibration_reads", &ChipSettings::calibration_reads, 1, 64, true},
     };
     return keys;
 }
@@ -220,7 +221,11 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                                       : mode == "open-loop" ? ProgramMode::open_loop : ProgramMode::statistical;
     // Temperatures default to the card's reference (set below once the card is read).
     const bool has_verify_t = chip.has("verify_temperature_c"), has_read_t = chip.has("read_temperature_c");
-    for (const auto& k : chip_keys()) chip.read(k.key, s.chip.*(k.field), Range{k.lo, k.hi});
+    for (const auto& k : chip_keys()) {
+        chip.read(k.key, s.chip.*(k.field), Range{k.lo, k.hi});
+        if (k.integer && s.chip.*(k.field) != std::floor(s.chip.*(k.field)))
+            fail(s.source, ": key 'chip.", k.key, "' = ", s.chip.*(k.field), " must be an integer");
+    }
     std::string reference = "tracking";
     chip.read("read_reference", reference, {"tracking", "fixed"});
     s.chip.read_reference = reference == "fixed" ? ReadReference::fixed : ReadReference::tracking;
@@ -229,10 +234,6 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     s.chip.column_calibration = calibration == "gain-offset"           ? ColumnCalibration::gain_offset
                                 : calibration == "gain-offset-guarded" ? ColumnCalibration::gain_offset_guarded
                                                                        : ColumnCalibration::none;
-    chip.read("calibration_reads", s.chip.calibration_reads, Range{1, 64});
-    if (s.chip.calibration_reads > 1 && s.chip.column_calibration == ColumnCalibration::none)
-        fail(s.source, ": [chip] calibration_reads = ", s.chip.calibration_reads,
-             " needs chip.column_calibration = \"gain-offset\" or \"gain-offset-guarded\" (the reads it averages are the calibration's)");
     std::string off = "compensated";
     chip.read("off_current", off, {"compensated", "ignored"});
     s.chip.off_current = device::parse_off_current(off);
@@ -329,9 +330,12 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                      ", or device.<section>.<key> of the card");
             }
             for (double v : a.values)
-                if (!(v >= found->lo && v <= found->hi))
+                if (!(v >= found->lo && v <= found->hi) || (found->integer && v != std::floor(v)))
                     fail(s.source, ": axis '", a.name, "': ", abbreviate(a.parameter), " = ", v, " is out of range [", found->lo, ", ",
-                         found->hi, "]");
+                         found->hi, "]", found->integer ? " or not an integer" : "");
+            if (a.parameter == "chip.calibration_reads" && s.chip.column_calibration == ColumnCalibration::none)
+                fail(s.source, ": axis '", a.name, "': chip.calibration_reads needs chip.column_calibration = \"gain-offset\" or "
+                     "\"gain-offset-guarded\" (the reads it averages are the calibration's)");
         } else if (a.parameter.starts_with("array.")) {
             const ArrayKey* found = find_array_key(a.parameter.substr(6));
             if (!found) {
@@ -351,6 +355,9 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                  "\" must be device.<section>.<key> (a card parameter), chip.<key> (a run setting) or array.<key>");
         }
     }
+    if (s.chip.calibration_reads > 1 && s.chip.column_calibration == ColumnCalibration::none)
+        fail(s.source, ": [chip] calibration_reads = ", s.chip.calibration_reads,
+             " needs chip.column_calibration = \"gain-offset\" or \"gain-offset-guarded\" (the reads it averages are the calibration's)");
     // Wire resistance (in [array] or on an axis) without an ir_model: "auto", the IR-drop model that
     // is within 1 % of the exact solver at any drop and wiring (docs/array.md §4).
     bool wired = s.array.analog.wires.r_bl_ohm > 0 || s.array.analog.wires.r_sl_ohm > 0;

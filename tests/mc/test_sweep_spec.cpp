@@ -91,6 +91,14 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE(r.point_array(0).analog.adc.bits == 0);
     REQUIRE(r.point_array(1).analog.adc.bits == 6);
     REQUIRE(r.point_array(1).analog.wires.r_bl_ohm == 2.5);
+    // chip.calibration_reads on an axis: whole numbers, with a column calibration only
+    const std::vector<std::string> k_axis = {"axis.read_t.parameter=\"chip.calibration_reads\"", "axis.read_t.values=[1, 16]"};
+    std::vector<std::string> with_cal = k_axis;
+    with_cal.push_back("chip.column_calibration=\"gain-offset\"");
+    REQUIRE(parse(with_cal).point_chip(1).calibration_reads == 16);
+    REQUIRE_THAT(error_of(k_axis), Catch::Contains("chip.calibration_reads needs chip.column_calibration"));
+    with_cal[1] = "axis.read_t.values=[1, 2.5]";
+    REQUIRE_THAT(error_of(with_cal), Catch::Contains("or not an integer"));
     // With no [chip] read_temperature_c, the read temperature follows a verify-temperature axis.
     const mc::SweepSpec v = parse({"axis.read_t.parameter=\"chip.verify_temperature_c\""});
     REQUIRE(v.point_chip(1).verify_temperature_c == 35.0);

@@ -53,7 +53,7 @@ struct ChipSettings {
     double read_temperature_c = 25;
     ReadReference read_reference = ReadReference::tracking;
     ColumnCalibration column_calibration = ColumnCalibration::none;
-    int calibration_reads = 1;            // with read noise: noisy calibration reads averaged per fit
+    double calibration_reads = 1;         // with read noise: noisy calibration reads averaged per fit (whole, 1–64)
     device::OffCurrent off_current = device::OffCurrent::compensated;  // level targets from I_off (device/levels.hpp)
     device::ProgramOrder program_order = device::ProgramOrder::cell;  // program disturb (device/cells.hpp)
     bool reverify = false;                // a final verify pass tops up cells lowered by program disturb
@@ -64,6 +64,7 @@ struct ChipKey {
     const char* key;
     double ChipSettings::*field;
     double lo, hi;
+    bool integer = false;  // a whole number (a count)
 };
 const std::vector<ChipKey>& chip_keys();
 
