@@ -73,6 +73,7 @@ def main():
         s_dig, t_dig = next(iter(digital.values()))
         print(f"\nDigital accuracy on these 1,000 images: shipped {100 * s_dig:.2f}%, tuned {100 * t_dig:.2f}%.")
     remedies_table(d, name)
+    reads_table(d)
     refresh_table(d, name)
 
 
@@ -88,9 +89,9 @@ def remedies_table(d, name):
     # The guarded calibration (chip.column_calibration = "gain-offset-guarded"), where it was run.
     if any(f.endswith("_gain-offset-guarded.h5") for f in os.listdir(d)):
         remedies += [("guarded calibration", "shipped", "gain-offset-guarded"), ("both, guarded", name, "gain-offset-guarded")]
-    # The calibration averaged over K noisy calibration reads (chip.calibration_reads = K), where run:
-    # <condition>_<model>_gain-offset-<K>reads.h5.
-    for k in sorted({int(m.group(1)) for m in (re.search(r"_gain-offset-(\d+)reads\.h5$", f) for f in os.listdir(d)) if m}):
+    # The calibration averaged over K noisy calibration reads (chip.calibration_reads = K), where
+    # both models were run so: <condition>_<model>_gain-offset-<K>reads.h5 (reads_table has every K).
+    for k in calibration_reads(d, name):
         remedies += [(f"calibration, {k} reads", "shipped", f"gain-offset-{k}reads"), (f"both, {k} reads", name, f"gain-offset-{k}reads")]
     rows = []
     for key, label in CONDITIONS:
@@ -124,6 +125,40 @@ def remedies_table(d, name):
     print("| condition | shipped drop, no calibration | " + " | ".join(r[0] for r in remedies) + " |")
     print("| --- | ---: |" + " --- |" * len(remedies))
     print("\n".join(rows))
+
+
+def calibration_reads(d, model):
+    """The K of the files <condition>_<model>_gain-offset-<K>reads.h5 in d, in order."""
+    pattern = re.compile(rf"_{re.escape(model)}_gain-offset-(\d+)reads\.h5$")
+    return sorted({int(m.group(1)) for m in (pattern.search(f) for f in os.listdir(d)) if m})
+
+
+def reads_table(d):
+    """The shipped model's calibration over K noisy calibration reads (chip.calibration_reads), per
+    condition with such files: K = 1 is <condition>_shipped_gain-offset.h5; each K's accuracy on
+    the chips, its paired gain over the uncalibrated read and the share of that drop it recovers
+    (the first chips common to both files, as remedies_table)."""
+    ks = calibration_reads(d, "shipped")
+    for key, label in CONDITIONS:
+        base_path = os.path.join(d, f"{key}_shipped_none.h5")
+        paths = [(k, os.path.join(d, f"{key}_shipped_gain-offset-{k}reads.h5")) for k in ks]
+        paths = [(1, os.path.join(d, f"{key}_shipped_gain-offset.h5"))] + [(k, p) for k, p in paths if k != 1 and os.path.exists(p)]
+        if not os.path.exists(base_path) or len(paths) < 2:
+            continue
+        s, s_dig = load(base_path)
+        print(f"\n{label}, the shipped model calibrated on the mean of K noisy calibration reads "
+              "(`chip.calibration_reads`; paired with the uncalibrated read):\n")
+        print("| calibration reads K | chips | chips % | gain over no calibration | share of the drop |")
+        print("| ---: | ---: | --- | --- | --- |")
+        for k, path in paths:
+            if not os.path.exists(path):
+                continue
+            t, _ = load(path)
+            n = min(len(s), len(t))
+            g, h = interval(t[:n] - s[:n])
+            dn = interval(s_dig - s[:n])[0]
+            share = f"{100 * g / dn:.0f}% ({100 * (g - h) / dn:.0f}–{100 * (g + h) / dn:.0f}%)" if dn > 0 else "—"
+            print(f"| {k} | {n} | {fmt(*interval(t[:n]))} | {fmt(g, h)} | {share} |")
 
 
 def duration(s):
