@@ -17,15 +17,15 @@ from scipy import stats
 
 def load(path):
     a = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 1, 2), dtype=np.int64, ndmin=2)
-    return a[:, 0], a[:, 1] == a[:, 2]
+    return a[:, 0], a[:, 1], a[:, 1] == a[:, 2]
 
 
 def main(argv):
     if len(argv) != 3:
         sys.exit(__doc__)
-    (ia, ra), (ib, rb) = load(argv[1]), load(argv[2])
-    if len(ia) != len(ib) or not np.array_equal(ia, ib):
-        sys.exit(f"{argv[1]} and {argv[2]} do not hold the same images ({len(ia)} and {len(ib)} rows)")
+    (ia, la, ra), (ib, lb, rb) = load(argv[1]), load(argv[2])
+    if len(ia) != len(ib) or not np.array_equal(ia, ib) or not np.array_equal(la, lb):
+        sys.exit(f"{argv[1]} and {argv[2]} do not hold the same images and labels ({len(ia)} and {len(ib)} rows)")
     n = len(ia)
     d = rb.astype(float) - ra.astype(float)
     mean = 100 * d.mean()

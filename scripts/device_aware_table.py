@@ -146,6 +146,8 @@ def reads_table(d):
         if not os.path.exists(base_path) or len(paths) < 2:
             continue
         s, s_dig = load(base_path)
+        with h5py.File(base_path, "r") as f:
+            keys = f["stream_keys"][...]
         print(f"\n{label}, the shipped model calibrated on the mean of K noisy calibration reads "
               "(`chip.calibration_reads`; paired with the uncalibrated read):\n")
         print("| calibration reads K | chips | chips % | gain over no calibration | share of the drop |")
@@ -155,6 +157,9 @@ def reads_table(d):
                 continue
             t, _ = load(path)
             n = min(len(s), len(t))
+            with h5py.File(path, "r") as f:
+                if not np.array_equal(f["stream_keys"][:, :n], keys[:, :n]):
+                    sys.exit(f"{path}: not the chips of {base_path} (stream keys differ)")
             g, h = interval(t[:n] - s[:n])
             dn = interval(s_dig - s[:n])[0]
             share = f"{100 * g / dn:.0f}% ({100 * (g - h) / dn:.0f}–{100 * (g + h) / dn:.0f}%)" if dn > 0 else "—"

@@ -61,6 +61,15 @@ device::LevelTargets mapping_targets(const device::Card& card, const array::Mapp
     return device::level_targets(card.iv, lp, chip.verify_temperature_c, chip.off_current);
 }
 
+// chip.calibration_reads as a count, checked here too: settings built other than from a sweep file
+// must not average 0 reads or a truncated 2.5.
+int calibration_read_count(const ChipSettings& chip) {
+    const double k = chip.calibration_reads;
+    if (!(k >= 1 && k <= 64 && k == std::floor(k)))
+        fail("chip.calibration_reads = ", k, ": expected a whole number of calibration reads from 1 to 64");
+    return static_cast<int>(k);
+}
+
 }  // namespace
 
 Chip sample_chip(const nn::QuantModel& model, const std::vector<int>& analog, const device::Card& card,
@@ -208,7 +217,7 @@ FloatVec effective_weights(const LayerCells& layer, const device::Card& card, co
             // path does (ArrayMvm).
             if (noise == device::Noise::on) {
                 cal.assign(current.size(), 0.0);
-                const int reads = static_cast<int>(chip.calibration_reads);
+                const int reads = calibration_read_count(chip);
                 for (int k = 0; k < reads; ++k) {
                     device::read_currents_a(card, layer.tiles[t], read, noise, layer.tile_streams(static_cast<int>(t)),
                                             calibration_read_key(k), current);
@@ -366,16 +375,18 @@ CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vec
 }
 
 void ArrayMvm::operating_points(std::size_t slot, bool noisy, std::uint64_t read_key, std::vector<array::TileOperatingPoint>& ops) const {
+    ops.resize(chip_.layers[slot].tiles.size());
+    for (std::size_t t = 0; t < ops.size(); ++t) tile_operating_point(slot, t, noisy, read_key, ops[t]);
+}
+
+void ArrayMvm::tile_operating_point(std::size_t slot, std::size_t t, bool noisy, std::uint64_t read_key, array::TileOperatingPoint& op) const {
     const LayerCells& l = chip_.layers[slot];
-    ops.resize(l.tiles.size());
-    for (std::size_t t = 0; t < l.tiles.size(); ++t) {
-        const device::CellArray& cells = l.tiles[t];
-        const array::TilePlacement& p = l.mapping.tiles[t];
-        if (noisy) device::sample_read_noise(card_, cells, l.tile_streams(static_cast<int>(t)), read_key, rtn_, factor_);
-        array::operating_point(card_.iv, p.rows, p.cols, cells.vth_v, cells.slope_n, read_, array_.analog.wires, ops[t],
-                               noisy ? std::span<const float>(rtn_) : std::span<const float>{},
-                               noisy ? std::span<const float>(factor_) : std::span<const float>{});
-    }
+    const device::CellArray& cells = l.tiles[t];
+    const array::TilePlacement& p = l.mapping.tiles[t];
+    if (noisy) device::sample_read_noise(card_, cells, l.tile_streams(static_cast<int>(t)), read_key, rtn_, factor_);
+    array::operating_point(card_.iv, p.rows, p.cols, cells.vth_v, cells.slope_n, read_, array_.analog.wires, op,
+                           noisy ? std::span<const float>(rtn_) : std::span<const float>{},
+                           noisy ? std::span<const float>(factor_) : std::span<const float>{});
 }
 
 array::AnalogLayer::CellSource ArrayMvm::cell_source(std::size_t slot, bool noisy, std::uint64_t read_key) const {
@@ -405,7 +416,7 @@ ArrayMvm::ArrayMvm(const nn::QuantModel& model, const Chip& chip, const device::
              "the array path's ADCs calibrate their range with array.adc_range = \"calibration\"");
     const bool trim = settings.column_calibration != ColumnCalibration::none;
     calibration_ = settings.column_calibration;
-    calibration_reads_ = static_cast<int>(settings.calibration_reads);
+    calibration_reads_ = calibration_read_count(settings);
     for (std::size_t s = 0; s < chip.layers.size(); ++s) {
         const LayerCells& l = chip.layers[s];
         names_.push_back(model.nodes[static_cast<std::size_t>(l.node)].name);
@@ -466,26 +477,22 @@ std::vector<BitLineTrim> ArrayMvm::fit_trims(std::size_t slot, const std::vector
     // trims every later read keeps.
     const bool noisy = array_.read_noise != ReadNoise::off;
     const int reads = noisy ? calibration_reads_ : 1;
-    std::vector<std::vector<double>> sum(ops.size());
-    std::vector<array::TileOperatingPoint> cal;
-    for (int k = 0; k < reads; ++k) {
-        if (noisy) operating_points(slot, true, calibration_read_key(k), cal);
-        const std::vector<array::TileOperatingPoint>& read = noisy ? cal : ops;
-        for (std::size_t t = 0; t < read.size(); ++t) {
-            const array::TileOperatingPoint& op = read[t];
-            std::vector<double>& m = sum[t];
-            m.resize(static_cast<std::size_t>(op.rows) * static_cast<std::size_t>(op.cols), 0.0);
-            for (int c = 0; c < op.cols; ++c)
-                for (int r = 0; r < op.rows; ++r)
-                    m[static_cast<std::size_t>(c) * static_cast<std::size_t>(op.rows) + static_cast<std::size_t>(r)] +=
+    std::vector<BitLineTrim> trims;
+    std::vector<double> m;
+    array::TileOperatingPoint cal;
+    for (std::size_t t = 0; t < ops.size(); ++t) {  // one tile's reads at a time
+        const int rows = ops[t].rows, cols = ops[t].cols;
+        m.assign(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols), 0.0);
+        for (int k = 0; k < reads; ++k) {
+            if (noisy) tile_operating_point(slot, t, true, calibration_read_key(k), cal);
+            const array::TileOperatingPoint& op = noisy ? cal : ops[t];
+            for (int c = 0; c < cols; ++c)
+                for (int r = 0; r < rows; ++r)
+                    m[static_cast<std::size_t>(c) * static_cast<std::size_t>(rows) + static_cast<std::size_t>(r)] +=
                         static_cast<double>(op.current_a[op.index(r, c)]);
         }
-    }
-    std::vector<BitLineTrim> trims;
-    for (std::size_t t = 0; t < ops.size(); ++t) {
-        std::vector<double>& m = sum[t];
         for (double& v : m) v = v / reads / unit_a_[slot];  // the mean read, in weight units
-        const std::vector<BitLineTrim> tile = fit_tile_trims(m, l.levels[t], ops[t].rows, ops[t].cols, calibration_);
+        const std::vector<BitLineTrim> tile = fit_tile_trims(m, l.levels[t], rows, cols, calibration_);
         trims.insert(trims.end(), tile.begin(), tile.end());
     }
     return trims;

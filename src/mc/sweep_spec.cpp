@@ -224,7 +224,7 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
     for (const auto& k : chip_keys()) {
         chip.read(k.key, s.chip.*(k.field), Range{k.lo, k.hi});
         if (k.integer && s.chip.*(k.field) != std::floor(s.chip.*(k.field)))
-            fail(s.source, ": key 'chip.", k.key, "' = ", s.chip.*(k.field), " must be an integer");
+            fail(s.source, ": key 'chip.", k.key, "' = ", s.chip.*(k.field), " must be a whole number in [", k.lo, ", ", k.hi, "]");
     }
     std::string reference = "tracking";
     chip.read("read_reference", reference, {"tracking", "fixed"});
@@ -329,10 +329,14 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                 fail(s.source, ": key '", key, "' = \"", abbreviate(a.parameter), "\" is not a run setting; allowed: ", allowed,
                      ", or device.<section>.<key> of the card");
             }
-            for (double v : a.values)
-                if (!(v >= found->lo && v <= found->hi) || (found->integer && v != std::floor(v)))
+            for (double v : a.values) {
+                if (!(v >= found->lo && v <= found->hi))
                     fail(s.source, ": axis '", a.name, "': ", abbreviate(a.parameter), " = ", v, " is out of range [", found->lo, ", ",
-                         found->hi, "]", found->integer ? " or not an integer" : "");
+                         found->hi, "]");
+                if (found->integer && v != std::floor(v))
+                    fail(s.source, ": axis '", a.name, "': ", abbreviate(a.parameter), " = ", v, " must be a whole number in [",
+                         found->lo, ", ", found->hi, "]");
+            }
             if (a.parameter == "chip.calibration_reads" && s.chip.column_calibration == ColumnCalibration::none)
                 fail(s.source, ": axis '", a.name, "': chip.calibration_reads needs chip.column_calibration = \"gain-offset\" or "
                      "\"gain-offset-guarded\" (the reads it averages are the calibration's)");

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <set>
 
 #include "flashmc/core/error.hpp"
 #include "flashmc/core/parallel.hpp"
@@ -774,6 +775,50 @@ TEST_CASE("column calibration over K noisy calibration reads: the fit of their m
     const auto ps = node_products(f.model, analog, f.images.data(), 8, mc::StaticMvm(f.model, analog, w4, false));
     for (std::size_t l = 0; l < ps.size(); ++l) REQUIRE(max_rel_diff(ps[l], pa[l]) < 1e-5);
     REQUIRE(w4 != w1);
+    // The keys: the first is the single read's, the others distinct and far from every batch's
+    // (first image + 1).
+    REQUIRE(mc::calibration_read_key(0) == mc::kCalibrationReadKey);
+    std::set<std::uint64_t> keys;
+    for (int k = 0; k < 64; ++k) keys.insert(mc::calibration_read_key(k));
+    REQUIRE(keys.size() == 64);
+    for (int k = 1; k < 64; ++k) REQUIRE(mc::calibration_read_key(k) > (std::uint64_t{1} << 62));
+    // effective_weights' averaging rebuilt from its definition for every layer (differential
+    // pairs): the four reads keyed calibration_read_key(0..3) summed in double, their mean in weight
+    // units fitted per bit line, the read keyed 51 trimmed with it: the same bits.
+    const device::ReadConditions hot_read = device::read_conditions(f.card, 85.0);
+    for (std::size_t l = 0; l < chip.layers.size(); ++l) {
+        const mc::LayerCells& layer = chip.layers[l];
+        const array::LayerMapping& m = layer.mapping;
+        REQUIRE(m.params.mapping == array::WeightMapping::differential);
+        const double inv_unit = 1.0 / mc::read_unit_current_a(f.card, averaged, m.params);
+        FloatVec w(w4[l].size());
+        std::vector<float> current;
+        for (std::size_t t = 0; t < m.tiles.size(); ++t) {
+            const array::TilePlacement& p = m.tiles[t];
+            const Streams streams = layer.tile_streams(static_cast<int>(t));
+            std::vector<double> cal(layer.tiles[t].size(), 0.0), units;
+            for (int k = 0; k < 4; ++k) {
+                device::read_currents_a(f.card, layer.tiles[t], hot_read, device::Noise::on, streams, mc::calibration_read_key(k), current);
+                for (std::size_t i = 0; i < cal.size(); ++i) cal[i] += current[i];
+            }
+            for (double& v : cal) v = v / 4 * inv_unit;
+            const auto trims = mc::fit_tile_trims(cal, layer.levels[t], p.rows, p.cols, mc::ColumnCalibration::gain_offset);
+            device::read_currents_a(f.card, layer.tiles[t], hot_read, device::Noise::on, streams, 51, current);
+            for (float v : current) units.push_back(v * inv_unit);
+            auto cell = [&](int c, int r) { return trims[static_cast<std::size_t>(c)].trim(units[static_cast<std::size_t>(c) * p.rows + r]); };
+            for (int a = 0; a < p.outputs; ++a)
+                for (int r = 0; r < p.rows; ++r)
+                    w[static_cast<std::size_t>(p.out_begin + a) * m.inputs + p.row_begin + r] = static_cast<float>(cell(2 * a, r) - cell(2 * a + 1, r));
+        }
+        REQUIRE(w == w4[l]);
+    }
+    // A count that is not a whole number from 1 to 64 is refused, on both paths.
+    for (double bad : {0.0, 2.5, 65.0}) {
+        mc::ChipSettings b = averaged;
+        b.calibration_reads = bad;
+        REQUIRE_THROWS_WITH(mc::effective_weights(chip.layers[0], f.card, b, device::Noise::on, 51), Catch::Contains("chip.calibration_reads"));
+        REQUIRE_THROWS_WITH(mc::ArrayMvm(f.model, chip, f.card, b, noisy, nullptr, false), Catch::Contains("chip.calibration_reads"));
+    }
     // The fit is linear in the two calibration sums, so averaging K independent reads divides the
     // variance of each bit line's fitted gain by K: pooled over a tile's bit lines, sets of 16 reads
     // against single reads. Degrees of freedom ≥ 15·255 and 15·1023: the ratio's relative standard

@@ -98,7 +98,9 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE(parse(with_cal).point_chip(1).calibration_reads == 16);
     REQUIRE_THAT(error_of(k_axis), Catch::Contains("chip.calibration_reads needs chip.column_calibration"));
     with_cal[1] = "axis.read_t.values=[1, 2.5]";
-    REQUIRE_THAT(error_of(with_cal), Catch::Contains("or not an integer"));
+    REQUIRE_THAT(error_of(with_cal), Catch::Contains("chip.calibration_reads = 2.5 must be a whole number in [1, 64]"));
+    with_cal[1] = "axis.read_t.values=[1, 65]";
+    REQUIRE_THAT(error_of(with_cal), Catch::Contains("chip.calibration_reads = 65 is out of range [1, 64]"));
     // With no [chip] read_temperature_c, the read temperature follows a verify-temperature axis.
     const mc::SweepSpec v = parse({"axis.read_t.parameter=\"chip.verify_temperature_c\""});
     REQUIRE(v.point_chip(1).verify_temperature_c == 35.0);

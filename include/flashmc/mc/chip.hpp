@@ -178,8 +178,9 @@ CalibrationInputs calibration_inputs(const nn::QuantModel& model, const std::vec
 // digital results are subtracted. Call begin_batch() before each batch: it names the batch's images
 // for the conversion noise (array.read_window_s) and draws per-batch read noise. With
 // chip.column_calibration (no IR drop, ideal ADC only) every read's bit lines are trimmed by the
-// fit of a calibration read: the noise-free read, or with per-batch read noise a noisy read of its
-// own (kCalibrationReadKey), as a macro calibrates once at a read condition and keeps the trims. The chip and the
+// fit of a calibration read: the noise-free read, or with per-batch read noise the mean of
+// chip.calibration_reads noisy reads of their own (calibration_read_key), as a macro calibrates once
+// at a read condition and keeps the trims. The chip and the
 // card must outlive the ArrayMvm unchanged: the exact solver reads their cells when it first needs
 // a tile.
 class ArrayMvm : public TrackedMvm {
@@ -197,6 +198,7 @@ private:
     void analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const override;
     // The tiles' operating points for one read (noisy: a fresh read keyed by read_key).
     void operating_points(std::size_t slot, bool noisy, std::uint64_t read_key, std::vector<array::TileOperatingPoint>& ops) const;
+    void tile_operating_point(std::size_t slot, std::size_t tile, bool noisy, std::uint64_t read_key, array::TileOperatingPoint& op) const;
     // The same read's cells as the exact solver takes them, per tile on demand (AnalogLayer::set_cells).
     array::AnalogLayer::CellSource cell_source(std::size_t slot, bool noisy, std::uint64_t read_key) const;
     // Without IR drop a conv layer's ADC inputs are a convolution of its input codes with each
