@@ -77,6 +77,23 @@ def main():
     refresh_table(d, name)
 
 
+def paired(base_path, path):
+    """A remedy's file against the shipped model read without calibration (base_path), on the first
+    n chips common to both (a file with more trials adds chips; their stream keys must agree):
+    its chips' accuracies, the paired gain (mean, 95% half-width) and the share of the drop on the
+    same chips it recovers, formatted with the gain's interval over that drop."""
+    s, s_dig = load(base_path)
+    t, _ = load(path)
+    n = min(len(s), len(t))
+    with h5py.File(base_path, "r") as fb, h5py.File(path, "r") as f:
+        if not np.array_equal(f["stream_keys"][:, :n], fb["stream_keys"][:, :n]):
+            sys.exit(f"{path}: not the chips of {base_path} (stream keys differ)")
+    g, h = interval(t[:n] - s[:n])
+    dn = interval(s_dig - s[:n])[0]
+    share = f"{100 * g / dn:.0f}% ({100 * (g - h) / dn:.0f}–{100 * (g + h) / dn:.0f}%)" if dn > 0 else "—"
+    return t[:n], g, h, share
+
+
 def remedies_table(d, name):
     """Each remedy against the shipped model read without calibration, on the same chips (the files
     share seed, points and trials, and the calibration acts at read time on the chip it is given):
@@ -98,8 +115,6 @@ def remedies_table(d, name):
         base_path = os.path.join(d, f"{key}_shipped_none.h5")
         if not os.path.exists(base_path):
             continue
-        with h5py.File(base_path, "r") as f:
-            keys = f["stream_keys"][...]
         s, s_dig = load(base_path)
         drop = interval(s_dig - s)[0]
         cells = []
@@ -108,14 +123,7 @@ def remedies_table(d, name):
             if not os.path.exists(path):
                 cells.append("n/a")
                 continue
-            t, _ = load(path)
-            n = min(len(s), len(t))  # the first n chips of both (a file with more trials adds chips)
-            with h5py.File(path, "r") as f:
-                if not np.array_equal(f["stream_keys"][:, :n], keys[:, :n]):
-                    sys.exit(f"{path}: not the chips of {base_path} (stream keys differ)")
-            g, h = interval(t[:n] - s[:n])
-            dn = interval(s_dig - s[:n])[0]  # the drop on the same chips as the gain
-            share = f"{100 * g / dn:.0f}% ({100 * (g - h) / dn:.0f}–{100 * (g + h) / dn:.0f}%)" if dn > 0 else "—"
+            _, g, h, share = paired(base_path, path)
             cells.append(f"{fmt(g, h)}: {share}")
         rows.append(f"| {label} | {drop:.2f} | " + " | ".join(cells) + " |")
     if not rows:
@@ -141,29 +149,18 @@ def reads_table(d):
     ks = calibration_reads(d, "shipped")
     for key, label in CONDITIONS:
         base_path = os.path.join(d, f"{key}_shipped_none.h5")
-        paths = [(k, os.path.join(d, f"{key}_shipped_gain-offset-{k}reads.h5")) for k in ks]
-        paths = [(1, os.path.join(d, f"{key}_shipped_gain-offset.h5"))] + [(k, p) for k, p in paths if k != 1 and os.path.exists(p)]
+        paths = [(1, os.path.join(d, f"{key}_shipped_gain-offset.h5"))]
+        paths += [(k, os.path.join(d, f"{key}_shipped_gain-offset-{k}reads.h5")) for k in ks if k != 1]
+        paths = [(k, p) for k, p in paths if os.path.exists(p)]
         if not os.path.exists(base_path) or len(paths) < 2:
             continue
-        s, s_dig = load(base_path)
-        with h5py.File(base_path, "r") as f:
-            keys = f["stream_keys"][...]
         print(f"\n{label}, the shipped model calibrated on the mean of K noisy calibration reads "
               "(`chip.calibration_reads`; paired with the uncalibrated read):\n")
         print("| calibration reads K | chips | chips % | gain over no calibration | share of the drop |")
         print("| ---: | ---: | --- | --- | --- |")
         for k, path in paths:
-            if not os.path.exists(path):
-                continue
-            t, _ = load(path)
-            n = min(len(s), len(t))
-            with h5py.File(path, "r") as f:
-                if not np.array_equal(f["stream_keys"][:, :n], keys[:, :n]):
-                    sys.exit(f"{path}: not the chips of {base_path} (stream keys differ)")
-            g, h = interval(t[:n] - s[:n])
-            dn = interval(s_dig - s[:n])[0]
-            share = f"{100 * g / dn:.0f}% ({100 * (g - h) / dn:.0f}–{100 * (g + h) / dn:.0f}%)" if dn > 0 else "—"
-            print(f"| {k} | {n} | {fmt(*interval(t[:n]))} | {fmt(g, h)} | {share} |")
+            t, g, h, share = paired(base_path, path)
+            print(f"| {k} | {len(t)} | {fmt(*interval(t))} | {fmt(g, h)} | {share} |")
 
 
 def duration(s):

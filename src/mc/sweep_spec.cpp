@@ -337,9 +337,6 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                     fail(s.source, ": axis '", a.name, "': ", abbreviate(a.parameter), " = ", v, " must be a whole number in [",
                          found->lo, ", ", found->hi, "]");
             }
-            if (a.parameter == "chip.calibration_reads" && s.chip.column_calibration == ColumnCalibration::none)
-                fail(s.source, ": axis '", a.name, "': chip.calibration_reads needs chip.column_calibration = \"gain-offset\" or "
-                     "\"gain-offset-guarded\" (the reads it averages are the calibration's)");
         } else if (a.parameter.starts_with("array.")) {
             const ArrayKey* found = find_array_key(a.parameter.substr(6));
             if (!found) {
@@ -359,9 +356,11 @@ SweepSpec read_spec(TomlDocument doc, const std::vector<std::string>& overrides)
                  "\" must be device.<section>.<key> (a card parameter), chip.<key> (a run setting) or array.<key>");
         }
     }
-    if (s.chip.calibration_reads > 1 && s.chip.column_calibration == ColumnCalibration::none)
-        fail(s.source, ": [chip] calibration_reads = ", s.chip.calibration_reads,
-             " needs chip.column_calibration = \"gain-offset\" or \"gain-offset-guarded\" (the reads it averages are the calibration's)");
+    // More than one calibration read, in [chip] or on an axis, needs a calibration to average for.
+    for (long p = 0; p < s.points() && s.chip.column_calibration == ColumnCalibration::none; ++p)
+        if (const double k = s.point_chip(p).calibration_reads; k > 1)
+            fail(s.source, ": chip.calibration_reads = ", k, " (point ", p, ") needs chip.column_calibration = \"gain-offset\" or "
+                 "\"gain-offset-guarded\" (the reads it averages are the calibration's)");
     // Wire resistance (in [array] or on an axis) without an ir_model: "auto", the IR-drop model that
     // is within 1 % of the exact solver at any drop and wiring (docs/array.md §4).
     bool wired = s.array.analog.wires.r_bl_ohm > 0 || s.array.analog.wires.r_sl_ohm > 0;

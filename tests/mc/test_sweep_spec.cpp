@@ -50,7 +50,7 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     REQUIRE_THAT(error_of({"chip.column_calibration=\"gain\""}), Catch::Contains("not one of: none, gain-offset, gain-offset-guarded"));
     REQUIRE(s.chip.calibration_reads == 1);
     REQUIRE(parse({"chip.column_calibration=\"gain-offset\"", "chip.calibration_reads=16"}).chip.calibration_reads == 16);
-    REQUIRE_THAT(error_of({"chip.calibration_reads=16"}), Catch::Contains("calibration_reads = 16 needs chip.column_calibration"));
+    REQUIRE_THAT(error_of({"chip.calibration_reads=16"}), Catch::Contains("chip.calibration_reads = 16 (point 0) needs chip.column_calibration"));
     for (const char* bad : {"chip.calibration_reads=0", "chip.calibration_reads=65", "chip.calibration_reads=2.5"})
         REQUIRE_THAT(error_of({"chip.column_calibration=\"gain-offset\"", bad}), Catch::Contains("calibration_reads"));
     REQUIRE(s.chip.program_order == device::ProgramOrder::cell);
@@ -96,7 +96,7 @@ TEST_CASE("a sweep file reads into a grid of points", "[mc][spec]") {
     std::vector<std::string> with_cal = k_axis;
     with_cal.push_back("chip.column_calibration=\"gain-offset\"");
     REQUIRE(parse(with_cal).point_chip(1).calibration_reads == 16);
-    REQUIRE_THAT(error_of(k_axis), Catch::Contains("chip.calibration_reads needs chip.column_calibration"));
+    REQUIRE_THAT(error_of(k_axis), Catch::Contains("chip.calibration_reads = 16 (point 1) needs chip.column_calibration"));
     with_cal[1] = "axis.read_t.values=[1, 2.5]";
     REQUIRE_THAT(error_of(with_cal), Catch::Contains("chip.calibration_reads = 2.5 must be a whole number in [1, 64]"));
     with_cal[1] = "axis.read_t.values=[1, 65]";
