@@ -297,6 +297,61 @@ void AnalogLayer::chunk_differences(int t, const float* codes, int n, int plane,
     }
 }
 
+bool AnalogLayer::lanes_linear() const {
+    if (params_.ir != IrModel::fast) return false;
+    if (params_.fast.model == FastIrModel::linear) return true;
+    return params_.fast.model == FastIrModel::automatic &&
+           !(params_.wires.r_bl_ohm > kMaxBitlineToSourceRatio * params_.wires.r_sl_ohm);
+}
+
+bool AnalogLayer::linear_lanes_stand(float drop) const {
+    if (params_.fast.model == FastIrModel::automatic) return drop <= kAutoLinearMaxDrop;
+    return drop <= fast_model_max_drop(params_.fast.model) && drop <= kMaxFirstOrderDrop;
+}
+
+float AnalogLayer::linear_lanes(int t, const float* values, const std::ptrdiff_t* off, int n, float* delta, float* sums,
+                               std::size_t ld) const {
+    const TilePlacement& p = mapping_.tiles[t];
+    thread_local std::vector<float> xs, ys, bl;
+    xs.resize(static_cast<std::size_t>(p.rows) * kLanes), ys.resize(xs.size()), bl.resize(static_cast<std::size_t>(p.cols) * kLanes);
+    const bool pulse = params_.encoding == InputEncoding::pulse_width;
+    // x as the per-vector path forms it (code / (2^B − 1), or the bit), y = x·ρ (bit-serial: ρ = 1).
+    const float inv_top = 1.0f / static_cast<float>((1 << params_.input_bits) - 1);
+    if (pulse) pulse_drop_factors_lanes(values, off, p.rows, (1 << params_.input_bits) - 1, ys.data());
+    for (int i = 0; i < p.rows; ++i) {
+        const float* v = values + off[i];
+        float* x = xs.data() + static_cast<std::size_t>(i) * kLanes;
+        float* y = ys.data() + static_cast<std::size_t>(i) * kLanes;
+        if (pulse) {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) x[j] = v[j] * inv_top, y[j] = x[j] * y[j];
+        } else {
+#pragma omp simd
+            for (int j = 0; j < kLanes; ++j) x[j] = v[j], y[j] = v[j];
+        }
+    }
+    const float drop = fast_linear_lanes(ops_[t], xs.data(), ys.data(), n, bl.data(), kLanes);
+    const WeightMapping m = params_.mapping.mapping;
+    const float* b = bl.data();
+    for (int a = 0; a < p.outputs; ++a) {
+        const float* plus = b + static_cast<std::size_t>(m == WeightMapping::differential ? 2 * a : a) * kLanes;
+        const float* minus = b + static_cast<std::size_t>(m == WeightMapping::differential ? 2 * a + 1 : p.cols - 1) * kLanes;
+        for (int j = 0; j < n; ++j) delta[static_cast<std::size_t>(a) * ld + j] = plus[j] - minus[j];
+    }
+    if (sums) {
+        const int sc = sum_columns(t);
+        for (int c = 0; c < sc; ++c)
+            for (int j = 0; j < n; ++j) {
+                const std::size_t k = static_cast<std::size_t>(c) * ld + j;
+                if (m == WeightMapping::differential)
+                    sums[k] = b[static_cast<std::size_t>(2 * c) * kLanes + j] + b[static_cast<std::size_t>(2 * c + 1) * kLanes + j];
+                else
+                    sums[k] = b[static_cast<std::size_t>(c < p.outputs ? c : p.cols - 1) * kLanes + j];
+            }
+    }
+    return drop;
+}
+
 void AnalogLayer::check_codes(const float* codes, std::size_t count) const {
     const float top = static_cast<float>((1 << params_.input_bits) - 1);
     // Branch-free, so that it vectorizes (NaN fails every comparison and is flagged).

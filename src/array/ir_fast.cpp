@@ -227,7 +227,47 @@ float fast_linear(const TileOperatingPoint& op, const float* x, const float* rho
     return max_drop;
 }
 
+// The linear model for columns [c0, c0 + NC) of kLanes vectors held as lanes: per column the same
+// three sums as linear_block, in the same order, one vector per lane (3·NC registers).
+template <int NC>
+void linear_lanes_block(const TileOperatingPoint& op, const float* x, const float* y, int c0, float* out, std::size_t ldo,
+                        int lanes, float& max_drop) {
+    static_assert(kLanes == kChunk);
+    const int cols = op.cols;
+    Vec16 s[NC], h[NC], acc[NC];
+    for (int c = 0; c < NC; ++c) s[c] = Vec16{}, h[c] = Vec16{}, acc[c] = Vec16{};
+    for (int i = op.rows - 1; i >= 0; --i) {
+        const Vec16 xi = *reinterpret_cast<const Vec16u*>(x + static_cast<std::size_t>(i) * kLanes);
+        const Vec16 yi = *reinterpret_cast<const Vec16u*>(y + static_cast<std::size_t>(i) * kLanes);
+        const std::size_t k = static_cast<std::size_t>(i) * cols + c0;
+        const float* ci = op.current_a.data() + k;
+        const float* hi = op.drop_slope.data() + k;
+        for (int c = 0; c < NC; ++c) {
+            s[c] += ci[c] * xi;
+            h[c] += hi[c] * yi;
+            acc[c] += s[c] * h[c];
+        }
+    }
+    for (int c = 0; c < NC; ++c) {
+        const Vec16 o = s[c] - acc[c];
+        float* dst = out + static_cast<std::size_t>(c0 + c) * ldo;
+        for (int l = 0; l < lanes; ++l) {
+            dst[l] = o[l];
+            if (s[c][l] > 0.0f) max_drop = std::max(max_drop, acc[c][l] / s[c][l]);
+        }
+    }
+}
+
 }  // namespace
+
+float fast_linear_lanes(const TileOperatingPoint& op, const float* x, const float* y, int lanes, float* out, std::size_t ldo) {
+    constexpr int NC = 8;
+    float max_drop = 0.0f;
+    int c = 0;
+    for (; c + NC <= op.cols; c += NC) linear_lanes_block<NC>(op, x, y, c, out, ldo, lanes, max_drop);
+    for (; c < op.cols; ++c) linear_lanes_block<1>(op, x, y, c, out, ldo, lanes, max_drop);
+    return max_drop;
+}
 
 void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out,
                  const FastIrOptions& options, float* max_drop) {
@@ -428,6 +468,61 @@ void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float*
     }
 #endif
     for (int i = 0; i < rows; ++i) rho[i] = factor[static_cast<int>(codes[i])];
+}
+
+void pulse_drop_factors_lanes(const float* codes, const std::ptrdiff_t* off, int rows, int max_code, float* rho) {
+    typedef float V16 __attribute__((vector_size(64)));
+    typedef float V16u __attribute__((vector_size(64), aligned(4), may_alias));
+    const auto row = [&](int i) { return *reinterpret_cast<const V16u*>(codes + off[i]); };
+    V16 total{};
+    for (int i = 0; i < rows; ++i) total += row(i);
+    // Each factor as pulse_drop_factors_codes forms it from the exact integer overlap (below 2^24,
+    // exact in float whatever the order).
+    const auto factor = [&](float overlap, float code, float sum) {
+        return code > 0.0f && sum > 0.0f ? static_cast<float>(double(max_code) * double(overlap) / (double(code) * double(sum))) : 1.0f;
+    };
+    if (max_code > 15 && rows < max_code) {  // fewer rows than codes (8-bit pixels on 27 rows): O(rows²)
+        for (int i = 0; i < rows; ++i) {
+            const V16 c = row(i);
+            V16 overlap{};
+            for (int m = 0; m < rows; ++m) {
+                const V16 d = row(m);
+                overlap += d < c ? d : c;
+            }
+            for (int j = 0; j < kLanes; ++j) rho[static_cast<std::size_t>(i) * kLanes + j] = factor(overlap[j], c[j], total[j]);
+        }
+        return;
+    }
+    if (max_code > 15) {  // each vector on its own (the histogram of many codes)
+        thread_local std::vector<float> c, r;
+        c.resize(static_cast<std::size_t>(rows)), r.resize(static_cast<std::size_t>(rows));
+        for (int j = 0; j < kLanes; ++j) {
+            for (int i = 0; i < rows; ++i) c[i] = codes[off[i] + j];
+            pulse_drop_factors_codes(c.data(), rows, max_code, r.data());
+            for (int i = 0; i < rows; ++i) rho[static_cast<std::size_t>(i) * kLanes + j] = r[i];
+        }
+        return;
+    }
+    // Σ_m min(v, c_m) for v = 1 … 15, every vector at once, then one factor per code and vector.
+    V16 overlap[16];
+    for (int v = 0; v < 16; ++v) overlap[v] = V16{};
+    for (int i = 0; i < rows; ++i) {
+        const V16 c = row(i);
+        for (int v = 1; v < 16; ++v) {
+            const V16 vv = V16{} + static_cast<float>(v);
+            overlap[v] += c < vv ? c : vv;
+        }
+    }
+    alignas(64) float table[16 * kLanes];
+    for (int j = 0; j < kLanes; ++j) table[j] = 1.0f;
+    for (int v = 1; v < 16; ++v)
+        for (int j = 0; j < kLanes; ++j) table[v * kLanes + j] = v <= max_code ? factor(overlap[v][j], static_cast<float>(v), total[j]) : 1.0f;
+    for (int i = 0; i < rows; ++i) {
+        const float* c = codes + off[i];
+        float* r = rho + static_cast<std::size_t>(i) * kLanes;
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) r[j] = table[static_cast<int>(c[j]) * kLanes + j];
+    }
 }
 
 }  // namespace flashmc::array

@@ -557,31 +557,66 @@ void ArrayMvm::analog_panel(std::size_t s, const nn::QNode& q, const Tensor& x, 
     const std::vector<float> zero(static_cast<std::size_t>(max_adcs + 1), 0.0f);
     std::vector<nn::PanelVector> vectors;
     array::AdcStats stats;
+    const bool ir = ap.ir != array::IrModel::none;
+    int max_rows = 0;
+    for (const auto& t : tiles) max_rows = std::max(max_rows, t.rows);
+    if (ir) {
+        lanes_.resize(static_cast<std::size_t>(max_rows) * array::kLanes), lane_rows_.resize(static_cast<std::size_t>(max_rows));
+        for (int i = 0; i < max_rows; ++i) lane_rows_[static_cast<std::size_t>(i)] = static_cast<std::ptrdiff_t>(i) * array::kLanes;
+    }
+    // With IR drop, the linear model on the tile's rows of kLanes positions at a time; false where
+    // its drop does not let it stand (auto's switch to feedback, or outside linear's range).
+    const auto ir_tile = [&](const array::TilePlacement& p, int t, bool noise) {
+        float drop = 0.0f;
+        const std::ptrdiff_t* rows = off.data() + p.row_begin;
+        for (int g = 0; g < P; g += array::kLanes) {
+            const int n = std::min(array::kLanes, P - g);
+            const float* values = panel_.data() + g;
+            if (n < array::kLanes) {  // a last, partial group: its other lanes 0
+                for (int i = 0; i < p.rows; ++i)
+                    for (int j = 0; j < array::kLanes; ++j)
+                        lanes_[static_cast<std::size_t>(i) * array::kLanes + j] = j < n ? values[rows[i] + j] : 0.0f;
+                values = lanes_.data(), rows = lane_rows_.data();
+            }
+            drop = std::max(drop, layer.linear_lanes(t, values, rows, n, delta_.data() + g, noise ? sums_.data() + g : nullptr,
+                                                     static_cast<std::size_t>(P)));
+        }
+        return layer.linear_lanes_stand(drop);
+    };
     for (int i = 0; i < x.n(); ++i) {
         const float* img = x.image(i);
         float* out = acc.image(i);
-        for (int r = 0; r < (signed_input_[s] ? 2 : 1); ++r) {
+        bool stands = true;
+        for (int r = 0; stands && r < (signed_input_[s] ? 2 : 1); ++r) {
             // The read of x⁺ = max(x, 0), then for signed inputs of x⁻ = max(−x, 0), subtracted digitally.
             const float sign = r == 0 ? 1.0f : -1.0f;
             const std::uint64_t image_hash = hash_key(hash_key(noise_hash_[s], static_cast<std::uint64_t>(r)), first_image_ + static_cast<std::uint64_t>(i));
             for (std::size_t j = 0; j < per_image; ++j) image_[j] = std::max(sign * img[j], 0.0f);
             layer.check_codes(image_.data(), per_image);
-            for (int b = 0; b < planes; ++b) {
+            for (int b = 0; stands && b < planes; ++b) {
                 if (planes == 1) {
                     shape.fill(image_.data(), panel_.data());
                 } else {
                     for (std::size_t j = 0; j < per_image; ++j) plane_[j] = static_cast<float>((static_cast<int>(image_[j]) >> b) & 1);
                     shape.fill(plane_.data(), panel_.data());
                 }
-                for (std::size_t t = 0; t < tiles.size(); ++t) {
+                for (std::size_t t = 0; stands && t < tiles.size(); ++t) {
                     const array::TilePlacement& p = tiles[t];
+                    const int ti = static_cast<int>(t);
+                    if (ir) {
+                        if (!(stands = ir_tile(p, ti, layer.conversion_noise()))) break;
+                        if (layer.conversion_noise())
+                            layer.add_conversion_noise(ti, b, image_hash, 0, P, sums_.data(), 1, P, delta_.data(), 1, P);
+                        layer.convert(ti, b, delta_.data(), P, 1, P, out, 1, P, sign, stats);
+                        continue;
+                    }
                     vectors.clear();
                     for (int j = 0; j < P; j += nn::kPanelAlign)
                         vectors.push_back({panel_.data() + j, delta_.data() + j, std::min(nn::kPanelAlign, P - j)});
                     nn::panel_gemm(packed_[s][t], p.outputs, p.rows, off.data() + p.row_begin, vectors, static_cast<std::size_t>(P),
                                    zero.data());
                     if (layer.conversion_noise()) {
-                        const int ti = static_cast<int>(t), sc = layer.sum_columns(ti);
+                        const int sc = layer.sum_columns(ti);
                         vectors.clear();
                         for (int j = 0; j < P; j += nn::kPanelAlign)
                             vectors.push_back({panel_.data() + j, sums_.data() + j, std::min(nn::kPanelAlign, P - j)});
@@ -593,6 +628,10 @@ void ArrayMvm::analog_panel(std::size_t s, const nn::QNode& q, const Tensor& x, 
                 }
             }
         }
+        if (!stands) {  // this image through forward(): auto's feedback or exact solver, or linear's range error
+            analog_vectors(s, q, x, i, 1, acc);
+            continue;
+        }
         for (std::size_t o = 0; o < O; ++o) {
             const float bias = static_cast<float>(q.bias_q[o]);
             for (int j = 0; j < P; ++j) out[o * P + static_cast<std::size_t>(j)] += bias;
@@ -602,59 +641,62 @@ void ArrayMvm::analog_panel(std::size_t s, const nn::QNode& q, const Tensor& x, 
 
 void ArrayMvm::analog(int slot, const nn::QNode& q, const Tensor& x, Tensor& acc) const {
     const auto s = static_cast<std::size_t>(slot);
-    if (q.op == nn::QNode::Op::Conv && array_.analog.ir == array::IrModel::none) {
-        try {
-            analog_panel(s, q, x, acc);
-        } catch (const Error& e) {
-            fail("layer ", names_[s], ": ", e.what());
-        }
+    try {
+        analog_layer(s, q, x, acc);
+    } catch (const Error& e) {
+        fail("layer ", names_[s], ": ", e.what());
+    }
+}
+
+void ArrayMvm::analog_layer(std::size_t s, const nn::QNode& q, const Tensor& x, Tensor& acc) const {
+    if (q.op == nn::QNode::Op::Conv && (array_.analog.ir == array::IrModel::none || layers_[s].lanes_linear())) {
+        analog_panel(s, q, x, acc);
         return;
     }
-    const array::AnalogLayer& layer = layers_[s];
-    const std::size_t O = static_cast<std::size_t>(q.out_c);
-    int oh = 0, ow = 0;
+    int P = 1;
     if (q.op == nn::QNode::Op::Linear) {
         acc.resize(x.n(), q.out_c);
     } else {
-        oh = (x.h() + 2 * q.pad - q.k) / q.stride + 1, ow = (x.w() + 2 * q.pad - q.k) / q.stride + 1;
+        const int oh = (x.h() + 2 * q.pad - q.k) / q.stride + 1, ow = (x.w() + 2 * q.pad - q.k) / q.stride + 1;
         acc.resize(x.n(), q.out_c, oh, ow);
+        P = oh * ow;
     }
     // A few images at a time (about 1,024 input vectors), so that the patches stay small.
-    const int P = q.op == nn::QNode::Op::Linear ? 1 : oh * ow;
     const int per_call = std::max(1, std::min(x.n(), 1024 / P));
-    for (int i0 = 0; i0 < x.n(); i0 += per_call) {
-        const int ni = std::min(per_call, x.n() - i0);
-        input_vectors(q, x, i0, ni, codes_, oh, ow);
-        const int count = ni * P;
-        out_.resize(static_cast<std::size_t>(count) * O);
-        // The conversions of read r (x⁺: 0, x⁻: 1) of images first_image_ + i0 …, P positions each.
-        auto key = [&](std::uint64_t r) {
-            return array::ConversionKey{hash_key(noise_hash_[s], r), (first_image_ + static_cast<std::uint64_t>(i0)) * static_cast<std::uint64_t>(P), P};
-        };
-        try {
-            if (!signed_input_[s]) {
-                const array::ConversionKey k0 = key(0);
-                layer.forward(codes_.data(), count, out_.data(), nullptr, &k0);
-            } else {  // x⁺ then x⁻, subtracted digitally
-                part_.resize(codes_.size()), neg_.resize(out_.size());
-                for (std::size_t i = 0; i < part_.size(); ++i) part_[i] = std::max(codes_[i], 0.0f);
-                const array::ConversionKey k0 = key(0), k1 = key(1);
-                layer.forward(part_.data(), count, out_.data(), nullptr, &k0);
-                for (std::size_t i = 0; i < part_.size(); ++i) part_[i] = std::max(-codes_[i], 0.0f);
-                layer.forward(part_.data(), count, neg_.data(), nullptr, &k1);
-                for (std::size_t i = 0; i < out_.size(); ++i) out_[i] -= neg_[i];
-            }
-        } catch (const Error& e) {
-            fail("layer ", names_[s], ": ", e.what());
-        }
-        // [ni·P][O] → NCHW accumulator, plus the digital bias.
-        for (int i = 0; i < ni; ++i)
-            for (std::size_t o = 0; o < O; ++o) {
-                float* dst = acc.image(i0 + i) + o * static_cast<std::size_t>(P);
-                const float b = static_cast<float>(q.bias_q[o]);
-                for (int p = 0; p < P; ++p) dst[p] = out_[(static_cast<std::size_t>(i) * P + p) * O + o] + b;
-            }
+    for (int i0 = 0; i0 < x.n(); i0 += per_call) analog_vectors(s, q, x, i0, std::min(per_call, x.n() - i0), acc);
+}
+
+void ArrayMvm::analog_vectors(std::size_t s, const nn::QNode& q, const Tensor& x, int i0, int ni, Tensor& acc) const {
+    const array::AnalogLayer& layer = layers_[s];
+    const std::size_t O = static_cast<std::size_t>(q.out_c);
+    int oh = 0, ow = 0;
+    input_vectors(q, x, i0, ni, codes_, oh, ow);
+    const int P = oh * ow;
+    const int count = ni * P;
+    out_.resize(static_cast<std::size_t>(count) * O);
+    // The conversions of read r (x⁺: 0, x⁻: 1) of images first_image_ + i0 …, P positions each.
+    auto key = [&](std::uint64_t r) {
+        return array::ConversionKey{hash_key(noise_hash_[s], r), (first_image_ + static_cast<std::uint64_t>(i0)) * static_cast<std::uint64_t>(P), P};
+    };
+    if (!signed_input_[s]) {
+        const array::ConversionKey k0 = key(0);
+        layer.forward(codes_.data(), count, out_.data(), nullptr, &k0);
+    } else {  // x⁺ then x⁻, subtracted digitally
+        part_.resize(codes_.size()), neg_.resize(out_.size());
+        for (std::size_t i = 0; i < part_.size(); ++i) part_[i] = std::max(codes_[i], 0.0f);
+        const array::ConversionKey k0 = key(0), k1 = key(1);
+        layer.forward(part_.data(), count, out_.data(), nullptr, &k0);
+        for (std::size_t i = 0; i < part_.size(); ++i) part_[i] = std::max(-codes_[i], 0.0f);
+        layer.forward(part_.data(), count, neg_.data(), nullptr, &k1);
+        for (std::size_t i = 0; i < out_.size(); ++i) out_[i] -= neg_[i];
     }
+    // [ni·P][O] → NCHW accumulator, plus the digital bias.
+    for (int i = 0; i < ni; ++i)
+        for (std::size_t o = 0; o < O; ++o) {
+            float* dst = acc.image(i0 + i) + o * static_cast<std::size_t>(P);
+            const float b = static_cast<float>(q.bias_q[o]);
+            for (int p = 0; p < P; ++p) dst[p] = out_[(static_cast<std::size_t>(i) * P + p) * O + o] + b;
+        }
 }
 
 }  // namespace flashmc::mc

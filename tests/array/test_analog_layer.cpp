@@ -381,3 +381,101 @@ TEST_CASE("analog layer: the exact solver's path draws the same conversion noise
         REQUIRE(std::sqrt(rms) > 0.05);  // the noise is there: about an LSB of the accumulator or more
     }
 }
+
+TEST_CASE("analog layer: the linear model on vectors as lanes gives forward()'s ADC inputs and sums, bit for bit",
+          "[array][layer][ir]") {
+    const auto& card = test::nor40_card();
+    const auto targets = device::level_targets(card.iv, card.levels, 25.0);
+    const int k = 150, out = 9, n = 13;  // two row tiles (128 + 22), a partial group of lanes
+    Stream s = Streams(4).at({1});
+    std::vector<std::int8_t> w(static_cast<std::size_t>(out) * k);  // 3-bit weights: offset levels 0 … 6
+    for (auto& v : w) v = static_cast<std::int8_t>(static_cast<int>(s.below(7)) - 3);
+    std::vector<float> codes(static_cast<std::size_t>(n) * k);
+    for (auto& c : codes) c = s.below(10) < 3 ? 0.0f : static_cast<float>(s.below(16));
+    for (auto mapping : {WeightMapping::differential, WeightMapping::offset})
+        for (auto enc : {InputEncoding::pulse_width, InputEncoding::bit_serial}) {
+            AnalogParams p;
+            p.mapping.mapping = mapping, p.mapping.weight_bits = 3;
+            p.mapping.tile_rows = 128, p.mapping.tile_cols = 24;
+            p.wires = {20.0, 20.0};
+            p.encoding = enc;
+            p.read_window_s = 1e-7;  // the column sums too
+            const LayerMapping m = map_layer(k, out, p.mapping);
+            std::vector<TileOperatingPoint> ops;
+            for (std::size_t t = 0; t < m.tiles.size(); ++t) {
+                const auto levels = tile_levels(m, w, static_cast<int>(t));
+                TileCells cells;
+                cells.rows = m.tiles[t].rows, cells.cols = m.tiles[t].cols;
+                for (auto l : levels)
+                    cells.vth_v.push_back(static_cast<float>(targets.vth_v(l, card.iv.slope_n))), cells.slope_n.push_back(1.5f);
+                ops.push_back(operating_point(card.iv, cells, test::read_25c(), p.wires));
+            }
+            REQUIRE(m.tiles.size() >= 2);
+            for (auto model : {FastIrModel::linear, FastIrModel::automatic}) {
+                p.fast.model = model;
+                AnalogLayer layer(m, ops, card.levels.unit_current_a, p, Streams(1));
+                REQUIRE(layer.lanes_linear());
+                for (std::size_t t = 0; t < m.tiles.size(); ++t) {
+                    const TilePlacement& tp = m.tiles[t];
+                    const int ti = static_cast<int>(t), sc = layer.sum_columns(ti);
+                    for (int b = 0; b < (enc == InputEncoding::pulse_width ? 1 : 4); ++b) {
+                        INFO(to_string(mapping) << " " << to_string(enc) << " " << to_string(model) << " tile " << t << " plane " << b);
+                        std::vector<float> lanes(static_cast<std::size_t>(tp.rows) * kLanes, 0.0f);
+                        for (int v = 0; v < n; ++v)
+                            for (int i = 0; i < tp.rows; ++i) {
+                                const int c = static_cast<int>(codes[static_cast<std::size_t>(v) * k + tp.row_begin + i]);
+                                lanes[static_cast<std::size_t>(i) * kLanes + v] =
+                                    static_cast<float>(enc == InputEncoding::pulse_width ? c : (c >> b) & 1);
+                            }
+                        std::vector<float> delta(static_cast<std::size_t>(tp.outputs) * n), sums(static_cast<std::size_t>(sc) * n);
+                        std::vector<std::ptrdiff_t> off(static_cast<std::size_t>(tp.rows));
+                        for (int i = 0; i < tp.rows; ++i) off[static_cast<std::size_t>(i)] = static_cast<std::ptrdiff_t>(i) * kLanes;
+                        const float drop = layer.linear_lanes(ti, lanes.data(), off.data(), n, delta.data(), sums.data(), n);
+                        REQUIRE(drop > 0.0f);
+                        REQUIRE(layer.linear_lanes_stand(drop));
+                        std::vector<float> ref;
+                        layer.tile_difference_currents(ti, codes.data(), n, b, ref);
+                        for (int v = 0; v < n; ++v)
+                            for (int a = 0; a < tp.outputs; ++a)
+                                REQUIRE(delta[static_cast<std::size_t>(a) * n + v] == ref[static_cast<std::size_t>(v) * tp.outputs + a]);
+                        // The sums against the bit-line currents forward()'s linear pass forms.
+                        std::vector<float> x(static_cast<std::size_t>(n) * tp.rows), rho(x.size()), bl(static_cast<std::size_t>(n) * tp.cols);
+                        for (int v = 0; v < n; ++v) {
+                            const float* c = codes.data() + static_cast<std::size_t>(v) * k + tp.row_begin;
+                            for (int i = 0; i < tp.rows; ++i)
+                                x[static_cast<std::size_t>(v) * tp.rows + i] = enc == InputEncoding::pulse_width
+                                                                                   ? c[i] * (1.0f / 15.0f)
+                                                                                   : static_cast<float>((static_cast<int>(c[i]) >> b) & 1);
+                            if (enc == InputEncoding::pulse_width)
+                                pulse_drop_factors_codes(c, tp.rows, 15, rho.data() + static_cast<std::size_t>(v) * tp.rows);
+                        }
+                        fast_ir_mvm(ops[t], x.data(), enc == InputEncoding::pulse_width ? rho.data() : nullptr, n, bl.data());
+                        for (int v = 0; v < n; ++v)
+                            for (int c = 0; c < sc; ++c) {
+                                const float* r = bl.data() + static_cast<std::size_t>(v) * tp.cols;
+                                const float want = mapping == WeightMapping::differential ? r[2 * c] + r[2 * c + 1]
+                                                                                         : r[c < tp.outputs ? c : tp.cols - 1];
+                                REQUIRE(sums[static_cast<std::size_t>(c) * n + v] == want);
+                            }
+                    }
+                }
+                // Where the drop is too large for the model, the result does not stand.
+                REQUIRE_FALSE(layer.linear_lanes_stand(model == FastIrModel::linear ? 0.051f : 0.021f));
+            }
+        }
+    // Models that do not run as lanes: curvature, feedback, exact, auto on bit-line-dominated wiring.
+    AnalogParams q;
+    q.mapping.tile_rows = 4, q.mapping.tile_cols = 4;
+    const LayerMapping m4 = map_layer(4, 2, q.mapping);
+    std::vector<float> cur4(16, 1e-9f);
+    for (auto model : {FastIrModel::curvature, FastIrModel::feedback}) {
+        q.fast.model = model;
+        REQUIRE_FALSE(AnalogLayer(m4, {operating_point_from_currents(4, 4, cur4)}, 1e-9, q, Streams(1)).lanes_linear());
+    }
+    q.fast.model = FastIrModel::automatic, q.wires = {10.0, 1.0};
+    REQUIRE_FALSE(AnalogLayer(m4, {operating_point_from_currents(4, 4, cur4)}, 1e-9, q, Streams(1)).lanes_linear());
+    q.ir = IrModel::exact;
+    REQUIRE_FALSE(AnalogLayer(m4, {operating_point_from_currents(4, 4, cur4)}, 1e-9, q, Streams(1)).lanes_linear());
+    q.ir = IrModel::none;
+    REQUIRE_FALSE(AnalogLayer(m4, {operating_point_from_currents(4, 4, cur4)}, 1e-9, q, Streams(1)).lanes_linear());
+}

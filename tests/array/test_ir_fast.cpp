@@ -468,3 +468,54 @@ TEST_CASE("fast IR-drop models, known gap: feedback beyond an 18 % drop", "[arra
             CHECK(s.to_30[m][k].error <= 0.03);
         }
 }
+
+TEST_CASE("input vectors as lanes: the linear model and the pulse drop factors give each vector's bits", "[array][fast]") {
+    // 203 rows (not a multiple of anything) × 37 columns (four 8-column blocks and a tail of 5).
+    const int rows = 203, cols = 37;
+    const TileCells t = test::random_tile(rows, cols, 61);
+    const TileOperatingPoint op = operating_point(test::nor40_card().iv, t, test::read_25c(), WireParams{6, 3});
+    Stream s = Streams(5).at({2});
+    // 4-bit and 3-bit codes (per-code sums), 8-bit on fewer rows than codes (per-row sums, a network's
+    // first layer) and 5-bit on more (per vector).
+    for (const int max_code : {15, 7, 255, 31}) {
+        for (const int lanes : {kLanes, 11}) {
+            INFO("codes 0 … " << max_code << ", " << lanes << " lanes");
+            // Vector j: codes with about 40 % zeros; lanes ≥ `lanes` hold zeros, as the engine passes them.
+            // The lanes' rows as a panel holds them: row i at panel + off[i], rows in reverse order, gaps between.
+            std::vector<float> codes(static_cast<std::size_t>(rows) * kLanes, 0.0f), vec(static_cast<std::size_t>(lanes) * rows);
+            std::vector<float> panel(static_cast<std::size_t>(rows) * 21, -1.0f);
+            std::vector<std::ptrdiff_t> off(static_cast<std::size_t>(rows));
+            for (int i = 0; i < rows; ++i) off[static_cast<std::size_t>(i)] = static_cast<std::ptrdiff_t>(rows - 1 - i) * 21 + 3;
+            for (int j = 0; j < kLanes; ++j)
+                for (int i = 0; i < rows; ++i) {
+                    float c = s.below(10) < 4 ? 0.0f : static_cast<float>(s.below(static_cast<std::uint64_t>(max_code) + 1));
+                    if (j >= lanes) c = 0.0f;
+                    else vec[static_cast<std::size_t>(j) * rows + i] = c;
+                    codes[static_cast<std::size_t>(i) * kLanes + j] = c, panel[static_cast<std::size_t>(off[i] + j)] = c;
+                }
+            std::vector<float> rho_lanes(codes.size()), rho_vec(vec.size());
+            pulse_drop_factors_lanes(panel.data(), off.data(), rows, max_code, rho_lanes.data());
+            for (int j = 0; j < lanes; ++j)
+                pulse_drop_factors_codes(vec.data() + static_cast<std::size_t>(j) * rows, rows, max_code, rho_vec.data() + static_cast<std::size_t>(j) * rows);
+            // The charge and drop weights as the per-vector path forms them.
+            const float inv_top = 1.0f / static_cast<float>(max_code);
+            std::vector<float> x(codes.size()), y(codes.size()), xv(vec.size());
+            for (std::size_t k = 0; k < codes.size(); ++k) x[k] = codes[k] * inv_top, y[k] = x[k] * rho_lanes[k];
+            for (std::size_t k = 0; k < vec.size(); ++k) xv[k] = vec[k] * inv_top;
+            std::vector<float> out_lanes(static_cast<std::size_t>(cols) * kLanes), out_vec(static_cast<std::size_t>(lanes) * cols);
+            const float drop_lanes = fast_linear_lanes(op, x.data(), y.data(), lanes, out_lanes.data(), kLanes);
+            float drop_vec = 0.0f;
+            fast_ir_mvm(op, xv.data(), rho_vec.data(), lanes, out_vec.data(), {FastIrModel::linear}, &drop_vec);
+            REQUIRE(drop_lanes == drop_vec);
+            REQUIRE(drop_lanes > 0.0f);
+            for (int j = 0; j < lanes; ++j) {
+                for (int i = 0; i < rows; ++i)
+                    REQUIRE(rho_lanes[static_cast<std::size_t>(i) * kLanes + j] == rho_vec[static_cast<std::size_t>(j) * rows + i]);
+                for (int c = 0; c < cols; ++c) {
+                    INFO("vector " << j << " column " << c);
+                    REQUIRE(out_lanes[static_cast<std::size_t>(c) * kLanes + j] == out_vec[static_cast<std::size_t>(j) * cols + c]);
+                }
+            }
+        }
+    }
+}

@@ -126,6 +126,20 @@ public:
     // (pulse-width: period-averaged; bit-serial: cycle `plane`).
     void tile_difference_currents(int t, const float* codes, int n, int plane, std::vector<float>& delta_a) const;
 
+    // The conv panel path with IR drop (ArrayMvm): whether this layer's model runs on input vectors
+    // held as lanes: the fast model, linear or auto, on wiring inside the fast models' range.
+    bool lanes_linear() const;
+    // Tile t's ADC inputs for up to kLanes input vectors held as lanes: values[off[i] + j] is tile
+    // row i's DAC input in vector j (pulse width: the code; bit-serial: the bit of the cycle; a conv
+    // panel's rows), a valid input (e.g. 0) in lanes j ≥ n too. Writes delta[a·ld + j] and, with conversion noise, the column sums sums[c·ld + j]
+    // for j < n, the same bits as forward()'s linear pass on those vectors, and returns the largest
+    // first-order drop of a bit line. Whether the result stands is for linear_lanes_stand to say.
+    float linear_lanes(int t, const float* values, const std::ptrdiff_t* off, int n, float* delta, float* sums,
+                       std::size_t ld) const;
+    // Whether forward() would keep the linear result at this first-order drop: linear inside its
+    // range; auto below its switch to feedback. Otherwise run the vectors through forward().
+    bool linear_lanes_stand(float drop) const;
+
     // Throws unless each of the `count` codes is an integer in [0, 2^input_bits − 1].
     void check_codes(const float* codes, std::size_t count) const;
     // Tile t's difference currents ΔI_i = I⁺_i − I⁻_i, [row][adc]: without IR drop an ADC reads

@@ -95,11 +95,22 @@ inline constexpr double kMaxBitlineToSourceRatio = 3.0;
 void fast_ir_mvm(const TileOperatingPoint& op, const float* x, const float* rho, int n, float* out,
                  const FastIrOptions& options = {}, float* max_drop = nullptr);
 
+// Input vectors as lanes (a conv layer's output positions, read from its panel): kLanes vectors at
+// a time, each row of the tile one vector of lanes, [row][kLanes] (lane j: vector j).
+inline constexpr int kLanes = 16;
+// The linear model on kLanes vectors as lanes: x, y [rows][kLanes] (charge and drop weights x and
+// x·ρ), bit-line currents out[c·ldo + j] for the first `lanes` lanes. Rows run from the far end in
+// the same order and arithmetic as fast_ir_mvm's linear model, so each vector gets the same bits.
+// Returns the largest relative drop of a bit line with positive ideal current in those lanes.
+float fast_linear_lanes(const TileOperatingPoint& op, const float* x, const float* y, int lanes, float* out, std::size_t ldo);
 // ρ_i = Σ_m min(x_i, x_m) / (x_i Σ_m x_m) for one vector of pulse fractions (1 where x_i = 0).
 void pulse_drop_factors(const float* x, int rows, float* rho);
 // The same for integer activation codes 0 … max_code (x = code / max_code; the caller checks the
 // range), without a sort: O(rows · max_code) vectorized for up to 31 codes, above O(rows²) when there
 // are fewer rows than codes, else O(rows + max_code). Every way gives the same bits.
 void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float* rho);
+// The same for kLanes vectors as lanes: row i's codes at codes + off[i] (kLanes of them, as a conv
+// panel holds them), rho [rows][kLanes]; the same bits per vector.
+void pulse_drop_factors_lanes(const float* codes, const std::ptrdiff_t* off, int rows, int max_code, float* rho);
 
 }  // namespace flashmc::array

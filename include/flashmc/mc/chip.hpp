@@ -211,7 +211,14 @@ private:
     // weight units.
     std::vector<BitLineTrim> fit_trims(std::size_t slot, const std::vector<array::TileOperatingPoint>& ops) const;
     void apply_trims(std::size_t slot, std::vector<array::TileOperatingPoint>& ops) const;
+    // analog() without naming the layer in its errors (analog does).
+    void analog_layer(std::size_t slot, const nn::QNode& q, const Tensor& x, Tensor& acc) const;
+    // Conv layers without IR drop (panel_gemm) or with the linear fast model (AnalogLayer::linear_lanes on
+    // the panel's rows, kLanes positions at a time; an image whose drop the linear model cannot take
+    // runs through analog_vectors).
     void analog_panel(std::size_t slot, const nn::QNode& q, const Tensor& x, Tensor& acc) const;
+    // Images [i0, i0 + ni) through AnalogLayer::forward on their input vectors (patches), into acc.
+    void analog_vectors(std::size_t slot, const nn::QNode& q, const Tensor& x, int i0, int ni, Tensor& acc) const;
     const Chip& chip_;
     const device::Card& card_;
     device::ReadConditions read_;
@@ -229,7 +236,8 @@ private:
     ColumnCalibration calibration_ = ColumnCalibration::none;
     int calibration_reads_ = 1;
     std::uint64_t first_image_ = 0;
-    mutable FloatVec image_, plane_, panel_, delta_, sums_;
+    mutable FloatVec image_, plane_, panel_, delta_, sums_, lanes_;
+    mutable std::vector<std::ptrdiff_t> lane_rows_;  // row offsets of lanes_, [row][kLanes]
     mutable std::vector<float> rtn_, factor_;  // one tile's noisy read (sample_read_noise)
 };
 
