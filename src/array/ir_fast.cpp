@@ -228,7 +228,9 @@ float fast_linear(const TileOperatingPoint& op, const float* x, const float* rho
 }
 
 // The linear model for columns [c0, c0 + NC) of kLanes vectors held as lanes: per column the same
-// three sums as linear_block, in the same order, one vector per lane (3·NC registers).
+// three sums as linear_block, in the same order, one vector per lane (3·NC registers). Same bits as
+// linear_block and linear_columns as long as the compiler contracts all three alike into FMAs (GCC
+// does in C++ with the FMA target; tests compare them).
 template <int NC>
 void linear_lanes_block(const TileOperatingPoint& op, const float* x, const float* y, int c0, float* out, std::size_t ldo,
                         int lanes, float& max_drop) {

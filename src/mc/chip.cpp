@@ -649,7 +649,7 @@ void ArrayMvm::analog(int slot, const nn::QNode& q, const Tensor& x, Tensor& acc
 }
 
 void ArrayMvm::analog_layer(std::size_t s, const nn::QNode& q, const Tensor& x, Tensor& acc) const {
-    if (q.op == nn::QNode::Op::Conv && (array_.analog.ir == array::IrModel::none || layers_[s].lanes_linear())) {
+    if (q.op == nn::QNode::Op::Conv && (array_.analog.ir == array::IrModel::none || (panel_ir_ && layers_[s].lanes_linear()))) {
         analog_panel(s, q, x, acc);
         return;
     }

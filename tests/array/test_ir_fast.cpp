@@ -518,4 +518,16 @@ TEST_CASE("input vectors as lanes: the linear model and the pulse drop factors g
             }
         }
     }
+    // 5-bit codes on fewer rows than codes: the lanes' per-row sums against the per-vector 32-code sums.
+    const int few = 20;
+    std::vector<float> codes(static_cast<std::size_t>(few) * kLanes), rho(codes.size()), one(few), ref(few);
+    std::vector<std::ptrdiff_t> off(few);
+    for (int i = 0; i < few; ++i) off[static_cast<std::size_t>(i)] = static_cast<std::ptrdiff_t>(i) * kLanes;
+    for (auto& c : codes) c = s.below(10) < 3 ? 0.0f : static_cast<float>(s.below(32));
+    pulse_drop_factors_lanes(codes.data(), off.data(), few, 31, rho.data());
+    for (int j = 0; j < kLanes; ++j) {
+        for (int i = 0; i < few; ++i) one[i] = codes[static_cast<std::size_t>(i) * kLanes + j];
+        pulse_drop_factors_codes(one.data(), few, 31, ref.data());
+        for (int i = 0; i < few; ++i) REQUIRE(rho[static_cast<std::size_t>(i) * kLanes + j] == ref[i]);
+    }
 }

@@ -332,6 +332,7 @@ TEST_CASE("array path: conversion noise is the same on the panel and the per-vec
             vectors.analog.ir = array::IrModel::fast;
             vectors.analog.wires = {0.0, 0.0};
             mc::ArrayMvm a(f.model, chip, f.card, verify, panel, nullptr, false), b(f.model, chip, f.card, verify, vectors, nullptr, false);
+            b.set_panel_ir(false);
             a.begin_batch(100), b.begin_batch(100);
             const auto pa = node_products(f.model, analog, f.images.data(), 4, a);
             const auto pb = node_products(f.model, analog, f.images.data(), 4, b);
@@ -349,6 +350,76 @@ TEST_CASE("array path: conversion noise is the same on the panel and the per-vec
                 REQUIRE(max_rel_diff(pa[l], ref[l]) < 0.3);
             }
         }
+}
+
+TEST_CASE("array path: IR drop on the conv panel gives the per-vector path's products", "[mc][chip][array][ir]") {
+    Fixture f;
+    const auto analog = mc::analog_nodes(f.model, {});
+    const mc::ChipSettings verify;
+    for (const char* mapping : {"differential", "offset"})
+        for (const char* encoding : {"pulse_width", "bit_serial"}) {
+            CAPTURE(mapping, encoding);
+            mc::ArraySettings s = small_tiles(mapping, encoding);
+            s.analog.ir = array::IrModel::fast;
+            s.analog.wires = {200.0, 200.0};
+            s.analog.read_window_s = 1e-8;  // conversion noise: the column sums and the keys too
+            s.read_noise = mc::ReadNoise::per_batch;
+            const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, verify, s.analog.mapping, 5, 0, 0);
+            int identical = 0;
+            for (auto model : {array::FastIrModel::linear, array::FastIrModel::automatic}) {
+                CAPTURE(array::to_string(model));
+                s.analog.fast.model = model;
+                mc::ArrayMvm panel(f.model, chip, f.card, verify, s, nullptr, false), vectors(f.model, chip, f.card, verify, s, nullptr, false);
+                vectors.set_panel_ir(false);
+                panel.begin_batch(7), vectors.begin_batch(7);
+                const auto pa = node_products(f.model, analog, f.images.data(), 3, panel);
+                const auto pb = node_products(f.model, analog, f.images.data(), 3, vectors);
+                const auto ideal = [&] {
+                    mc::ArraySettings none = s;
+                    none.analog.ir = array::IrModel::none, none.analog.wires = {};
+                    mc::ArrayMvm m(f.model, chip, f.card, verify, none, nullptr, false);
+                    m.begin_batch(7);
+                    return node_products(f.model, analog, f.images.data(), 3, m);
+                }();
+                for (std::size_t l = 0; l < pa.size(); ++l) {
+                    CAPTURE(l);
+                    REQUIRE(max_rel_diff(pa[l], ideal[l]) > 1e-5);  // the drop is there
+                    // Pulse width, unsigned inputs: the same bits. Bit-serial inputs and signed ones
+                    // (two reads, x⁺ and x⁻) on several row tiles: the panel sums the conversions cycle
+                    // by cycle and read by read, the per-vector path tile by tile (rounding only).
+                    const auto& q = f.model.nodes[static_cast<std::size_t>(analog[l])];
+                    if (std::string(encoding) == "pulse_width" && !f.model.output_signed(q.inputs[0])) {
+                        REQUIRE(pa[l].data == pb[l].data);
+                        ++identical;
+                    } else {
+                        REQUIRE(max_rel_diff(pa[l], pb[l]) < 1e-6);
+                    }
+                }
+            }
+            if (std::string(encoding) == "pulse_width") REQUIRE(identical >= 2);
+        }
+    // Beyond the linear model's range the panel hands the image to the per-vector path, which stops
+    // the run naming the layer once and the tile.
+    mc::ArraySettings heavy = small_tiles("differential", "pulse_width");
+    heavy.analog.ir = array::IrModel::fast;
+    heavy.analog.wires = {15000.0, 15000.0};
+    const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, verify, heavy.analog.mapping, 5, 0, 0);
+    Tensor logits, out;
+    std::vector<Tensor> trace;
+    f.model.forward(f.images.data(), 2, logits, &trace);
+    const auto& q = f.model.nodes[static_cast<std::size_t>(analog[1])];
+    const mc::ArrayMvm linear(f.model, chip, f.card, verify, heavy, nullptr, false);
+    std::string message;
+    try {
+        linear.accumulate(analog[1], q, trace[static_cast<std::size_t>(q.inputs[0])], out);
+    } catch (const Error& e) {
+        message = e.what();
+    }
+    INFO(message);
+    REQUIRE(message.find("of its current to IR drop") != std::string::npos);
+    REQUIRE(message.rfind("layer ", 0) == 0);
+    REQUIRE(message.find(": tile ") != std::string::npos);
+    REQUIRE(message.find("layer ", 1) == std::string::npos);
 }
 
 TEST_CASE("array path: the exact ladder solver runs in the engine and the fast model tracks it", "[mc][chip][array][ir]") {

@@ -193,6 +193,10 @@ public:
     // Tiles whose cells the exact solver has built since the last read (ir = exact, or auto beyond
     // the fast models' range); the other tiles' cells are never copied.
     int cells_built() const;
+    // Conv layers with the linear (or auto) IR model run on the image's conv panel, positions as
+    // lanes (the default); false runs them per input vector through AnalogLayer::forward, the
+    // reference path (tests compare the two).
+    void set_panel_ir(bool on) { panel_ir_ = on; }
 
 private:
     void analog(int slot, const nn::QNode& node, const Tensor& x, Tensor& acc) const override;
@@ -238,6 +242,7 @@ private:
     std::uint64_t first_image_ = 0;
     mutable FloatVec image_, plane_, panel_, delta_, sums_, lanes_;
     mutable std::vector<std::ptrdiff_t> lane_rows_;  // row offsets of lanes_, [row][kLanes]
+    bool panel_ir_ = true;
     mutable std::vector<float> rtn_, factor_;  // one tile's noisy read (sample_read_noise)
 };
 
