@@ -26,15 +26,16 @@ void AnalogParams::validate() const {
 }
 
 namespace {
-// ΔI of ADC a from the bit-line currents of one vector.
-inline float difference(const float* bl, const TilePlacement& p, WeightMapping m, int a) {
-    return m == WeightMapping::differential ? bl[2 * a] - bl[2 * a + 1] : bl[a] - bl[p.cols - 1];
+// ΔI of ADC a from the bit-line currents of one vector, bit line j at bl[j·stride].
+inline float difference(const float* bl, const TilePlacement& p, WeightMapping m, int a, std::ptrdiff_t stride = 1) {
+    return m == WeightMapping::differential ? bl[2 * a * stride] - bl[(2 * a + 1) * stride]
+                                            : bl[a * stride] - bl[(p.cols - 1) * stride];
 }
-// Column c of tile_sums from the bit-line currents of one vector (or row).
+// Column c of tile_sums from the bit-line currents of one vector (or row), bit line j at bl[j·stride].
 template <class T>
-inline float column_sum(const T* bl, const TilePlacement& p, WeightMapping m, int c) {
-    if (m == WeightMapping::differential) return static_cast<float>(bl[2 * c] + bl[2 * c + 1]);
-    return static_cast<float>(c < p.outputs ? bl[c] : bl[p.cols - 1]);
+inline float column_sum(const T* bl, const TilePlacement& p, WeightMapping m, int c, std::ptrdiff_t stride = 1) {
+    if (m == WeightMapping::differential) return static_cast<float>(bl[2 * c * stride] + bl[(2 * c + 1) * stride]);
+    return static_cast<float>(c < p.outputs ? bl[c * stride] : bl[(p.cols - 1) * stride]);
 }
 // Input vectors are processed in chunks of this many, so that a chunk's inputs, bit-line currents
 // and ADC inputs stay in cache whatever the batch size (docs/array.md §9).
@@ -331,24 +332,13 @@ float AnalogLayer::linear_lanes(int t, const float* values, const std::ptrdiff_t
         }
     }
     const float drop = fast_linear_lanes(ops_[t], xs.data(), ys.data(), n, bl.data(), kLanes);
+    // Bit line c of vector j at bl[c·kLanes + j].
     const WeightMapping m = params_.mapping.mapping;
-    const float* b = bl.data();
-    for (int a = 0; a < p.outputs; ++a) {
-        const float* plus = b + static_cast<std::size_t>(m == WeightMapping::differential ? 2 * a : a) * kLanes;
-        const float* minus = b + static_cast<std::size_t>(m == WeightMapping::differential ? 2 * a + 1 : p.cols - 1) * kLanes;
-        for (int j = 0; j < n; ++j) delta[static_cast<std::size_t>(a) * ld + j] = plus[j] - minus[j];
-    }
-    if (sums) {
-        const int sc = sum_columns(t);
-        for (int c = 0; c < sc; ++c)
-            for (int j = 0; j < n; ++j) {
-                const std::size_t k = static_cast<std::size_t>(c) * ld + j;
-                if (m == WeightMapping::differential)
-                    sums[k] = b[static_cast<std::size_t>(2 * c) * kLanes + j] + b[static_cast<std::size_t>(2 * c + 1) * kLanes + j];
-                else
-                    sums[k] = b[static_cast<std::size_t>(c < p.outputs ? c : p.cols - 1) * kLanes + j];
-            }
-    }
+    for (int a = 0; a < p.outputs; ++a)
+        for (int j = 0; j < n; ++j) delta[static_cast<std::size_t>(a) * ld + j] = difference(bl.data() + j, p, m, a, kLanes);
+    if (sums)
+        for (int c = 0; c < sum_columns(t); ++c)
+            for (int j = 0; j < n; ++j) sums[static_cast<std::size_t>(c) * ld + j] = column_sum(bl.data() + j, p, m, c, kLanes);
     return drop;
 }
 

@@ -473,10 +473,8 @@ void pulse_drop_factors_codes(const float* codes, int rows, int max_code, float*
 }
 
 void pulse_drop_factors_lanes(const float* codes, const std::ptrdiff_t* off, int rows, int max_code, float* rho) {
-    typedef float V16 __attribute__((vector_size(64)));
-    typedef float V16u __attribute__((vector_size(64), aligned(4), may_alias));
-    const auto row = [&](int i) { return *reinterpret_cast<const V16u*>(codes + off[i]); };
-    V16 total{};
+    const auto row = [&](int i) { return *reinterpret_cast<const Vec16u*>(codes + off[i]); };
+    Vec16 total{};
     for (int i = 0; i < rows; ++i) total += row(i);
     // Each factor as pulse_drop_factors_codes forms it from the exact integer overlap (below 2^24,
     // exact in float whatever the order).
@@ -485,10 +483,10 @@ void pulse_drop_factors_lanes(const float* codes, const std::ptrdiff_t* off, int
     };
     if (max_code > 15 && rows < max_code) {  // fewer rows than codes (8-bit pixels on 27 rows): O(rows²)
         for (int i = 0; i < rows; ++i) {
-            const V16 c = row(i);
-            V16 overlap{};
+            const Vec16 c = row(i);
+            Vec16 overlap{};
             for (int m = 0; m < rows; ++m) {
-                const V16 d = row(m);
+                const Vec16 d = row(m);
                 overlap += d < c ? d : c;
             }
             for (int j = 0; j < kLanes; ++j) rho[static_cast<std::size_t>(i) * kLanes + j] = factor(overlap[j], c[j], total[j]);
@@ -506,12 +504,12 @@ void pulse_drop_factors_lanes(const float* codes, const std::ptrdiff_t* off, int
         return;
     }
     // Σ_m min(v, c_m) for v = 1 … 15, every vector at once, then one factor per code and vector.
-    V16 overlap[16];
-    for (int v = 0; v < 16; ++v) overlap[v] = V16{};
+    Vec16 overlap[16];
+    for (int v = 0; v < 16; ++v) overlap[v] = Vec16{};
     for (int i = 0; i < rows; ++i) {
-        const V16 c = row(i);
+        const Vec16 c = row(i);
         for (int v = 1; v < 16; ++v) {
-            const V16 vv = V16{} + static_cast<float>(v);
+            const Vec16 vv = Vec16{} + static_cast<float>(v);
             overlap[v] += c < vv ? c : vv;
         }
     }

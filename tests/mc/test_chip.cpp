@@ -365,6 +365,13 @@ TEST_CASE("array path: IR drop on the conv panel gives the per-vector path's pro
             s.analog.read_window_s = 1e-8;  // conversion noise: the column sums and the keys too
             s.read_noise = mc::ReadNoise::per_batch;
             const mc::Chip chip = mc::sample_chip(f.model, analog, f.card, verify, s.analog.mapping, 5, 0, 0);
+            const auto ideal = [&] {  // the same read without wires
+                mc::ArraySettings none = s;
+                none.analog.ir = array::IrModel::none, none.analog.wires = {};
+                mc::ArrayMvm m(f.model, chip, f.card, verify, none, nullptr, false);
+                m.begin_batch(7);
+                return node_products(f.model, analog, f.images.data(), 3, m);
+            }();
             int identical = 0;
             for (auto model : {array::FastIrModel::linear, array::FastIrModel::automatic}) {
                 CAPTURE(array::to_string(model));
@@ -374,13 +381,6 @@ TEST_CASE("array path: IR drop on the conv panel gives the per-vector path's pro
                 panel.begin_batch(7), vectors.begin_batch(7);
                 const auto pa = node_products(f.model, analog, f.images.data(), 3, panel);
                 const auto pb = node_products(f.model, analog, f.images.data(), 3, vectors);
-                const auto ideal = [&] {
-                    mc::ArraySettings none = s;
-                    none.analog.ir = array::IrModel::none, none.analog.wires = {};
-                    mc::ArrayMvm m(f.model, chip, f.card, verify, none, nullptr, false);
-                    m.begin_batch(7);
-                    return node_products(f.model, analog, f.images.data(), 3, m);
-                }();
                 for (std::size_t l = 0; l < pa.size(); ++l) {
                     CAPTURE(l);
                     REQUIRE(max_rel_diff(pa[l], ideal[l]) > 1e-5);  // the drop is there
